@@ -1,0 +1,47 @@
+"""Model metadata files: ``<model>.json`` next to each shipped artifact.
+
+The metadata records the artifact's sha256 and version (read by the plugin
+to build its :class:`~jetplug.spec.ModelSpec`) and how it was trained
+(command, seed, data, metrics), so a shipped model can be reproduced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError
+from .spec import sha256_file
+
+__all__ = ["load_model_metadata", "metadata_path", "write_model_metadata"]
+
+
+def metadata_path(model: Path) -> Path:
+    """``models/top_bdt.ubj`` -> ``models/top_bdt.json``."""
+    return model.with_suffix(".json")
+
+
+def load_model_metadata(model: Path) -> dict[str, Any]:
+    """Read the metadata of ``model``; it must give ``version`` and ``sha256``."""
+    path = metadata_path(model)
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        msg = f"model metadata {path} is missing (train the model to create it)"
+        raise ArtifactError(msg) from None
+    except json.JSONDecodeError as e:
+        msg = f"model metadata {path} is not valid JSON: {e}"
+        raise ArtifactError(msg) from None
+    for key in ("version", "sha256"):
+        if key not in meta:
+            msg = f"model metadata {path} lacks {key!r}"
+            raise ArtifactError(msg)
+    return dict(meta)
+
+
+def write_model_metadata(model: Path, version: str, **info: Any) -> dict[str, Any]:
+    """Write ``<model>.json`` with the artifact's sha256, ``version`` and ``info``."""
+    meta = {"version": version, "sha256": sha256_file(model), "file": model.name, **info}
+    metadata_path(model).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    return meta

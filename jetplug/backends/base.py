@@ -1,0 +1,40 @@
+"""The interface every inference backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..spec import ModelSpec
+
+__all__ = ["Backend"]
+
+
+class Backend(ABC):
+    """Runs a model's input tensors and returns its output tensors.
+
+    One instance is created per worker process and per plugin using it, with
+    the options given in the run config (``plugins[].backend_options``).
+    Instances must be cheap to construct; expensive state (loaded models,
+    clients) is created lazily on first use and cached per process.
+    """
+
+    name: ClassVar[str]
+    """The name a run config uses to select this backend."""
+    formats: ClassVar[tuple[str, ...]] = ()
+    """Artifact formats this backend runs in-process (empty for remote backends)."""
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = dict(options or {})
+
+    @abstractmethod
+    def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run ``spec``'s model on ``tensors`` (``spec.tensors_in``), return ``spec.tensors_out``."""
+
+    def describe(self, spec: ModelSpec) -> dict[str, Any]:
+        """Provenance for this backend running ``spec`` (name, device, server, ...)."""
+        del spec
+        return {"backend": self.name}

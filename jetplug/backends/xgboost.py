@@ -1,0 +1,93 @@
+"""Local xgboost backend: runs ``xgboost-ubj`` / ``xgboost-json`` artifacts in-process.
+
+Models are loaded once per worker process (cache keyed by the artifact's
+sha256) from xgboost's own JSON/UBJ formats, never from pickles.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import BackendError
+from ..hookspecs import hookimpl
+from ..registry import BackendRegistry
+from ..spec import ModelSpec
+from .base import Backend
+
+__all__ = ["XGBoostBackend"]
+
+_CACHE: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def load_booster(spec: ModelSpec) -> Any:
+    """The ``xgboost.Booster`` for ``spec``'s artifact, loaded once per process."""
+    key = spec.artifact.sha256
+    with _LOCK:
+        booster = _CACHE.get(key)
+        if booster is None:
+            import xgboost
+
+            path = spec.artifact.verify()
+            try:
+                booster = xgboost.Booster(model_file=str(path))
+            except xgboost.core.XGBoostError as e:
+                msg = f"plugin {spec.name!r}: xgboost cannot load {path}: {e}"
+                raise BackendError(msg) from e
+            _CACHE[key] = booster
+    return booster
+
+
+class XGBoostBackend(Backend):
+    """In-process xgboost inference.
+
+    Options
+    -------
+    threads : int
+        ``nthread`` for prediction (default 1, so that parallel workers do not
+        oversubscribe the cores).
+    """
+
+    name: ClassVar[str] = "xgboost"
+    formats: ClassVar[tuple[str, ...]] = ("xgboost-ubj", "xgboost-json")
+
+    def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Predict with ``inplace_predict`` on the single 2-D input tensor."""
+        if len(spec.tensors_in) != 1 or len(spec.tensors_out) != 1:
+            msg = f"plugin {spec.name!r}: the xgboost backend needs one input and one output tensor"
+            raise BackendError(msg)
+        tin, tout = spec.tensors_in[0], spec.tensors_out[0]
+        x = np.ascontiguousarray(tensors[tin.name], dtype=tin.dtype)
+        if x.ndim != 2 or (tin.shape and x.shape[1] != tin.shape[0]):
+            msg = (
+                f"plugin {spec.name!r}: input tensor {tin.name!r} has shape {x.shape}, "
+                f"expected (batch, {tin.shape[0] if tin.shape else 'n'})"
+            )
+            raise BackendError(msg)
+        booster = load_booster(spec)
+        booster.set_param({"nthread": int(self.options.get("threads", 1))})
+        if len(x) == 0:
+            return {tout.name: np.zeros((0, *tout.shape), dtype=tout.dtype)}
+        y = booster.inplace_predict(x, validate_features=False)
+        return {tout.name: np.asarray(y, dtype=tout.dtype).reshape((len(x), *tout.shape))}
+
+    def describe(self, spec: ModelSpec) -> dict[str, Any]:
+        """Backend name, xgboost version and thread count."""
+        import xgboost
+
+        return {
+            "backend": self.name,
+            "device": "cpu",
+            "xgboost": xgboost.__version__,
+            "threads": int(self.options.get("threads", 1)),
+        }
+
+
+@hookimpl
+def jetplug_register_backends(registry: BackendRegistry) -> None:
+    """Register the local xgboost backend."""
+    registry.add(XGBoostBackend)

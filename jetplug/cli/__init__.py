@@ -1,0 +1,56 @@
+"""The ``jetplug`` command line.
+
+Every :class:`~jetplug.errors.JetplugError` is printed as one line
+(``error: ...``) with exit status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..errors import ChunksFailedError, JetplugError
+
+__all__ = ["main"]
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ChunksFailedError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.secho(f"error: {e}", fg="red", err=True)
+            sys.exit(3)
+        except JetplugError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.secho(f"error: {e}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="jetplug")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """jetplug: ML plugins (taggers, calibrators, ...) inside coffea analyses."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register() -> None:
+    from .demo import demo
+    from .generate import generate
+    from .plugins import plugins
+    from .run import run
+    from .train import train
+
+    for command in (plugins, generate, train, run, demo):
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,58 @@
+"""``jetplug run CONFIG``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import load_config
+from ..runner import EXECUTORS, run as run_config
+
+
+@click.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("-o", "--outdir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True, help="Directory for histograms, provenance and plots.")
+@click.option("-e", "--executor", type=click.Choice(EXECUTORS), default="iterative",
+              show_default=True, help="coffea executor.")
+@click.option("-j", "--workers", type=int, default=2, show_default=True,
+              help="Processes for the futures executor / LocalCluster workers.")
+@click.option("--scheduler", default=None,
+              help="Address of an existing Dask scheduler (with --executor dask).")
+@click.option("--chunksize", type=int, default=None, help="Override the config's chunksize.")
+@click.option("--max-failures", type=int, default=0, show_default=True,
+              help="Chunks allowed to fail before the run exits non-zero.")
+@click.option("--no-plots", is_flag=True, help="Skip the plots.")
+def run(
+    config: Path,
+    outdir: Path,
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    chunksize: int | None,
+    max_failures: int,
+    no_plots: bool,
+) -> None:
+    """Run the processor configured in CONFIG (YAML or TOML)."""
+    cfg = load_config(config)
+    if chunksize is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, chunksize=chunksize)
+    result = run_config(
+        cfg,
+        outdir,
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        max_failures=max_failures,
+        progress=True,
+        plots=not no_plots,
+    )
+    click.echo(
+        f"processed {result.events} events in {len(result.chunks)} chunks "
+        f"({len(result.failed)} failed) -> {outdir}"
+    )
+    for path in result.outputs:
+        click.echo(f"  {path}")

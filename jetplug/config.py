@@ -1,0 +1,413 @@
+"""Run configuration: fileset, plugins, histograms and plots, from YAML or TOML.
+
+Example (YAML)::
+
+    fileset:
+      ttbar: [data/ttbar_0.root]           # paths relative to this file
+      qcd: {files: [data/qcd_0.root], metadata: {xsec: 1.0}}
+    schema: pfnano                          # or nanoaod
+    chunksize: 20000
+    plugins:
+      - name: top_bdt                       # backend: local (default)
+    histograms:
+      score:
+        weight: genWeight
+        cuts: ["FatJet.pt > 300"]
+        axes:
+          - {field: FatJet.top_bdt.score, bins: 50, start: 0, stop: 1, label: BDT score}
+          - {field: FatJet.truthLabel, categories: [0, 1, 2, 3, 4, -1], name: truth}
+    plots:
+      - {type: hist1d, hist: score, overlay: truth, density: true}
+      - {type: roc, hist: score, axis: truth, signal: 1, background: 0}
+
+Every error names the key at fault and the file it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = [
+    "AxisConfig",
+    "Cut",
+    "DatasetConfig",
+    "HistogramConfig",
+    "PlotConfig",
+    "PluginConfig",
+    "RunConfig",
+    "load_config",
+]
+
+SCHEMAS = ("pfnano", "nanoaod")
+_PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_CUT = re.compile(rf"^\s*({_PATH})\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
+_FIELD = re.compile(rf"^{_PATH}$")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A dataset: its files and free-form metadata passed to the processor."""
+
+    name: str
+    files: tuple[str, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """One plugin in a run, with its backend choice and options."""
+
+    name: str
+    backend: str = "local"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AxisConfig:
+    """A histogram axis over an event or object field (or a plugin output).
+
+    Exactly one binning: ``bins/start/stop`` (regular), ``edges`` (variable),
+    ``categories`` (integer or string categories) or ``integer: [start, stop]``.
+    """
+
+    field: str
+    name: str
+    label: str
+    bins: int | None = None
+    start: float | None = None
+    stop: float | None = None
+    edges: tuple[float, ...] | None = None
+    categories: tuple[int, ...] | tuple[str, ...] | None = None
+    integer: tuple[int, int] | None = None
+    transform: str | None = None  # "log" for a log-spaced regular axis
+
+
+@dataclass(frozen=True)
+class Cut:
+    """``field op value``; all cuts of a histogram are ANDed."""
+
+    field: str
+    op: str
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class HistogramConfig:
+    """A histogram filled per dataset."""
+
+    name: str
+    axes: tuple[AxisConfig, ...]
+    weight: str | None = None
+    cuts: tuple[Cut, ...] = ()
+
+    def fields(self) -> list[str]:
+        """Every field the histogram reads (axes, weight, cuts)."""
+        out = [a.field for a in self.axes] + [c.field for c in self.cuts]
+        if self.weight:
+            out.append(self.weight)
+        return out
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    """A plot made from a histogram after the run.
+
+    ``type``: ``hist1d`` (first non-category axis; one line per ``overlay``
+    category or per dataset) or ``roc`` (signal vs background categories of
+    ``axis``, scanning the first non-category axis).
+    """
+
+    type: str
+    hist: str
+    overlay: str | None = None
+    axis: str | None = None
+    signal: Any = None
+    background: Any = None
+    density: bool = False
+    log: bool = False
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run configuration (plain data: picklable and hashable by content)."""
+
+    fileset: tuple[DatasetConfig, ...]
+    plugins: tuple[PluginConfig, ...] = ()
+    histograms: tuple[HistogramConfig, ...] = ()
+    plots: tuple[PlotConfig, ...] = ()
+    treename: str = "Events"
+    schema: str = "pfnano"
+    chunksize: int = 100_000
+    maxchunks: int | None = None
+    source: str = "<config>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (for provenance and hashing)."""
+        d = asdict(self)
+        d.pop("source")
+        return d
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON form; identifies the configuration."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def coffea_fileset(self) -> dict[str, dict[str, Any]]:
+        """The fileset in the form ``coffea.processor.Runner`` takes."""
+        return {
+            d.name: {"files": list(d.files), "metadata": dict(d.metadata)} for d in self.fileset
+        }
+
+    def histogram(self, name: str) -> HistogramConfig:
+        """The histogram named ``name``."""
+        for h in self.histograms:
+            if h.name == name:
+                return h
+        raise ConfigError(f"no histogram named {name!r}", source=self.source)
+
+
+# -- parsing ---------------------------------------------------------------------------
+class _Ctx:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{where}: {message}", source=self.source)
+
+    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
+        return value
+
+    def keys(self, value: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise self.fail(where, f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+    def field(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not _FIELD.match(value):
+            raise self.fail(where, f"{value!r} is not a field path like 'FatJet.pt'")
+        return value
+
+
+def _parse_datasets(ctx: _Ctx, raw: Any, base: Path) -> tuple[DatasetConfig, ...]:
+    if not raw:
+        raise ctx.fail("fileset", "at least one dataset is required")
+    out = []
+    for name, spec in ctx.mapping(raw, "fileset").items():
+        where = f"fileset.{name}"
+        metadata: Mapping[str, Any] = {}
+        if isinstance(spec, str):
+            files: Any = [spec]
+        elif isinstance(spec, Sequence):
+            files = spec
+        else:
+            spec = ctx.mapping(spec, where)
+            ctx.keys(spec, where, ("files", "metadata"))
+            files = spec.get("files")
+            metadata = dict(spec.get("metadata") or {})
+        if not files or not all(isinstance(f, str) for f in files):
+            raise ctx.fail(where, "needs a non-empty list of file paths")
+        resolved = tuple(
+            f if "://" in f or Path(f).is_absolute() else str((base / f).resolve()) for f in files
+        )
+        out.append(DatasetConfig(str(name), resolved, metadata))
+    return tuple(out)
+
+
+def _parse_plugins(ctx: _Ctx, raw: Any) -> tuple[PluginConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ctx.fail("plugins", "expected a list")
+    out = []
+    for i, item in enumerate(raw):
+        where = f"plugins[{i}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        item = ctx.mapping(item, where)
+        ctx.keys(item, where, ("name", "backend", "options", "backend_options"))
+        if not isinstance(item.get("name"), str):
+            raise ctx.fail(where, "needs a 'name'")
+        out.append(
+            PluginConfig(
+                name=item["name"],
+                backend=str(item.get("backend", "local")),
+                options=dict(ctx.mapping(item.get("options") or {}, f"{where}.options")),
+                backend_options=dict(
+                    ctx.mapping(item.get("backend_options") or {}, f"{where}.backend_options")
+                ),
+            )
+        )
+    names = [p.name for p in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ctx.fail("plugins", f"plugin(s) listed twice: {dupes}")
+    return tuple(out)
+
+
+_BINNINGS = ("bins", "edges", "categories", "integer")
+
+
+def _parse_axis(ctx: _Ctx, raw: Any, where: str) -> AxisConfig:
+    raw = ctx.mapping(raw, where)
+    allowed = ("field", "name", "label", "bins", "start", "stop", "edges", "categories")
+    ctx.keys(raw, where, (*allowed, "integer", "transform"))
+    fld = ctx.field(raw.get("field"), f"{where}.field")
+    given = [b for b in _BINNINGS if b in raw]
+    if len(given) != 1:
+        raise ctx.fail(where, f"give exactly one binning of {list(_BINNINGS)}, got {given}")
+    name = str(raw.get("name") or fld.replace(".", "_"))
+    kw: dict[str, Any] = {"field": fld, "name": name, "label": str(raw.get("label") or fld)}
+    try:
+        if "bins" in raw:
+            kw.update(bins=int(raw["bins"]), start=float(raw["start"]), stop=float(raw["stop"]))
+            if kw["bins"] < 1 or not kw["start"] < kw["stop"]:
+                raise ctx.fail(where, "needs bins >= 1 and start < stop")
+            transform = raw.get("transform")
+            if transform not in (None, "log"):
+                raise ctx.fail(where, f"transform {transform!r} unknown; use 'log'")
+            if transform == "log" and kw["start"] <= 0:
+                raise ctx.fail(where, "a log axis needs start > 0")
+            kw["transform"] = transform
+        elif "edges" in raw:
+            edges = tuple(float(e) for e in raw["edges"])
+            if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+                raise ctx.fail(where, "edges must be at least two increasing numbers")
+            kw["edges"] = edges
+        elif "categories" in raw:
+            cats = list(raw["categories"])
+            if not cats:
+                raise ctx.fail(where, "categories must not be empty")
+            if all(isinstance(c, int) and not isinstance(c, bool) for c in cats):
+                kw["categories"] = tuple(int(c) for c in cats)
+            else:
+                kw["categories"] = tuple(str(c) for c in cats)
+        else:
+            lo, hi = raw["integer"]
+            kw["integer"] = (int(lo), int(hi))
+    except KeyError as e:
+        raise ctx.fail(where, f"missing {e.args[0]!r}") from None
+    except (TypeError, ValueError) as e:
+        raise ctx.fail(where, f"bad binning: {e}") from None
+    return AxisConfig(**kw)
+
+
+def _parse_cut(ctx: _Ctx, raw: Any, where: str) -> Cut:
+    m = _CUT.match(raw) if isinstance(raw, str) else None
+    if not m:
+        raise ctx.fail(where, f"{raw!r} is not a cut like 'FatJet.pt > 300'")
+    return Cut(m.group(1), m.group(2), float(m.group(3)))
+
+
+def _parse_histograms(ctx: _Ctx, raw: Any) -> tuple[HistogramConfig, ...]:
+    if raw is None:
+        return ()
+    out = []
+    for name, spec in ctx.mapping(raw, "histograms").items():
+        where = f"histograms.{name}"
+        spec = ctx.mapping(spec, where)
+        ctx.keys(spec, where, ("axes", "weight", "cuts"))
+        axes_raw = spec.get("axes")
+        if not isinstance(axes_raw, list) or not axes_raw:
+            raise ctx.fail(where, "needs a non-empty list 'axes'")
+        axes = tuple(_parse_axis(ctx, a, f"{where}.axes[{i}]") for i, a in enumerate(axes_raw))
+        names = [a.name for a in axes]
+        if len(set(names)) != len(names):
+            raise ctx.fail(where, f"axis names must be unique, got {names}")
+        weight = spec.get("weight")
+        if weight is not None:
+            weight = ctx.field(weight, f"{where}.weight")
+        cuts = tuple(
+            _parse_cut(ctx, c, f"{where}.cuts[{i}]") for i, c in enumerate(spec.get("cuts") or [])
+        )
+        out.append(HistogramConfig(str(name), axes, weight, cuts))
+    return tuple(out)
+
+
+def _parse_plots(
+    ctx: _Ctx, raw: Any, hists: tuple[HistogramConfig, ...]
+) -> tuple[PlotConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ctx.fail("plots", "expected a list")
+    by_name = {h.name: h for h in hists}
+    out = []
+    for i, item in enumerate(raw):
+        where = f"plots[{i}]"
+        item = ctx.mapping(item, where)
+        allowed = ("type", "hist", "overlay", "axis", "signal", "background", "density", "log")
+        ctx.keys(item, where, (*allowed, "name"))
+        plot = PlotConfig(**{k: item[k] for k in item})
+        if plot.type not in ("hist1d", "roc"):
+            raise ctx.fail(where, f"type {plot.type!r} unknown; use 'hist1d' or 'roc'")
+        if plot.hist not in by_name:
+            raise ctx.fail(where, f"no histogram {plot.hist!r}; have {sorted(by_name)}")
+        axis_names = [a.name for a in by_name[plot.hist].axes]
+        for key in ("overlay", "axis"):
+            value = getattr(plot, key)
+            if value is not None and value != "dataset" and value not in axis_names:
+                raise ctx.fail(where, f"{key} {value!r} is not an axis of {plot.hist!r}: {axis_names}")
+        if plot.type == "roc" and (plot.axis is None or plot.signal is None or plot.background is None):
+            raise ctx.fail(where, "a roc plot needs 'axis', 'signal' and 'background'")
+        out.append(plot)
+    return tuple(out)
+
+
+def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig:
+    """Validate a configuration mapping; relative file paths resolve against ``base``."""
+    ctx = _Ctx(source)
+    raw = ctx.mapping(raw, "top level")
+    ctx.keys(
+        raw,
+        "top level",
+        ("fileset", "plugins", "histograms", "plots", "treename", "schema", "chunksize", "maxchunks"),
+    )
+    schema = str(raw.get("schema", "pfnano")).lower()
+    if schema not in SCHEMAS:
+        raise ctx.fail("schema", f"{schema!r} unknown; use one of {list(SCHEMAS)}")
+    chunksize = raw.get("chunksize", 100_000)
+    if not isinstance(chunksize, int) or chunksize < 1:
+        raise ctx.fail("chunksize", f"must be a positive integer, got {chunksize!r}")
+    hists = _parse_histograms(ctx, raw.get("histograms"))
+    return RunConfig(
+        fileset=_parse_datasets(ctx, raw.get("fileset"), base),
+        plugins=_parse_plugins(ctx, raw.get("plugins")),
+        histograms=hists,
+        plots=_parse_plots(ctx, raw.get("plots"), hists),
+        treename=str(raw.get("treename", "Events")),
+        schema=schema,
+        chunksize=chunksize,
+        maxchunks=raw.get("maxchunks"),
+        source=source,
+    )
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) run configuration."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} does not exist")
+    text = path.read_text()
+    try:
+        raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot parse: {e}", source=str(path)) from None
+    return parse_config(raw, base=path.resolve().parent, source=str(path))

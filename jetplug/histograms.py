@@ -1,0 +1,85 @@
+"""Build and fill ``hist.Hist`` objects from histogram configurations."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+
+import awkward as ak
+import hist
+import numpy as np
+
+from .columns import get_path, has_path
+from .config import AxisConfig, HistogramConfig
+from .errors import MissingInputError
+
+__all__ = ["book", "fill"]
+
+_OPS: Mapping[str, Callable[[object, object], object]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def _axis(cfg: AxisConfig) -> hist.axis.AxesMixin:
+    if cfg.bins is not None:
+        assert cfg.start is not None and cfg.stop is not None
+        transform = hist.axis.transform.log if cfg.transform == "log" else None
+        return hist.axis.Regular(
+            cfg.bins, cfg.start, cfg.stop, name=cfg.name, label=cfg.label, transform=transform
+        )
+    if cfg.edges is not None:
+        return hist.axis.Variable(cfg.edges, name=cfg.name, label=cfg.label)
+    if cfg.integer is not None:
+        return hist.axis.Integer(*cfg.integer, name=cfg.name, label=cfg.label)
+    assert cfg.categories is not None
+    if isinstance(cfg.categories[0], str):
+        return hist.axis.StrCategory(list(cfg.categories), name=cfg.name, label=cfg.label)
+    return hist.axis.IntCategory(list(cfg.categories), name=cfg.name, label=cfg.label)
+
+
+def book(cfg: HistogramConfig) -> hist.Hist:
+    """An empty histogram for ``cfg`` (weighted storage when ``cfg.weight`` is set)."""
+    storage = hist.storage.Weight() if cfg.weight else hist.storage.Double()
+    return hist.Hist(*(_axis(a) for a in cfg.axes), storage=storage)
+
+
+def _resolve(events: ak.Array, path: str, consumer: str, source: str | None) -> ak.Array:
+    if not has_path(events, path):
+        head, _, rest = path.partition(".")
+        available = ak.fields(events[head]) if rest and head in ak.fields(events) else ak.fields(events)
+        raise MissingInputError(consumer=consumer, field=path, path=source, available=available)
+    return get_path(events, path)
+
+
+def fill(
+    h: hist.Hist, cfg: HistogramConfig, events: ak.Array, *, source: str | None = None
+) -> int:
+    """Fill ``h`` from ``events``; returns the number of entries filled.
+
+    Event-level fields are broadcast to the objects of the (single) collection
+    the other fields come from; cuts select entries, ``weight`` weighs them.
+    """
+    consumer = f"histogram {cfg.name!r}"
+    names = [a.name for a in cfg.axes]
+    arrays = [_resolve(events, a.field, consumer, source) for a in cfg.axes]
+    cuts = [_resolve(events, c.field, consumer, source) for c in cfg.cuts]
+    weights = [_resolve(events, cfg.weight, consumer, source)] if cfg.weight else []
+    everything = arrays + cuts + weights
+    if len(everything) > 1:
+        everything = list(ak.broadcast_arrays(*everything))
+    flat = [ak.to_numpy(ak.ravel(a)) for a in everything]
+    values = flat[: len(arrays)]
+    mask = np.ones(len(values[0]), dtype=bool)
+    for cut, column in zip(cfg.cuts, flat[len(arrays) : len(arrays) + len(cuts)], strict=True):
+        mask &= np.asarray(_OPS[cut.op](column, cut.value), dtype=bool)
+    kwargs: dict[str, np.ndarray] = {n: v[mask] for n, v in zip(names, values, strict=True)}
+    if cfg.weight:
+        h.fill(**kwargs, weight=flat[-1][mask])
+    else:
+        h.fill(**kwargs)
+    return int(mask.sum())

@@ -1,0 +1,204 @@
+"""The plugin host: owns a ``pluggy.PluginManager`` and offers a typed facade.
+
+There is no module-global plugin manager: each :class:`PluginHost` has its
+own, so tests get a fresh host and workers build one per process.
+
+Environment variables
+---------------------
+``JETPLUG_DISABLE_PLUGIN_AUTOLOAD``
+    If set to a non-empty value other than ``0``, entry points of the
+    ``jetplug`` group are not loaded (only the core's default plugins and
+    those registered by hand are active).
+``JETPLUG_BLOCK_PLUGINS``
+    Comma-separated entry-point names that are never loaded.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .backends.base import Backend
+from .errors import PluginValidationError
+from .model import JetModel
+from .registry import BackendRegistry, Derivation, DerivationRegistry, ModelRegistry
+from .spec import ModelSpec
+
+__all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "PluginHost", "PluginInfo"]
+
+ENTRY_POINT_GROUP = "jetplug"
+DISABLE_AUTOLOAD_ENV = "JETPLUG_DISABLE_PLUGIN_AUTOLOAD"
+BLOCK_ENV = "JETPLUG_BLOCK_PLUGINS"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "jetplug.backends.xgboost",
+    "jetplug.derivations",
+)
+"""Core modules registered by every host, like pytest's ``default_plugins``."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One row of ``jetplug plugins``."""
+
+    name: str
+    kind: str
+    version: str
+    package: str
+    description: str
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip() not in ("", "0", "false", "False")
+
+
+class PluginHost:
+    """Discovers plugins and answers what models, backends and derivations exist.
+
+    Parameters
+    ----------
+    autoload
+        Load the ``jetplug`` entry-point group. ``None`` (default) loads it
+        unless ``JETPLUG_DISABLE_PLUGIN_AUTOLOAD`` is set.
+    block
+        Entry-point names never to load, added to ``JETPLUG_BLOCK_PLUGINS``.
+    plugins
+        Extra plugin modules or objects to register (e.g. in tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        autoload: bool | None = None,
+        block: Iterable[str] = (),
+        plugins: Iterable[object] = (),
+    ) -> None:
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        for modname in DEFAULT_PLUGINS:
+            self._pm.register(importlib.import_module(modname), name=modname)
+        blocked = {b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()}
+        blocked.update(block)
+        for name in blocked:
+            self._pm.set_blocked(name)
+        if autoload is None:
+            autoload = not _env_flag(DISABLE_AUTOLOAD_ENV)
+        if autoload:
+            self._load_entry_points()
+        for plugin in plugins:
+            self.register(plugin)
+        self._models: ModelRegistry | None = None
+        self._backends: BackendRegistry | None = None
+        self._derivations: DerivationRegistry | None = None
+
+    def _load_entry_points(self) -> None:
+        try:
+            self._pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as e:
+            msg = f"failed to load an entry point of group {ENTRY_POINT_GROUP!r}: {e}"
+            raise PluginValidationError("<entry points>", msg) from e
+
+    # -- registration ---------------------------------------------------------------
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin module/object by hand; returns its name."""
+        self._models = self._backends = self._derivations = None
+        registered = self._pm.register(plugin, name=name)
+        if registered is None:
+            label = name or getattr(plugin, "__name__", repr(plugin))
+            raise PluginValidationError(label, "is blocked and was not registered")
+        return registered
+
+    def plugin_names(self) -> list[str]:
+        """Names of the registered pluggy plugins (modules), for diagnostics."""
+        return sorted(name for name, _ in self._pm.list_name_plugin())
+
+    def entry_point_distributions(self) -> dict[str, str]:
+        """Loaded entry points -> ``distribution==version``."""
+        return {
+            ep.name: f"{dist.metadata['name']}=={dist.version}"
+            for _, dist in self._pm.list_plugin_distinfo()
+            for ep in dist.entry_points
+            if ep.group == ENTRY_POINT_GROUP
+        }
+
+    # -- typed facade over pm.hook ---------------------------------------------------
+    @property
+    def models(self) -> ModelRegistry:
+        """Models from ``jetplug_register_models``."""
+        if self._models is None:
+            registry = ModelRegistry()
+            self._pm.hook.jetplug_register_models(registry=registry)
+            self._models = registry
+        return self._models
+
+    @property
+    def backends(self) -> BackendRegistry:
+        """Backends from ``jetplug_register_backends``."""
+        if self._backends is None:
+            registry = BackendRegistry()
+            self._pm.hook.jetplug_register_backends(registry=registry)
+            self._backends = registry
+        return self._backends
+
+    @property
+    def derivations(self) -> DerivationRegistry:
+        """Derivations from ``jetplug_register_derivations``."""
+        if self._derivations is None:
+            registry = DerivationRegistry()
+            self._pm.hook.jetplug_register_derivations(registry=registry)
+            self._derivations = registry
+        return self._derivations
+
+    def spec(self, name: str) -> ModelSpec:
+        """The spec of model ``name``; unknown names list the available ones."""
+        return self.models.get(name).spec
+
+    def create_model(self, name: str, options: dict[str, Any] | None = None) -> JetModel:
+        """Instantiate model ``name`` with run-config options."""
+        return self.models.get(name)(options)
+
+    def create_backend(
+        self, spec: ModelSpec, backend: str = "local", options: dict[str, Any] | None = None
+    ) -> Backend:
+        """Instantiate the backend that runs ``spec``.
+
+        ``"local"`` picks the in-process backend for the artifact's format.
+        """
+        if backend == "local":
+            cls = self.backends.for_format(spec.artifact.format)
+        else:
+            cls = self.backends.get(backend)
+        return cls(options)
+
+    def derivation(self, name: str) -> Derivation:
+        """The derivation registered as ``name``."""
+        return self.derivations.get(name)
+
+    def describe(self) -> list[PluginInfo]:
+        """One :class:`PluginInfo` per model, sorted by name."""
+        out = []
+        for name in self.models.names():
+            spec = self.spec(name)
+            out.append(
+                PluginInfo(
+                    name=name,
+                    kind=spec.kind.value,
+                    version=spec.version,
+                    package=self.models.package(name),
+                    description=spec.description,
+                )
+            )
+        return out
+
+    def check_pending(self) -> None:
+        """Fail if a registered plugin implements a hook that does not exist."""
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as e:
+            raise PluginValidationError(str(e.plugin), str(e)) from e

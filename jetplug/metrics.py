@@ -1,0 +1,77 @@
+"""Tagging metrics: ROC, AUC, background rejection at fixed signal efficiency.
+
+Definitions follow ``docs/metrics.md`` (and the top-tagging landscape paper):
+R50 = 1/εB at the ROC point nearest εS = 0.5, with a bootstrap uncertainty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+__all__ = ["RejectionResult", "rejection", "roc_from_counts", "tagging_metrics"]
+
+
+@dataclass(frozen=True)
+class RejectionResult:
+    """AUC and rejection 1/εB at ``eff_s``, with bootstrap standard deviations."""
+
+    auc: float
+    auc_err: float
+    eff_s: float
+    rejection: float
+    rejection_err: float
+    n_signal: int
+    n_background: int
+
+    def as_dict(self) -> dict[str, float]:
+        """Plain dict (for JSON)."""
+        return asdict(self)
+
+
+def rejection(labels: np.ndarray, scores: np.ndarray, eff_s: float = 0.5) -> float:
+    """1/εB at the ROC point whose εS is nearest ``eff_s`` (``inf`` if εB = 0)."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    i = int(np.argmin(np.abs(tpr - eff_s)))
+    return float(1.0 / fpr[i]) if fpr[i] > 0 else float("inf")
+
+
+def tagging_metrics(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    *,
+    eff_s: float = 0.5,
+    n_bootstrap: int = 100,
+    seed: int = 0,
+) -> RejectionResult:
+    """AUC and rejection at ``eff_s`` with bootstrap (resampling jets) uncertainties."""
+    labels = np.asarray(labels).astype(int)
+    scores = np.asarray(scores, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    aucs, rejs = [], []
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, len(labels), len(labels))
+        if labels[idx].min() == labels[idx].max():
+            continue
+        aucs.append(roc_auc_score(labels[idx], scores[idx]))
+        rejs.append(rejection(labels[idx], scores[idx], eff_s))
+    finite = np.asarray([r for r in rejs if np.isfinite(r)])
+    return RejectionResult(
+        auc=float(roc_auc_score(labels, scores)),
+        auc_err=float(np.std(aucs)) if aucs else float("nan"),
+        eff_s=eff_s,
+        rejection=rejection(labels, scores, eff_s),
+        rejection_err=float(np.std(finite)) if len(finite) else float("nan"),
+        n_signal=int((labels == 1).sum()),
+        n_background=int((labels == 0).sum()),
+    )
+
+
+def roc_from_counts(signal: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(εS, εB) of cuts ``score > edge`` scanning histogram bins from the top down."""
+    s = np.cumsum(np.asarray(signal, dtype=np.float64)[::-1])
+    b = np.cumsum(np.asarray(background, dtype=np.float64)[::-1])
+    s_tot, b_tot = max(s[-1], 1e-300), max(b[-1], 1e-300)
+    return s / s_tot, b / b_tot

@@ -1,0 +1,147 @@
+"""Registries that hooks fill in: models, backends, derivations."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import awkward as ak
+
+from .backends.base import Backend
+from .errors import PluginValidationError, UnknownPluginError
+from .model import JetModel
+
+__all__ = ["BackendRegistry", "Derivation", "DerivationRegistry", "ModelRegistry", "Registered"]
+
+T = TypeVar("T")
+
+
+def _distribution_of(obj: Any) -> str:
+    """Name of the installed distribution that provides ``obj``'s module."""
+    top = getattr(obj, "__module__", "").split(".")[0]
+    dists = importlib.metadata.packages_distributions().get(top, [])
+    return dists[0] if dists else top or "?"
+
+
+@dataclass(frozen=True)
+class Registered(Generic[T]):
+    """A registered item and the distribution that provided it."""
+
+    item: T
+    package: str
+
+
+class _Registry(Generic[T]):
+    what = "item"
+
+    def __init__(self) -> None:
+        self._items: dict[str, Registered[T]] = {}
+
+    def _add(self, name: str, item: T, origin: Any) -> None:
+        package = _distribution_of(origin)
+        if name in self._items:
+            other = self._items[name].package
+            msg = f"{self.what} name already registered by package {other!r}"
+            raise PluginValidationError(name, msg)
+        self._items[name] = Registered(item, package)
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._items)
+
+    def get(self, name: str) -> T:
+        """The item registered as ``name``; unknown names list the available ones."""
+        try:
+            return self._items[name].item
+        except KeyError:
+            raise UnknownPluginError(name, self.names(), what=self.what) from None
+
+    def package(self, name: str) -> str:
+        """Distribution that registered ``name``."""
+        self.get(name)
+        return self._items[name].package
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ModelRegistry(_Registry[type[JetModel]]):
+    """Models declared through ``jetplug_register_models``."""
+
+    what = "plugin"
+
+    def add(self, model: type[JetModel]) -> None:
+        """Register a :class:`JetModel` subclass (its ``spec`` is validated)."""
+        spec = getattr(model, "spec", None)
+        if not (isinstance(model, type) and issubclass(model, JetModel)) or spec is None:
+            name = getattr(model, "__name__", repr(model))
+            raise PluginValidationError(name, "must be a JetModel subclass with a `spec`")
+        spec.validate()
+        self._add(spec.name, model, model)
+
+
+class BackendRegistry(_Registry[type[Backend]]):
+    """Inference backends declared through ``jetplug_register_backends``."""
+
+    what = "backend"
+
+    def add(self, backend: type[Backend]) -> None:
+        """Register a :class:`Backend` subclass under its ``name``."""
+        if not (isinstance(backend, type) and issubclass(backend, Backend)):
+            raise PluginValidationError(repr(backend), "must be a Backend subclass")
+        self._add(backend.name, backend, backend)
+
+    def for_format(self, fmt: str) -> type[Backend]:
+        """The first registered backend that runs artifacts of format ``fmt`` locally."""
+        for name in self.names():
+            backend = self.get(name)
+            if fmt in backend.formats:
+                return backend
+        formats = sorted({f for n in self.names() for f in self.get(n).formats})
+        raise UnknownPluginError(fmt, formats, what="local backend for artifact format")
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How to compute a field that a file may lack.
+
+    Parameters
+    ----------
+    name
+        Name that a :class:`~jetplug.spec.FieldSpec` refers to in ``derive``.
+    requires
+        Branch names the file must have, with ``{collection}`` standing for the
+        collection name, e.g. ``("{collection}PFCands_jetIdx",)``.
+    func
+        ``func(events, collection) -> jagged array`` with one value per object
+        of ``events[collection]``.
+    description
+        One line for docs and error messages.
+    """
+
+    name: str
+    requires: tuple[str, ...]
+    func: Callable[[ak.Array, str], ak.Array]
+    description: str = ""
+
+    def required_branches(self, collection: str) -> tuple[str, ...]:
+        """Branches needed to derive a field of ``collection``."""
+        return tuple(r.format(collection=collection) for r in self.requires)
+
+
+class DerivationRegistry(_Registry[Derivation]):
+    """Field derivations declared through ``jetplug_register_derivations``."""
+
+    what = "derivation"
+
+    def add(self, derivation: Derivation) -> None:
+        """Register a :class:`Derivation` under its name."""
+        self._add(derivation.name, derivation, derivation.func)

@@ -1,0 +1,180 @@
+"""``jetplug run``: preflight, coffea ``Runner`` on a chosen executor, outputs.
+
+Executors are coffea's own (iterative, futures, Dask); jetplug never schedules
+work itself. The Dask executor starts a ``distributed.LocalCluster`` on
+127.0.0.1 unless a scheduler address is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from coffea import processor
+from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
+
+from jetplug_processors import PluginProcessor
+
+from . import __version__
+from .chain import PluginChain
+from .config import RunConfig
+from .errors import ChunksFailedError, JetplugError
+from .histograms import book
+from .host import PluginHost
+from .outputs import save_histograms, write_provenance
+from .preflight import FileInfo, check_files
+
+__all__ = ["EXECUTORS", "RunResult", "run"]
+
+EXECUTORS = ("iterative", "futures", "dask")
+Executor = Literal["iterative", "futures", "dask"]
+_SCHEMAS = {"pfnano": PFNanoAODSchema, "nanoaod": NanoAODSchema}
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    hists: dict[str, dict[str, Any]]
+    chunks: list[dict[str, Any]]
+    failed: list[dict[str, Any]]
+    files: list[FileInfo]
+    outputs: list[Path] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def events(self) -> int:
+        """Events processed successfully."""
+        return sum(int(c["events"]) for c in self.chunks)
+
+
+@contextlib.contextmanager
+def _executor(
+    name: str, workers: int, scheduler: str | None, progress: bool
+) -> Iterator[tuple[processor.executor.ExecutorBase, dict[str, Any]]]:
+    if name == "iterative":
+        yield processor.IterativeExecutor(status=progress), {"name": name}
+    elif name == "futures":
+        yield (
+            processor.FuturesExecutor(workers=workers, status=progress),
+            {"name": name, "workers": workers},
+        )
+    elif name == "dask":
+        from distributed import Client, LocalCluster
+
+        if scheduler:
+            with Client(scheduler) as client:
+                yield (
+                    processor.DaskExecutor(client=client, status=progress, retries=0),
+                    {"name": name, "scheduler": scheduler},
+                )
+        else:
+            with (
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                yield (
+                    processor.DaskExecutor(client=client, status=progress, retries=0),
+                    {"name": name, "workers": workers, "scheduler": "LocalCluster(127.0.0.1)"},
+                )
+    else:
+        msg = f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}"
+        raise JetplugError(msg)
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    seen = set()
+    while (e.__cause__ or e.__context__) is not None and id(e) not in seen:
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    return e
+
+
+def run(
+    config: RunConfig,
+    outdir: Path | None = None,
+    *,
+    executor: str = "iterative",
+    workers: int = 2,
+    scheduler: str | None = None,
+    max_failures: int = 0,
+    progress: bool = False,
+    plots: bool = True,
+    host: PluginHost | None = None,
+) -> RunResult:
+    """Run ``config`` and, if ``outdir`` is given, write histograms, provenance and plots.
+
+    Raises :class:`ChunksFailedError` (after writing outputs) when more than
+    ``max_failures`` chunks failed.
+    """
+    started = dt.datetime.now(dt.UTC)
+    chain = PluginChain(config.plugins, host or PluginHost())
+    files = check_files(config, chain.specs, chain.host.derivations)
+    proc = PluginProcessor(config)
+    with _executor(executor, workers, scheduler, progress) as (exe, exe_info):
+        runner = processor.Runner(
+            executor=exe,
+            schema=_SCHEMAS[config.schema],
+            chunksize=config.chunksize,
+            maxchunks=config.maxchunks,
+        )
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
+                warnings.filterwarnings("ignore", message="Branch .* already exists")
+                out = runner(config.coffea_fileset(), proc, treename=config.treename)
+        except JetplugError:
+            raise
+        except Exception as e:
+            cause = _root_cause(e)
+            msg = f"the {executor} executor failed: {type(cause).__name__}: {cause}"
+            raise JetplugError(msg) from e
+    out = proc.postprocess(dict(out)) if out else {"hists": {}, "chunks": [], "failed": []}
+    result = RunResult(
+        hists=out.get("hists", {}),
+        chunks=out.get("chunks", []),
+        failed=out.get("failed", []),
+        files=files,
+    )
+    # datasets whose files have no events still get (empty) histograms
+    for dataset in config.fileset:
+        hs = result.hists.setdefault(dataset.name, {})
+        for h in config.histograms:
+            hs.setdefault(h.name, book(h))
+    result.provenance = {
+        "jetplug_version": __version__,
+        "started": started.isoformat(),
+        "finished": dt.datetime.now(dt.UTC).isoformat(),
+        "config": {"path": config.source, "sha256": config.hash(), "content": config.to_dict()},
+        "executor": exe_info,
+        "plugins": chain.provenance(),
+        "plugin_packages": chain.host.entry_point_distributions(),
+        "files": [vars(f) for f in files],
+        "chunks_processed": [{k: v for k, v in c.items()} for c in result.chunks],
+        "chunks_failed": result.failed,
+        "events_processed": result.events,
+        "complete": not result.failed,
+    }
+    if outdir is not None:
+        outdir.mkdir(parents=True, exist_ok=True)
+        result.outputs = save_histograms(result.hists, outdir)
+        if plots and config.plots:
+            from .plotting import make_plots
+
+            result.outputs += make_plots(config, result.hists, outdir / "plots")
+        result.provenance["outputs"] = [str(p.relative_to(outdir)) for p in result.outputs]
+        result.outputs.append(write_provenance(outdir / "provenance.json", result.provenance))
+    if len(result.failed) > max_failures:
+        raise ChunksFailedError(result.failed, len(result.failed) + len(result.chunks))
+    return result

@@ -1,0 +1,307 @@
+"""The declarative contract every ML plugin fills in.
+
+A plugin does not touch events directly. It declares, in a :class:`ModelSpec`,
+
+* what it reads (:class:`InputSpec`: a NanoEvents collection, per-object
+  fields, optional padded constituents, standardisation constants),
+* the tensors its model consumes and produces (:class:`TensorSpec`; these are
+  exactly the inputs/outputs of a Triton ``config.pbtxt``),
+* what it writes back (:class:`OutputSpec` columns and a :class:`Target` that
+  says whether they are added to, replace fields of, or create a collection),
+* which other plugins' outputs it needs (``requires``),
+* the model artifact it runs, with its sha256 (:class:`Artifact`).
+
+The processor turns that declaration into columnar work: it gathers inputs
+(deriving fields a file lacks where the spec says how), calls the plugin's
+``prepare`` to build tensors, runs the tensors on the chosen backend, calls
+``finalize`` and attaches the columns.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ArtifactError, PluginValidationError
+
+__all__ = [
+    "Artifact",
+    "ConstituentSpec",
+    "FieldSpec",
+    "InputSpec",
+    "Kind",
+    "ModelSpec",
+    "OutputSpec",
+    "Target",
+    "TargetMode",
+    "TensorSpec",
+]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
+
+
+class Kind(str, enum.Enum):
+    """What a plugin does to events."""
+
+    TAGGER = "tagger"
+    """Scores objects (binary score or class probabilities)."""
+    CALIBRATOR = "calibrator"
+    """Corrects a field of a collection (e.g. regresses a jet pT) and replaces it."""
+    ANOMALY = "anomaly"
+    """Gives an anomaly score per object (e.g. autoencoder reconstruction error)."""
+    FASTSIM = "fastsim"
+    """Creates a new collection from another (e.g. reco-like jets from gen jets)."""
+    DECORRELATOR = "decorrelator"
+    """Post-processes another plugin's score (e.g. mass decorrelation)."""
+    REPRESENTATION = "representation"
+    """Produces an embedding per object (e.g. contrastive representation)."""
+
+
+class TargetMode(str, enum.Enum):
+    """How a plugin's output columns are attached to the events."""
+
+    ADD = "add"
+    """Outputs become a record field ``<collection>.<plugin name>.<output>``."""
+    REPLACE = "replace"
+    """Each output replaces ``<collection>.<output>``; the old value is kept as
+    ``<collection>.<output>_raw``."""
+    CREATE = "create"
+    """Outputs become the fields of a new collection ``Target.collection`` with
+    the same per-event multiplicity as the input collection."""
+
+
+def _check_name(kind: str, value: str) -> None:
+    if not _NAME.match(value):
+        msg = f"{kind} {value!r} is not a valid identifier"
+        raise ValueError(msg)
+
+
+def _check_dtype(value: str) -> None:
+    if value not in _DTYPES:
+        msg = f"dtype {value!r} not supported; use one of {', '.join(_DTYPES)}"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One per-object input field.
+
+    Parameters
+    ----------
+    name
+        Field of the input collection, e.g. ``"msoftdrop"``. A dotted name
+        reads a record field written by another plugin, e.g. ``"top_bdt.score"``.
+    derive
+        Name of a registered derivation (see the ``jetplug_register_derivations``
+        hook) used when a file lacks the field, e.g. ``"count_constituents"``.
+        ``None``: the field is required as is.
+    """
+
+    name: str
+    derive: str | None = None
+
+
+@dataclass(frozen=True)
+class ConstituentSpec:
+    """Padded per-object constituents for networks on particles.
+
+    The processor turns the jagged constituents into a dense
+    ``(n_objects, max_constituents, len(fields))`` float32 array sorted by
+    ``sort_by`` (descending), clipped to ``max_constituents``, padded with
+    ``pad_value``, and a boolean mask ``(n_objects, max_constituents)``.
+    """
+
+    path: str = "constituents.pf"
+    fields: tuple[str, ...] = ("pt", "eta", "phi", "mass", "pdgId", "charge")
+    max_constituents: int = 100
+    sort_by: str | None = "pt"
+    pad_value: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_constituents < 1:
+            msg = f"max_constituents must be >= 1, got {self.max_constituents}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a plugin reads from each chunk."""
+
+    collection: str
+    fields: tuple[FieldSpec, ...] = ()
+    constituents: ConstituentSpec | None = None
+    standardization: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    """Per-field ``(mean, std)``, applied by the plugin's ``prepare`` through
+    :meth:`standardize`; kept here so that it is part of the declared contract."""
+
+    def field_names(self) -> tuple[str, ...]:
+        """Names of the declared fields, in order."""
+        return tuple(f.name for f in self.fields)
+
+    def standardize(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Return ``(values - mean) / std`` for a declared standardised field."""
+        mean, std = self.standardization[name]
+        return (values - mean) / std
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A named model tensor; ``shape`` excludes the leading batch dimension.
+
+    A ``-1`` in ``shape`` is a variable dimension (as in Triton's ``dims``).
+    """
+
+    name: str
+    dtype: str = "float32"
+    shape: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_name("tensor", self.name)
+        _check_dtype(self.dtype)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """A column the plugin writes back, per object of the target collection.
+
+    ``labels`` names the entries of a vector output (e.g. class probabilities
+    ``("top", "W", "Z", "H", "QCD")``); the processor then also exposes one
+    field per label, ``<output>_<label>``.
+    """
+
+    name: str
+    dtype: str = "float32"
+    shape: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("output", self.name)
+        _check_dtype(self.dtype)
+        if self.labels and self.shape != (len(self.labels),):
+            msg = f"output {self.name!r}: {len(self.labels)} labels need shape ({len(self.labels)},)"
+            raise ValueError(msg)
+        for label in self.labels:
+            _check_name("label", label)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where outputs go. ``collection`` defaults to the input collection."""
+
+    mode: TargetMode = TargetMode.ADD
+    collection: str | None = None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A model file, identified by its sha256.
+
+    ``format`` selects the local backend that can run it, e.g.
+    ``"xgboost-ubj"``, ``"xgboost-json"`` or ``"torch-state-dict"``.
+    """
+
+    path: Path
+    sha256: str
+    format: str
+
+    def verify(self) -> Path:
+        """Check that the file exists and has the declared sha256; return its path."""
+        if not self.path.is_file():
+            msg = f"model artifact {self.path} does not exist"
+            raise ArtifactError(msg)
+        digest = sha256_file(self.path)
+        if digest != self.sha256:
+            msg = (
+                f"model artifact {self.path} has sha256 {digest}, expected {self.sha256}: "
+                "the file is corrupt or was replaced without updating its metadata"
+            )
+            raise ArtifactError(msg)
+        return self.path
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the host and the processor need to know about one ML plugin."""
+
+    name: str
+    kind: Kind
+    version: str
+    inputs: InputSpec
+    tensors_in: tuple[TensorSpec, ...]
+    tensors_out: tuple[TensorSpec, ...]
+    outputs: tuple[OutputSpec, ...]
+    artifact: Artifact
+    target: Target = Target()
+    requires: tuple[str, ...] = ()
+    """Names of plugins whose outputs this one reads (they run first)."""
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Default plugin options; a run config may override them."""
+
+    @property
+    def target_collection(self) -> str:
+        """The collection that receives the outputs."""
+        return self.target.collection or self.inputs.collection
+
+    def validate(self) -> None:
+        """Raise :class:`PluginValidationError` if the spec is inconsistent."""
+        try:
+            _check_name("plugin name", self.name)
+            Kind(self.kind)
+            if not self.tensors_in or not self.tensors_out:
+                msg = "a model needs at least one input and one output tensor"
+                raise ValueError(msg)
+            if not self.outputs:
+                msg = "a plugin must declare at least one output column"
+                raise ValueError(msg)
+            if self.target.mode is TargetMode.CREATE and not self.target.collection:
+                msg = "target mode 'create' needs the name of the new collection"
+                raise ValueError(msg)
+            if self.name in self.requires:
+                msg = "a plugin cannot require itself"
+                raise ValueError(msg)
+            if not re.fullmatch(r"[0-9a-f]{64}", self.artifact.sha256):
+                msg = f"artifact sha256 {self.artifact.sha256!r} is not 64 hex digits"
+                raise ValueError(msg)
+            names = [o.name for o in self.outputs]
+            if len(set(names)) != len(names):
+                msg = f"duplicate output names in {names}"
+                raise ValueError(msg)
+        except ValueError as e:
+            raise PluginValidationError(self.name, str(e)) from e
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-serialisable description (used by ``jetplug plugins`` and provenance)."""
+        return {
+            "name": self.name,
+            "kind": self.kind.value,
+            "version": self.version,
+            "collection": self.inputs.collection,
+            "fields": list(self.inputs.field_names()),
+            "outputs": [o.name for o in self.outputs],
+            "target": {"mode": self.target.mode.value, "collection": self.target_collection},
+            "requires": list(self.requires),
+            "artifact": {
+                "file": self.artifact.path.name,
+                "sha256": self.artifact.sha256,
+                "format": self.artifact.format,
+            },
+        }
