@@ -30,6 +30,8 @@ from .model import JetModel
 from .registry import BackendRegistry, Derivation, DerivationRegistry, ModelRegistry
 from .spec import ModelSpec
 
+_AnyRegistry = ModelRegistry | BackendRegistry | DerivationRegistry
+
 __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "PluginHost", "PluginInfo"]
 
 ENTRY_POINT_GROUP = "jetplug"
@@ -128,12 +130,29 @@ class PluginHost:
         }
 
     # -- typed facade over pm.hook ---------------------------------------------------
+    def _collect(self, hook: str, registry: _AnyRegistry) -> None:
+        """Call ``hook`` plugin by plugin, so each entry is attributed to its package."""
+        dists = {
+            id(plugin): str(dist.metadata["name"]) for plugin, dist in self._pm.list_plugin_distinfo()
+        }
+        plugins = self._pm.get_plugins()
+        implementers = {id(impl.plugin) for impl in getattr(self._pm.hook, hook).get_hookimpls()}
+        for plugin in plugins:
+            if id(plugin) not in implementers:
+                continue
+            name = self._pm.get_name(plugin) or repr(plugin)
+            registry.origin = dists.get(id(plugin)) or (
+                "jetplug" if name in DEFAULT_PLUGINS else name
+            )
+            others = [p for p in plugins if p is not plugin]
+            self._pm.subset_hook_caller(hook, remove_plugins=others)(registry=registry)
+
     @property
     def models(self) -> ModelRegistry:
         """Models from ``jetplug_register_models``."""
         if self._models is None:
             registry = ModelRegistry()
-            self._pm.hook.jetplug_register_models(registry=registry)
+            self._collect("jetplug_register_models", registry)
             self._models = registry
         return self._models
 
@@ -142,7 +161,7 @@ class PluginHost:
         """Backends from ``jetplug_register_backends``."""
         if self._backends is None:
             registry = BackendRegistry()
-            self._pm.hook.jetplug_register_backends(registry=registry)
+            self._collect("jetplug_register_backends", registry)
             self._backends = registry
         return self._backends
 
@@ -151,7 +170,7 @@ class PluginHost:
         """Derivations from ``jetplug_register_derivations``."""
         if self._derivations is None:
             registry = DerivationRegistry()
-            self._pm.hook.jetplug_register_derivations(registry=registry)
+            self._collect("jetplug_register_derivations", registry)
             self._derivations = registry
         return self._derivations
 

@@ -75,6 +75,10 @@ def _branch_of(path: str) -> str:
     return path.replace(".", "_", 1)
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
+
+
 def _open(dataset: str, path: str, treename: str) -> tuple[set[str], int, int | None]:
     local = "://" not in path
     if local and not Path(path).is_file():
@@ -94,7 +98,8 @@ def _open(dataset: str, path: str, treename: str) -> tuple[set[str], int, int | 
     except Exception as e:
         raise InputFileError(
             path,
-            f"cannot be read as a ROOT file ({type(e).__name__}: {e}); is it truncated or corrupt?",
+            f"cannot be read as a ROOT file ({type(e).__name__}: {_one_line(e)}); "
+            "is it truncated or corrupt?",
             dataset=dataset,
         ) from None
     return branches, entries, Path(path).stat().st_size if local else None

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import awkward as ak
 
@@ -16,13 +15,6 @@ from .model import JetModel
 __all__ = ["BackendRegistry", "Derivation", "DerivationRegistry", "ModelRegistry", "Registered"]
 
 T = TypeVar("T")
-
-
-def _distribution_of(obj: Any) -> str:
-    """Name of the installed distribution that provides ``obj``'s module."""
-    top = getattr(obj, "__module__", "").split(".")[0]
-    dists = importlib.metadata.packages_distributions().get(top, [])
-    return dists[0] if dists else top or "?"
 
 
 @dataclass(frozen=True)
@@ -38,9 +30,11 @@ class _Registry(Generic[T]):
 
     def __init__(self) -> None:
         self._items: dict[str, Registered[T]] = {}
+        self.origin = "?"
+        """Distribution (or plugin name) whose hook is filling the registry now."""
 
-    def _add(self, name: str, item: T, origin: Any) -> None:
-        package = _distribution_of(origin)
+    def _add(self, name: str, item: T) -> None:
+        package = self.origin
         if name in self._items:
             other = self._items[name].package
             msg = f"{self.what} name already registered by package {other!r}"
@@ -85,7 +79,7 @@ class ModelRegistry(_Registry[type[JetModel]]):
             name = getattr(model, "__name__", repr(model))
             raise PluginValidationError(name, "must be a JetModel subclass with a `spec`")
         spec.validate()
-        self._add(spec.name, model, model)
+        self._add(spec.name, model)
 
 
 class BackendRegistry(_Registry[type[Backend]]):
@@ -97,7 +91,7 @@ class BackendRegistry(_Registry[type[Backend]]):
         """Register a :class:`Backend` subclass under its ``name``."""
         if not (isinstance(backend, type) and issubclass(backend, Backend)):
             raise PluginValidationError(repr(backend), "must be a Backend subclass")
-        self._add(backend.name, backend, backend)
+        self._add(backend.name, backend)
 
     def for_format(self, fmt: str) -> type[Backend]:
         """The first registered backend that runs artifacts of format ``fmt`` locally."""
@@ -144,4 +138,4 @@ class DerivationRegistry(_Registry[Derivation]):
 
     def add(self, derivation: Derivation) -> None:
         """Register a :class:`Derivation` under its name."""
-        self._add(derivation.name, derivation, derivation.func)
+        self._add(derivation.name, derivation)

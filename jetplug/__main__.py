@@ -1,0 +1,5 @@
+"""``python -m jetplug``."""
+
+from .cli import main
+
+main()

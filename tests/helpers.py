@@ -1,0 +1,45 @@
+"""Build test inputs from the real CMS files: copies with chosen branches, corrupt baskets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import awkward as ak
+import uproot
+
+FATJET_FIELDS = ("pt", "eta", "phi", "mass", "msoftdrop", "tau1", "tau2", "tau3", "tau4", "n2b1", "n3b1")
+
+
+def copy_fatjets(
+    src: Path, dst: Path, fields: Sequence[str] = FATJET_FIELDS, *, step: int = 50
+) -> Path:
+    """Write a NanoAOD-layout copy of ``src`` with only ``FatJet_<fields>``.
+
+    ``step`` events per ``extend`` call, i.e. per basket, so that a file has
+    several baskets (and chunks can fail independently).
+    """
+    tree = uproot.open(src)["Events"]
+    arrays = tree.arrays([f"FatJet_{f}" for f in fields] + ["run", "luminosityBlock", "event", "genWeight"])
+    data = {
+        "run": arrays.run,
+        "luminosityBlock": arrays.luminosityBlock,
+        "event": arrays.event,
+        "genWeight": arrays.genWeight,
+        "FatJet": ak.zip({f: arrays[f"FatJet_{f}"] for f in fields}),
+    }
+    with uproot.recreate(dst) as f:
+        out = f.mktree("Events", {k: v.type.content for k, v in data.items()})
+        for start in range(0, len(arrays), step):
+            out.extend({k: v[start : start + step] for k, v in data.items()})
+    return dst
+
+
+def corrupt_basket(path: Path, branch: str, basket: int) -> None:
+    """Overwrite the tail of one basket's compressed payload with garbage."""
+    b = uproot.open(path)["Events"][branch]
+    seek = int(b.member("fBasketSeek")[basket])
+    nbytes = int(b.member("fBasketBytes")[basket])
+    with path.open("r+b") as f:
+        f.seek(seek + nbytes - 40)
+        f.write(b"\xff" * 40)

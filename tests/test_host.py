@@ -1,0 +1,102 @@
+"""Plugin host: entry-point discovery, autoload switches, blocking, clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from jetplug import (
+    JetModel,
+    ModelRegistry,
+    PluginHost,
+    PluginValidationError,
+    UnknownPluginError,
+    hookimpl,
+)
+from jetplug_taggers import TopBDT
+
+
+def test_builtin_tagger_comes_from_its_entry_point(host: PluginHost) -> None:
+    assert "top_bdt" in host.models
+    assert host.models.package("top_bdt") == "jetplug-taggers"
+    assert "taggers" in host.entry_point_distributions()
+    info = {i.name: i for i in host.describe()}["top_bdt"]
+    assert (info.kind, info.package) == ("tagger", "jetplug-taggers")
+
+
+def test_core_backends_and_derivations_are_default_plugins(host: PluginHost) -> None:
+    assert "xgboost" in host.backends
+    assert host.backends.for_format("xgboost-ubj").name == "xgboost"
+    assert "count_constituents" in host.derivations
+
+
+def test_autoload_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JETPLUG_DISABLE_PLUGIN_AUTOLOAD", "1")
+    host = PluginHost()
+    assert "top_bdt" not in host.models
+    assert "xgboost" in host.backends  # core defaults stay
+
+
+def test_blocked_entry_point_is_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JETPLUG_BLOCK_PLUGINS", "taggers, other")
+    assert "top_bdt" not in PluginHost().models
+    assert "top_bdt" not in PluginHost(block=["taggers"]).models
+
+
+def test_unknown_plugin_lists_available(host: PluginHost) -> None:
+    with pytest.raises(UnknownPluginError) as err:
+        host.spec("top_bdtt")
+    message = str(err.value)
+    assert "unknown plugin 'top_bdtt'" in message
+    assert "Did you mean 'top_bdt'" in message
+    assert "Available plugins: " in message and "top_bdt" in message
+
+
+def test_unknown_backend_lists_available(host: PluginHost) -> None:
+    with pytest.raises(UnknownPluginError, match=r"unknown backend 'onnx'.*Available backends: .*xgboost"):
+        host.create_backend(host.spec("top_bdt"), "onnx")
+
+
+def test_duplicate_model_name_names_both(host: PluginHost) -> None:
+    class Again:
+        @hookimpl
+        def jetplug_register_models(self, registry: ModelRegistry) -> None:
+            registry.add(TopBDT)
+
+    host.register(Again())
+    with pytest.raises(PluginValidationError, match="'top_bdt'.*already registered by package 'jetplug-taggers'"):
+        _ = host.models
+
+
+def test_invalid_spec_is_rejected_with_plugin_name(host: PluginHost) -> None:
+    class Broken(JetModel):
+        spec = dataclasses.replace(TopBDT.spec, name="broken", outputs=())
+
+        def prepare(self, inputs):  # type: ignore[no-untyped-def]
+            return {}
+
+    class Plugin:
+        @hookimpl
+        def jetplug_register_models(self, registry: ModelRegistry) -> None:
+            registry.add(Broken)
+
+    host.register(Plugin())
+    with pytest.raises(PluginValidationError, match="plugin 'broken': a plugin must declare at least one output"):
+        _ = host.models
+
+
+def test_unknown_hook_is_caught_by_check_pending(host: PluginHost) -> None:
+    class Typo:
+        @hookimpl
+        def jetplug_register_model(self, registry: ModelRegistry) -> None:  # missing "s"
+            pass
+
+    host.register(Typo())
+    with pytest.raises(PluginValidationError, match="jetplug_register_model"):
+        host.check_pending()
+
+
+def test_hosts_are_independent() -> None:
+    a, b = PluginHost(), PluginHost(autoload=False)
+    assert "top_bdt" in a.models and "top_bdt" not in b.models
