@@ -1,0 +1,5 @@
+"""An example third-party jetplug plugin package."""
+
+from .multiplicity import MultiplicityTagger
+
+__all__ = ["MultiplicityTagger"]
