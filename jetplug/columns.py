@@ -127,7 +127,9 @@ def _unflatten(values: np.ndarray, counts: np.ndarray) -> ak.Array:
     return ak.unflatten(values, counts, axis=0)
 
 
-def _columns_record(columns: Mapping[str, np.ndarray], outputs: tuple[OutputSpec, ...]) -> dict[str, np.ndarray]:
+def _columns_record(
+    columns: Mapping[str, np.ndarray], outputs: tuple[OutputSpec, ...]
+) -> dict[str, np.ndarray]:
     flat: dict[str, np.ndarray] = {}
     for out in outputs:
         values = np.asarray(columns[out.name])

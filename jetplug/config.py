@@ -26,13 +26,14 @@ Every error names the key at fault and the file it came from.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -179,7 +180,8 @@ class RunConfig:
         for h in self.histograms:
             if h.name == name:
                 return h
-        raise ConfigError(f"no histogram named {name!r}", source=self.source)
+        msg = f"no histogram named {name!r}"
+        raise ConfigError(msg, source=self.source)
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -187,28 +189,29 @@ class _Ctx:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, where: str, message: str) -> ConfigError:
-        return ConfigError(f"{where}: {message}", source=self.source)
+    def fail(self, where: str, message: str) -> NoReturn:
+        msg = f"{where}: {message}"
+        raise ConfigError(msg, source=self.source)
 
     def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
-            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
+            self.fail(where, f"expected a mapping, got {type(value).__name__}")
         return value
 
     def keys(self, value: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
         unknown = sorted(set(value) - set(allowed))
         if unknown:
-            raise self.fail(where, f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+            self.fail(where, f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
 
     def field(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or not _FIELD.match(value):
-            raise self.fail(where, f"{value!r} is not a field path like 'FatJet.pt'")
+            self.fail(where, f"{value!r} is not a field path like 'FatJet.pt'")
         return value
 
 
 def _parse_datasets(ctx: _Ctx, raw: Any, base: Path) -> tuple[DatasetConfig, ...]:
     if not raw:
-        raise ctx.fail("fileset", "at least one dataset is required")
+        ctx.fail("fileset", "at least one dataset is required")
     out = []
     for name, spec in ctx.mapping(raw, "fileset").items():
         where = f"fileset.{name}"
@@ -223,7 +226,7 @@ def _parse_datasets(ctx: _Ctx, raw: Any, base: Path) -> tuple[DatasetConfig, ...
             files = spec.get("files")
             metadata = dict(spec.get("metadata") or {})
         if not files or not all(isinstance(f, str) for f in files):
-            raise ctx.fail(where, "needs a non-empty list of file paths")
+            ctx.fail(where, "needs a non-empty list of file paths")
         resolved = tuple(
             f if "://" in f or Path(f).is_absolute() else str((base / f).resolve()) for f in files
         )
@@ -235,7 +238,7 @@ def _parse_plugins(ctx: _Ctx, raw: Any) -> tuple[PluginConfig, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise ctx.fail("plugins", "expected a list")
+        ctx.fail("plugins", "expected a list")
     out = []
     for i, item in enumerate(raw):
         where = f"plugins[{i}]"
@@ -244,7 +247,7 @@ def _parse_plugins(ctx: _Ctx, raw: Any) -> tuple[PluginConfig, ...]:
         item = ctx.mapping(item, where)
         ctx.keys(item, where, ("name", "backend", "options", "backend_options"))
         if not isinstance(item.get("name"), str):
-            raise ctx.fail(where, "needs a 'name'")
+            ctx.fail(where, "needs a 'name'")
         out.append(
             PluginConfig(
                 name=item["name"],
@@ -258,7 +261,7 @@ def _parse_plugins(ctx: _Ctx, raw: Any) -> tuple[PluginConfig, ...]:
     names = [p.name for p in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ctx.fail("plugins", f"plugin(s) listed twice: {dupes}")
+        ctx.fail("plugins", f"plugin(s) listed twice: {dupes}")
     return tuple(out)
 
 
@@ -272,29 +275,29 @@ def _parse_axis(ctx: _Ctx, raw: Any, where: str) -> AxisConfig:
     fld = ctx.field(raw.get("field"), f"{where}.field")
     given = [b for b in _BINNINGS if b in raw]
     if len(given) != 1:
-        raise ctx.fail(where, f"give exactly one binning of {list(_BINNINGS)}, got {given}")
+        ctx.fail(where, f"give exactly one binning of {list(_BINNINGS)}, got {given}")
     name = str(raw.get("name") or fld.replace(".", "_"))
     kw: dict[str, Any] = {"field": fld, "name": name, "label": str(raw.get("label") or fld)}
     try:
         if "bins" in raw:
             kw.update(bins=int(raw["bins"]), start=float(raw["start"]), stop=float(raw["stop"]))
             if kw["bins"] < 1 or not kw["start"] < kw["stop"]:
-                raise ctx.fail(where, "needs bins >= 1 and start < stop")
+                ctx.fail(where, "needs bins >= 1 and start < stop")
             transform = raw.get("transform")
             if transform not in (None, "log"):
-                raise ctx.fail(where, f"transform {transform!r} unknown; use 'log'")
+                ctx.fail(where, f"transform {transform!r} unknown; use 'log'")
             if transform == "log" and kw["start"] <= 0:
-                raise ctx.fail(where, "a log axis needs start > 0")
+                ctx.fail(where, "a log axis needs start > 0")
             kw["transform"] = transform
         elif "edges" in raw:
             edges = tuple(float(e) for e in raw["edges"])
-            if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
-                raise ctx.fail(where, "edges must be at least two increasing numbers")
+            if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
+                ctx.fail(where, "edges must be at least two increasing numbers")
             kw["edges"] = edges
         elif "categories" in raw:
             cats = list(raw["categories"])
             if not cats:
-                raise ctx.fail(where, "categories must not be empty")
+                ctx.fail(where, "categories must not be empty")
             if all(isinstance(c, int) and not isinstance(c, bool) for c in cats):
                 kw["categories"] = tuple(int(c) for c in cats)
             else:
@@ -303,16 +306,18 @@ def _parse_axis(ctx: _Ctx, raw: Any, where: str) -> AxisConfig:
             lo, hi = raw["integer"]
             kw["integer"] = (int(lo), int(hi))
     except KeyError as e:
-        raise ctx.fail(where, f"missing {e.args[0]!r}") from None
+        problem = f"missing {e.args[0]!r}"
     except (TypeError, ValueError) as e:
-        raise ctx.fail(where, f"bad binning: {e}") from None
-    return AxisConfig(**kw)
+        problem = f"bad binning: {e}"
+    else:
+        return AxisConfig(**kw)
+    ctx.fail(where, problem)
 
 
 def _parse_cut(ctx: _Ctx, raw: Any, where: str) -> Cut:
     m = _CUT.match(raw) if isinstance(raw, str) else None
     if not m:
-        raise ctx.fail(where, f"{raw!r} is not a cut like 'FatJet.pt > 300'")
+        ctx.fail(where, f"{raw!r} is not a cut like 'FatJet.pt > 300'")
     return Cut(m.group(1), m.group(2), float(m.group(3)))
 
 
@@ -326,11 +331,11 @@ def _parse_histograms(ctx: _Ctx, raw: Any) -> tuple[HistogramConfig, ...]:
         ctx.keys(spec, where, ("axes", "weight", "cuts"))
         axes_raw = spec.get("axes")
         if not isinstance(axes_raw, list) or not axes_raw:
-            raise ctx.fail(where, "needs a non-empty list 'axes'")
+            ctx.fail(where, "needs a non-empty list 'axes'")
         axes = tuple(_parse_axis(ctx, a, f"{where}.axes[{i}]") for i, a in enumerate(axes_raw))
         names = [a.name for a in axes]
         if len(set(names)) != len(names):
-            raise ctx.fail(where, f"axis names must be unique, got {names}")
+            ctx.fail(where, f"axis names must be unique, got {names}")
         weight = spec.get("weight")
         if weight is not None:
             weight = ctx.field(weight, f"{where}.weight")
@@ -341,13 +346,11 @@ def _parse_histograms(ctx: _Ctx, raw: Any) -> tuple[HistogramConfig, ...]:
     return tuple(out)
 
 
-def _parse_plots(
-    ctx: _Ctx, raw: Any, hists: tuple[HistogramConfig, ...]
-) -> tuple[PlotConfig, ...]:
+def _parse_plots(ctx: _Ctx, raw: Any, hists: tuple[HistogramConfig, ...]) -> tuple[PlotConfig, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise ctx.fail("plots", "expected a list")
+        ctx.fail("plots", "expected a list")
     by_name = {h.name: h for h in hists}
     out = []
     for i, item in enumerate(raw):
@@ -357,16 +360,18 @@ def _parse_plots(
         ctx.keys(item, where, (*allowed, "name"))
         plot = PlotConfig(**{k: item[k] for k in item})
         if plot.type not in ("hist1d", "roc"):
-            raise ctx.fail(where, f"type {plot.type!r} unknown; use 'hist1d' or 'roc'")
+            ctx.fail(where, f"type {plot.type!r} unknown; use 'hist1d' or 'roc'")
         if plot.hist not in by_name:
-            raise ctx.fail(where, f"no histogram {plot.hist!r}; have {sorted(by_name)}")
+            ctx.fail(where, f"no histogram {plot.hist!r}; have {sorted(by_name)}")
         axis_names = [a.name for a in by_name[plot.hist].axes]
         for key in ("overlay", "axis"):
             value = getattr(plot, key)
             if value is not None and value != "dataset" and value not in axis_names:
-                raise ctx.fail(where, f"{key} {value!r} is not an axis of {plot.hist!r}: {axis_names}")
-        if plot.type == "roc" and (plot.axis is None or plot.signal is None or plot.background is None):
-            raise ctx.fail(where, "a roc plot needs 'axis', 'signal' and 'background'")
+                ctx.fail(where, f"{key} {value!r} is not an axis of {plot.hist!r}: {axis_names}")
+        if plot.type == "roc" and (
+            plot.axis is None or plot.signal is None or plot.background is None
+        ):
+            ctx.fail(where, "a roc plot needs 'axis', 'signal' and 'background'")
         out.append(plot)
     return tuple(out)
 
@@ -378,14 +383,23 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
     ctx.keys(
         raw,
         "top level",
-        ("fileset", "plugins", "histograms", "plots", "treename", "schema", "chunksize", "maxchunks"),
+        (
+            "fileset",
+            "plugins",
+            "histograms",
+            "plots",
+            "treename",
+            "schema",
+            "chunksize",
+            "maxchunks",
+        ),
     )
     schema = str(raw.get("schema", "pfnano")).lower()
     if schema not in SCHEMAS:
-        raise ctx.fail("schema", f"{schema!r} unknown; use one of {list(SCHEMAS)}")
+        ctx.fail("schema", f"{schema!r} unknown; use one of {list(SCHEMAS)}")
     chunksize = raw.get("chunksize", 100_000)
     if not isinstance(chunksize, int) or chunksize < 1:
-        raise ctx.fail("chunksize", f"must be a positive integer, got {chunksize!r}")
+        ctx.fail("chunksize", f"must be a positive integer, got {chunksize!r}")
     hists = _parse_histograms(ctx, raw.get("histograms"))
     return RunConfig(
         fileset=_parse_datasets(ctx, raw.get("fileset"), base),
@@ -404,10 +418,12 @@ def load_config(path: str | Path) -> RunConfig:
     """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) run configuration."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"configuration file {path} does not exist")
+        msg = f"configuration file {path} does not exist"
+        raise ConfigError(msg)
     text = path.read_text()
     try:
         raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot parse: {e}", source=str(path)) from None
+        msg = f"cannot parse: {e}"
+        raise ConfigError(msg, source=str(path)) from None
     return parse_config(raw, base=path.resolve().parent, source=str(path))

@@ -63,12 +63,28 @@ def prepare_demo_sample(
 def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str, Any]:
     """The demo's run configuration (written to ``<outdir>/demo.yaml``)."""
     kinematics = ["FatJet.pt > 400", "FatJet.eta < 2.0", "FatJet.eta > -2.0"]
-    truth = {"field": "FatJet.truthLabel", "categories": [0, 1, 2, 3, 4, -1], "name": "truth",
-             "label": "truth (0 QCD, 1 top, 2 W, 3 Z, 4 H, -1 unmatched)"}
-    score = {"field": "FatJet.top_bdt.score", "bins": 100, "start": 0.0, "stop": 1.0,
-             "name": "score", "label": "top BDT score"}
-    msd = {"field": "FatJet.msoftdrop", "bins": 40, "start": 0.0, "stop": 300.0,
-           "name": "msd", "label": r"$m_{SD}$ [GeV]"}
+    truth = {
+        "field": "FatJet.truthLabel",
+        "categories": [0, 1, 2, 3, 4, -1],
+        "name": "truth",
+        "label": "truth (0 QCD, 1 top, 2 W, 3 Z, 4 H, -1 unmatched)",
+    }
+    score = {
+        "field": "FatJet.top_bdt.score",
+        "bins": 100,
+        "start": 0.0,
+        "stop": 1.0,
+        "name": "score",
+        "label": "top BDT score",
+    }
+    msd = {
+        "field": "FatJet.msoftdrop",
+        "bins": 40,
+        "start": 0.0,
+        "stop": 300.0,
+        "name": "msd",
+        "label": r"$m_{SD}$ [GeV]",
+    }
     return {
         "fileset": {d: [str(p) for p in fs] for d, fs in files.items()},
         "schema": "pfnano",
@@ -77,17 +93,42 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
         "histograms": {
             "score": {"axes": [score, truth], "weight": "genWeight", "cuts": kinematics},
             "msd_all": {"axes": [msd, truth], "weight": "genWeight", "cuts": kinematics},
-            "msd_tagged": {"axes": [msd, truth], "weight": "genWeight",
-                           "cuts": [*kinematics, "FatJet.top_bdt.score > 0.5"]},
-            "pt": {"axes": [{"field": "FatJet.pt", "bins": 60, "start": 200, "stop": 1400,
-                             "name": "pt", "label": r"FatJet $p_T$ [GeV]"}],
-                   "weight": "genWeight"},
+            "msd_tagged": {
+                "axes": [msd, truth],
+                "weight": "genWeight",
+                "cuts": [*kinematics, "FatJet.top_bdt.score > 0.5"],
+            },
+            "pt": {
+                "axes": [
+                    {
+                        "field": "FatJet.pt",
+                        "bins": 60,
+                        "start": 200,
+                        "stop": 1400,
+                        "name": "pt",
+                        "label": r"FatJet $p_T$ [GeV]",
+                    }
+                ],
+                "weight": "genWeight",
+            },
         },
         "plots": [
-            {"type": "hist1d", "hist": "score", "overlay": "truth", "density": True, "log": True,
-             "name": "score_by_truth"},
-            {"type": "roc", "hist": "score", "axis": "truth", "signal": 1, "background": 0,
-             "name": "roc_top_vs_qcd"},
+            {
+                "type": "hist1d",
+                "hist": "score",
+                "overlay": "truth",
+                "density": True,
+                "log": True,
+                "name": "score_by_truth",
+            },
+            {
+                "type": "roc",
+                "hist": "score",
+                "axis": "truth",
+                "signal": 1,
+                "background": 0,
+                "name": "roc_top_vs_qcd",
+            },
             {"type": "hist1d", "hist": "msd_tagged", "overlay": "truth", "name": "msd_tagged"},
             {"type": "hist1d", "hist": "msd_all", "overlay": "truth", "name": "msd_all"},
             {"type": "hist1d", "hist": "pt", "overlay": "dataset", "log": True, "name": "pt"},

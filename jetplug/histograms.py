@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import awkward as ak
 import hist
@@ -15,7 +16,7 @@ from .errors import MissingInputError
 
 __all__ = ["book", "fill"]
 
-_OPS: Mapping[str, Callable[[object, object], object]] = {
+_OPS: Mapping[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,
@@ -25,9 +26,10 @@ _OPS: Mapping[str, Callable[[object, object], object]] = {
 }
 
 
-def _axis(cfg: AxisConfig) -> hist.axis.AxesMixin:
+def _axis(cfg: AxisConfig) -> Any:
     if cfg.bins is not None:
-        assert cfg.start is not None and cfg.stop is not None
+        assert cfg.start is not None
+        assert cfg.stop is not None
         transform = hist.axis.transform.log if cfg.transform == "log" else None
         return hist.axis.Regular(
             cfg.bins, cfg.start, cfg.stop, name=cfg.name, label=cfg.label, transform=transform
@@ -42,22 +44,26 @@ def _axis(cfg: AxisConfig) -> hist.axis.AxesMixin:
     return hist.axis.IntCategory(list(cfg.categories), name=cfg.name, label=cfg.label)
 
 
-def book(cfg: HistogramConfig) -> hist.Hist:
+def book(cfg: HistogramConfig) -> hist.Hist[Any]:
     """An empty histogram for ``cfg`` (weighted storage when ``cfg.weight`` is set)."""
     storage = hist.storage.Weight() if cfg.weight else hist.storage.Double()
-    return hist.Hist(*(_axis(a) for a in cfg.axes), storage=storage)
+    axes = [_axis(a) for a in cfg.axes]
+    h: hist.Hist[Any] = hist.Hist(*axes, storage=storage)
+    return h
 
 
 def _resolve(events: ak.Array, path: str, consumer: str, source: str | None) -> ak.Array:
     if not has_path(events, path):
         head, _, rest = path.partition(".")
-        available = ak.fields(events[head]) if rest and head in ak.fields(events) else ak.fields(events)
+        available = (
+            ak.fields(events[head]) if rest and head in ak.fields(events) else ak.fields(events)
+        )
         raise MissingInputError(consumer=consumer, field=path, path=source, available=available)
     return get_path(events, path)
 
 
 def fill(
-    h: hist.Hist, cfg: HistogramConfig, events: ak.Array, *, source: str | None = None
+    h: hist.Hist[Any], cfg: HistogramConfig, events: ak.Array, *, source: str | None = None
 ) -> int:
     """Fill ``h`` from ``events``; returns the number of entries filled.
 
@@ -65,7 +71,6 @@ def fill(
     the other fields come from; cuts select entries, ``weight`` weighs them.
     """
     consumer = f"histogram {cfg.name!r}"
-    names = [a.name for a in cfg.axes]
     arrays = [_resolve(events, a.field, consumer, source) for a in cfg.axes]
     cuts = [_resolve(events, c.field, consumer, source) for c in cfg.cuts]
     weights = [_resolve(events, cfg.weight, consumer, source)] if cfg.weight else []
@@ -77,9 +82,9 @@ def fill(
     mask = np.ones(len(values[0]), dtype=bool)
     for cut, column in zip(cfg.cuts, flat[len(arrays) : len(arrays) + len(cuts)], strict=True):
         mask &= np.asarray(_OPS[cut.op](column, cut.value), dtype=bool)
-    kwargs: dict[str, np.ndarray] = {n: v[mask] for n, v in zip(names, values, strict=True)}
+    selected = [v[mask] for v in values]
     if cfg.weight:
-        h.fill(**kwargs, weight=flat[-1][mask])
+        h.fill(*selected, weight=flat[-1][mask])
     else:
-        h.fill(**kwargs)
+        h.fill(*selected)
     return int(mask.sum())

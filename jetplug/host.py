@@ -104,15 +104,15 @@ class PluginHost:
             self._pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as e:
             msg = f"failed to load an entry point of group {ENTRY_POINT_GROUP!r}: {e}"
-            raise PluginValidationError("<entry points>", msg) from e
+            raise PluginValidationError(ENTRY_POINT_GROUP, msg) from e
 
     # -- registration ---------------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> str:
         """Register a plugin module/object by hand; returns its name."""
         self._models = self._backends = self._derivations = None
-        registered = self._pm.register(plugin, name=name)
+        registered: str | None = self._pm.register(plugin, name=name)
         if registered is None:
-            label = name or getattr(plugin, "__name__", repr(plugin))
+            label = str(name or getattr(plugin, "__name__", repr(plugin)))
             raise PluginValidationError(label, "is blocked and was not registered")
         return registered
 
@@ -133,7 +133,8 @@ class PluginHost:
     def _collect(self, hook: str, registry: _AnyRegistry) -> None:
         """Call ``hook`` plugin by plugin, so each entry is attributed to its package."""
         dists = {
-            id(plugin): str(dist.metadata["name"]) for plugin, dist in self._pm.list_plugin_distinfo()
+            id(plugin): str(dist.metadata["name"])
+            for plugin, dist in self._pm.list_plugin_distinfo()
         }
         plugins = self._pm.get_plugins()
         implementers = {id(impl.plugin) for impl in getattr(self._pm.hook, hook).get_hookimpls()}

@@ -8,7 +8,7 @@ import platform
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hist
 import uproot
@@ -48,9 +48,13 @@ def _root_name(*parts: object) -> str:
     return "_".join(str(p) for p in parts).replace("/", "_").replace("-", "m")
 
 
-def _to_root(out: Any, key: str, h: hist.Hist) -> int:
+def _to_root(out: Any, key: str, h: hist.Hist[Any]) -> int:
     """Write ``h`` under ``key``; category axes are split into one object per category."""
-    cat_axes = [i for i, ax in enumerate(h.axes) if isinstance(ax, hist.axis.IntCategory | hist.axis.StrCategory)]
+    cat_axes = [
+        i
+        for i, ax in enumerate(h.axes)
+        if isinstance(ax, hist.axis.IntCategory | hist.axis.StrCategory)
+    ]
     if not cat_axes:
         if h.ndim > 3:
             return 0
@@ -60,11 +64,12 @@ def _to_root(out: Any, key: str, h: hist.Hist) -> int:
     axis = h.axes[i]
     written = 0
     for value in axis:
-        written += _to_root(out, f"{key}__{_root_name(axis.name, value)}", h[{axis.name: hist.loc(value)}])
+        part = cast("hist.Hist[Any]", h[{axis.name: hist.loc(value)}])
+        written += _to_root(out, f"{key}__{_root_name(axis.name, value)}", part)
     return written
 
 
-def save_histograms(hists: Mapping[str, Mapping[str, hist.Hist]], outdir: Path) -> list[Path]:
+def save_histograms(hists: Mapping[str, Mapping[str, hist.Hist[Any]]], outdir: Path) -> list[Path]:
     """Save ``{dataset: {name: Hist}}`` as ``histograms.coffea`` and ``histograms.root``.
 
     ``histograms.coffea`` is coffea's lz4-compressed pickle (``coffea.util.load``)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import hist
 import matplotlib as mpl
@@ -13,6 +14,7 @@ mpl.use("Agg")
 import matplotlib.pyplot as plt
 import mplhep as hep
 import numpy as np
+from matplotlib.axes import Axes
 
 from .config import PlotConfig, RunConfig
 from .metrics import roc_from_counts
@@ -20,9 +22,16 @@ from .metrics import roc_from_counts
 __all__ = ["make_plots"]
 
 _CATEGORY = (hist.axis.IntCategory, hist.axis.StrCategory)
+Hist = hist.Hist[Any]
+Hists = Mapping[str, Mapping[str, Hist]]
 
 
-def _summed(hists: Mapping[str, Mapping[str, hist.Hist]], name: str) -> hist.Hist | None:
+def _slice(h: Hist, axis: str, value: Any, project: str) -> Hist:
+    """``h`` at category ``value`` of ``axis``, projected on ``project``."""
+    return cast(Hist, h[{axis: hist.loc(value)}]).project(project)
+
+
+def _summed(hists: Hists, name: str) -> Hist | None:
     total = None
     for hs in hists.values():
         h = hs.get(name)
@@ -31,7 +40,7 @@ def _summed(hists: Mapping[str, Mapping[str, hist.Hist]], name: str) -> hist.His
     return total
 
 
-def _value_axis(h: hist.Hist) -> str:
+def _value_axis(h: Hist) -> str:
     for ax in h.axes:
         if not isinstance(ax, _CATEGORY):
             return str(ax.name)
@@ -39,9 +48,7 @@ def _value_axis(h: hist.Hist) -> str:
     raise ValueError(msg)
 
 
-def _hist1d(
-    cfg: PlotConfig, hists: Mapping[str, Mapping[str, hist.Hist]], ax: plt.Axes
-) -> None:
+def _hist1d(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
     if cfg.overlay in (None, "dataset"):
         entries = {d: hs[cfg.hist] for d, hs in hists.items() if cfg.hist in hs}
         lines = {d: h.project(_value_axis(h)) for d, h in entries.items()}
@@ -50,7 +57,7 @@ def _hist1d(
         assert h is not None
         value = _value_axis(h)
         lines = {
-            f"{cfg.overlay} = {cat}": h[{cfg.overlay: hist.loc(cat)}].project(value)
+            f"{cfg.overlay} = {cat}": _slice(h, cfg.overlay, cat, value)
             for cat in h.axes[cfg.overlay]
         }
     lines = {k: v for k, v in lines.items() if v.sum(flow=False) != 0 or len(lines) == 1}
@@ -65,12 +72,13 @@ def _hist1d(
     ax.legend(fontsize="small")
 
 
-def _roc(cfg: PlotConfig, hists: Mapping[str, Mapping[str, hist.Hist]], ax: plt.Axes) -> None:
+def _roc(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
     h = _summed(hists, cfg.hist)
-    assert h is not None and cfg.axis is not None
+    assert h is not None
+    assert cfg.axis is not None
     value = _value_axis(h)
-    sig = h[{cfg.axis: hist.loc(cfg.signal)}].project(value).values()
-    bkg = h[{cfg.axis: hist.loc(cfg.background)}].project(value).values()
+    sig = _slice(h, cfg.axis, cfg.signal, value).values()
+    bkg = _slice(h, cfg.axis, cfg.background, value).values()
     eff_s, eff_b = roc_from_counts(sig, bkg)
     ok = eff_b > 0
     ax.plot(eff_s[ok], 1.0 / eff_b[ok], label=f"{value}")
@@ -81,9 +89,7 @@ def _roc(cfg: PlotConfig, hists: Mapping[str, Mapping[str, hist.Hist]], ax: plt.
     ax.legend(fontsize="small", title=f"{cfg.axis}: {cfg.signal} vs {cfg.background}")
 
 
-def make_plots(
-    config: RunConfig, hists: Mapping[str, Mapping[str, hist.Hist]], outdir: Path
-) -> list[Path]:
+def make_plots(config: RunConfig, hists: Hists, outdir: Path) -> list[Path]:
     """Draw every configured plot into ``outdir`` as PNG; returns the paths written."""
     outdir.mkdir(parents=True, exist_ok=True)
     hep.style.use("CMS")

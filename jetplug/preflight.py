@@ -63,11 +63,11 @@ def check_config(config: RunConfig) -> None:
     for h in config.histograms:
         heads = {f.split(".")[0] for f in h.fields() if "." in f}
         if len(heads) > 1:
-            raise ConfigError(
+            msg = (
                 f"histograms.{h.name}: fields come from several collections {sorted(heads)}; "
-                "a histogram fills one entry per object of a single collection",
-                source=config.source,
+                "a histogram fills one entry per object of a single collection"
             )
+            raise ConfigError(msg, source=config.source)
 
 
 def _branch_of(path: str) -> str:
@@ -117,7 +117,9 @@ def _check_plugin(
     coll = spec.inputs.collection
     coll_fields = sorted(b.split("_", 1)[1] for b in branches if b.startswith(f"{coll}_"))
     if coll not in provided.collections and not coll_fields:
-        raise MissingInputError(consumer=consumer, field=coll, path=path, hint="(no such collection)")
+        raise MissingInputError(
+            consumer=consumer, field=coll, path=path, hint="(no such collection)"
+        )
     for fs in spec.inputs.fields:
         if (coll, fs.name) in provided.fields or f"{coll}_{fs.name}" in branches:
             continue
@@ -130,10 +132,14 @@ def _check_plugin(
         else:
             hint = ""
         raise MissingInputError(
-            consumer=consumer, field=f"{coll}.{fs.name}", path=path, available=coll_fields, hint=hint
+            consumer=consumer,
+            field=f"{coll}.{fs.name}",
+            path=path,
+            available=coll_fields,
+            hint=hint,
         )
     if spec.inputs.constituents is not None:
-        needed = [f"{coll}PFCands_pFCandsIdx", f"{coll}PFCands_jetIdx", "PFCands_pt"]
+        needed = (f"{coll}PFCands_pFCandsIdx", f"{coll}PFCands_jetIdx", "PFCands_pt")
         missing = [b for b in needed if b not in branches]
         if missing or schema != "pfnano":
             why = f"branches {missing} are missing" if missing else "the run schema is not 'pfnano'"

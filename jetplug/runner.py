@@ -161,7 +161,7 @@ def run(
         "plugins": chain.provenance(),
         "plugin_packages": chain.host.entry_point_distributions(),
         "files": [vars(f) for f in files],
-        "chunks_processed": [{k: v for k, v in c.items()} for c in result.chunks],
+        "chunks_processed": [dict(c) for c in result.chunks],
         "chunks_failed": result.failed,
         "events_processed": result.events,
         "complete": not result.failed,

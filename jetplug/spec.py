@@ -48,7 +48,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     """What a plugin does to events."""
 
     TAGGER = "tagger"
@@ -65,7 +65,7 @@ class Kind(str, enum.Enum):
     """Produces an embedding per object (e.g. contrastive representation)."""
 
 
-class TargetMode(str, enum.Enum):
+class TargetMode(enum.StrEnum):
     """How a plugin's output columns are attached to the events."""
 
     ADD = "add"
@@ -187,7 +187,9 @@ class OutputSpec:
         _check_name("output", self.name)
         _check_dtype(self.dtype)
         if self.labels and self.shape != (len(self.labels),):
-            msg = f"output {self.name!r}: {len(self.labels)} labels need shape ({len(self.labels)},)"
+            msg = (
+                f"output {self.name!r}: {len(self.labels)} labels need shape ({len(self.labels)},)"
+            )
             raise ValueError(msg)
         for label in self.labels:
             _check_name("label", label)

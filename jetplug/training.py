@@ -132,7 +132,7 @@ def train_xgboost_tagger(
     settings = settings or TrainSettings()
     sample = load_jets(files, model, settings)
     data = {name: sample.subset(name) for name in SPLITS}
-    for name, (inputs, y) in data.items():
+    for name, (_, y) in data.items():
         n_sig, n_bkg = int(y.sum()), int(len(y) - y.sum())
         log(f"{name}: {n_sig} signal, {n_bkg} background jets")
         if min(n_sig, n_bkg) == 0:
@@ -186,6 +186,9 @@ def train_xgboost_tagger(
         best_iteration=best,
         features=list(model.spec.inputs.field_names()),
         data=[{"file": Path(f).name, "sha256": sha256_file(Path(f))} for f in files],
-        jets={name: {"signal": int(y.sum()), "background": int(len(y) - y.sum())} for name, (_, y) in data.items()},
+        jets={
+            name: {"signal": int(y.sum()), "background": int(len(y) - y.sum())}
+            for name, (_, y) in data.items()
+        },
         test_metrics=metrics.as_dict(),
     )

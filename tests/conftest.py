@@ -19,7 +19,9 @@ def real_data() -> Path:
     """Directory holding the real CMS NanoAOD/PFNano files."""
     missing = [f for f in REAL_FILES if not (SHARED_DATA / f).is_file()]
     if missing:
-        pytest.fail(f"real CMS files {missing} not found in {SHARED_DATA} (set JETPLUG_SHARED_DATA)")
+        pytest.fail(
+            f"real CMS files {missing} not found in {SHARED_DATA} (set JETPLUG_SHARED_DATA)"
+        )
     return SHARED_DATA
 
 
@@ -39,8 +41,14 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]
         name: [
             Path(p)
             for p in generate(
-                name, 120, base / name, seed=seed, pt_hat_min=450, pt_hat_max=900,
-                workers=1, progress=False,
+                name,
+                120,
+                base / name,
+                seed=seed,
+                pt_hat_min=450,
+                pt_hat_max=900,
+                workers=1,
+                progress=False,
             )
         ]
         for name, seed in (("ttbar", 11), ("qcd", 12))

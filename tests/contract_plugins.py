@@ -47,7 +47,9 @@ def decorrelation_offset(msd: np.ndarray, pt: np.ndarray) -> np.ndarray:
     return 0.2 * np.log1p(msd**2 / pt)
 
 
-def train_regressor(path: Path, ranges: list[tuple[float, float]], target: Callable[..., np.ndarray]) -> Artifact:
+def train_regressor(
+    path: Path, ranges: list[tuple[float, float]], target: Callable[..., np.ndarray]
+) -> Artifact:
     """Train a small xgboost regressor on uniform inputs; save as JSON."""
     rng = np.random.default_rng(0)
     x = np.column_stack([rng.uniform(lo, hi, 4000) for lo, hi in ranges]).astype(np.float32)

@@ -8,7 +8,19 @@ from pathlib import Path
 import awkward as ak
 import uproot
 
-FATJET_FIELDS = ("pt", "eta", "phi", "mass", "msoftdrop", "tau1", "tau2", "tau3", "tau4", "n2b1", "n3b1")
+FATJET_FIELDS = (
+    "pt",
+    "eta",
+    "phi",
+    "mass",
+    "msoftdrop",
+    "tau1",
+    "tau2",
+    "tau3",
+    "tau4",
+    "n2b1",
+    "n3b1",
+)
 
 
 def copy_fatjets(
@@ -20,7 +32,9 @@ def copy_fatjets(
     several baskets (and chunks can fail independently).
     """
     tree = uproot.open(src)["Events"]
-    arrays = tree.arrays([f"FatJet_{f}" for f in fields] + ["run", "luminosityBlock", "event", "genWeight"])
+    arrays = tree.arrays(
+        [f"FatJet_{f}" for f in fields] + ["run", "luminosityBlock", "event", "genWeight"]
+    )
     data = {
         "run": arrays.run,
         "luminosityBlock": arrays.luminosityBlock,

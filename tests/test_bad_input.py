@@ -25,7 +25,9 @@ def _config(tmp_path: Path, files: list[Path], **extra: object) -> Path:
         "schema": "nanoaod",
         "plugins": ["top_bdt"],
         "histograms": {
-            "score": {"axes": [{"field": "FatJet.top_bdt.score", "bins": 10, "start": 0, "stop": 1}]}
+            "score": {
+                "axes": [{"field": "FatJet.top_bdt.score", "bins": 10, "start": 0, "stop": 1}]
+            }
         },
         **extra,
     }
@@ -50,7 +52,9 @@ def test_truncated_file(tmp_path: Path, real_data: Path) -> None:
     data = (real_data / "nano_dy.root").read_bytes()
     truncated = tmp_path / "truncated.root"
     truncated.write_bytes(data[: len(data) // 3])
-    with pytest.raises(InputFileError, match=r"truncated\.root: cannot be read as a ROOT file .*truncated"):
+    with pytest.raises(
+        InputFileError, match=r"truncated\.root: cannot be read as a ROOT file .*truncated"
+    ):
         run(load_config(_config(tmp_path, [truncated])))
 
 
@@ -67,7 +71,9 @@ def test_missing_branch_names_plugin_field_and_file(tmp_path: Path, real_data: P
 
 def test_unknown_plugin_in_config_lists_available(tmp_path: Path, real_data: Path) -> None:
     cfg = _config(tmp_path, [real_data / "nano_dy.root"], plugins=["top_bdtt"])
-    with pytest.raises(UnknownPluginError, match=r"unknown plugin 'top_bdtt'.*Available plugins: .*top_bdt"):
+    with pytest.raises(
+        UnknownPluginError, match=r"unknown plugin 'top_bdtt'.*Available plugins: .*top_bdt"
+    ):
         run(load_config(cfg))
 
 
@@ -75,9 +81,14 @@ def test_unknown_histogram_field(tmp_path: Path, real_data: Path) -> None:
     cfg = _config(
         tmp_path,
         [real_data / "nano_dy.root"],
-        histograms={"h": {"axes": [{"field": "FatJet.msoftdorp", "bins": 5, "start": 0, "stop": 1}]}},
+        histograms={
+            "h": {"axes": [{"field": "FatJet.msoftdorp", "bins": 5, "start": 0, "stop": 1}]}
+        },
     )
-    with pytest.raises(MissingInputError, match=r"histogram 'h' needs field 'FatJet.msoftdorp'.*nano_dy.root.*Did you mean 'msoftdrop'"):
+    with pytest.raises(
+        MissingInputError,
+        match=r"histogram 'h' needs field 'FatJet.msoftdorp'.*nano_dy.root.*Did you mean 'msoftdrop'",
+    ):
         run(load_config(cfg))
 
 
@@ -86,11 +97,22 @@ def test_unknown_histogram_field(tmp_path: Path, real_data: Path) -> None:
     [
         ({"fileset": {}}, "fileset: at least one dataset is required"),
         ({"fileset": {"a": ["x.root"]}, "plugin": []}, r"unknown key\(s\) \['plugin'\]"),
-        ({"fileset": {"a": ["x.root"]}, "histograms": {"h": {"axes": [{"field": "FatJet.pt"}]}}},
-         r"histograms.h.axes\[0\]: give exactly one binning"),
-        ({"fileset": {"a": ["x.root"]}, "histograms": {"h": {"axes": [
-            {"field": "FatJet.pt", "bins": 3, "start": 0, "stop": 1}], "cuts": ["pt >> 3"]}}},
-         r"histograms.h.cuts\[0\]: 'pt >> 3' is not a cut"),
+        (
+            {"fileset": {"a": ["x.root"]}, "histograms": {"h": {"axes": [{"field": "FatJet.pt"}]}}},
+            r"histograms.h.axes\[0\]: give exactly one binning",
+        ),
+        (
+            {
+                "fileset": {"a": ["x.root"]},
+                "histograms": {
+                    "h": {
+                        "axes": [{"field": "FatJet.pt", "bins": 3, "start": 0, "stop": 1}],
+                        "cuts": ["pt >> 3"],
+                    }
+                },
+            },
+            r"histograms.h.cuts\[0\]: 'pt >> 3' is not a cut",
+        ),
         ({"fileset": {"a": ["x.root"]}, "schema": "miniaod"}, "schema: 'miniaod' unknown"),
     ],
 )
@@ -137,7 +159,13 @@ def test_cli_missing_config(tmp_path: Path) -> None:
 def test_cli_failed_chunks_exit_3(tmp_path: Path, real_data: Path) -> None:
     path = copy_fatjets(real_data / "nano_tt_v15.root", tmp_path / "c.root", step=100)
     corrupt_basket(path, "FatJet_tau2", 1)
-    proc = _cli("run", str(_config(tmp_path, [path], chunksize=100)), "-o", str(tmp_path / "o"), "--no-plots")
+    proc = _cli(
+        "run",
+        str(_config(tmp_path, [path], chunksize=100)),
+        "-o",
+        str(tmp_path / "o"),
+        "--no-plots",
+    )
     assert proc.returncode == 3, proc.stderr
     assert "1 of 2 chunks failed" in proc.stderr and "entries [100, 200)" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from jetplug.columns import attach_outputs, pad_constituents
 from jetplug.config import parse_config
 from jetplug.histograms import book, fill
-from jetplug_taggers import TopBDT
 from jetplug.spec import ConstituentSpec
+from jetplug_taggers import TopBDT
+
 
 def _typed(rows: list[list[float]]) -> ak.Array:
     flat = np.asarray([v for r in rows for v in r], dtype=np.float32)
@@ -41,9 +42,11 @@ def test_pad_constituents_shape_mask_order(pts: list[list[float]], max_n: int) -
 def test_attached_outputs_keep_outer_structure(counts: list[int]) -> None:
     n = sum(counts)
     events = ak.zip(
-        {"FatJet": ak.unflatten(
-            ak.zip({"pt": np.arange(n, dtype=np.float32)}), np.asarray(counts, dtype=np.int64)
-        )},
+        {
+            "FatJet": ak.unflatten(
+                ak.zip({"pt": np.arange(n, dtype=np.float32)}), np.asarray(counts, dtype=np.int64)
+            )
+        },
         depth_limit=1,
     )
     score = np.linspace(0, 1, n, dtype=np.float32)
@@ -67,8 +70,13 @@ def test_histogram_total_equals_selected_count(pts: list[list[float]], cut: floa
     cfg = parse_config(
         {
             "fileset": {"d": ["x.root"]},
-            "histograms": {"h": {"axes": [{"field": "FatJet.pt", "bins": 7, "start": 0, "stop": 2000}],
-                                 "weight": "genWeight", "cuts": [f"FatJet.pt > {cut!r}"]}},
+            "histograms": {
+                "h": {
+                    "axes": [{"field": "FatJet.pt", "bins": 7, "start": 0, "stop": 2000}],
+                    "weight": "genWeight",
+                    "cuts": [f"FatJet.pt > {cut!r}"],
+                }
+            },
         },
         base=__import__("pathlib").Path("."),
     ).histograms[0]

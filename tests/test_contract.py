@@ -49,14 +49,14 @@ def test_dependency_order_runs_requirements_first(contract_host: PluginHost) -> 
 
 def test_missing_requirement_is_named(contract_host: PluginHost) -> None:
     with pytest.raises(DependencyError, match=r"'score_decorrelator' requires \['pt_calibrator'\]"):
-        PluginChain(
-            [PluginConfig("score_decorrelator"), PluginConfig("top_bdt")], contract_host
-        )
+        PluginChain([PluginConfig("score_decorrelator"), PluginConfig("top_bdt")], contract_host)
 
 
 def test_every_kind_on_real_pfnano(contract_host: PluginHost, real_data: Path) -> None:
     events = _events(real_data / "pfnano.root")
-    plugins = [PluginConfig(n) for n in ("score_decorrelator", "gen_fastsim", "top_bdt", "pt_calibrator")]
+    plugins = [
+        PluginConfig(n) for n in ("score_decorrelator", "gen_fastsim", "top_bdt", "pt_calibrator")
+    ]
     chain = PluginChain(plugins, contract_host)
     out = chain.apply(events, source="pfnano.root")
 
@@ -76,7 +76,9 @@ def test_every_kind_on_real_pfnano(contract_host: PluginHost, real_data: Path) -
     gen_pt = ak.to_numpy(ak.flatten(events.GenJetAK8.pt))
     gen_eta = ak.to_numpy(ak.flatten(events.GenJetAK8.eta))
     np.testing.assert_allclose(
-        ak.to_numpy(ak.flatten(out.FastSimFatJet.pt)) / gen_pt, fastsim_response(gen_pt, gen_eta), rtol=0.02
+        ak.to_numpy(ak.flatten(out.FastSimFatJet.pt)) / gen_pt,
+        fastsim_response(gen_pt, gen_eta),
+        rtol=0.02,
     )
 
     # the tagger scored every jet; the decorrelator saw its score and the calibrated pt
@@ -100,9 +102,13 @@ def test_histograms_and_preflight_see_created_collections(
         "fileset": {"pf": [str(real_data / "pfnano.root")]},
         "plugins": ["gen_fastsim", "pt_calibrator"],
         "histograms": {
-            "fast_pt": {"axes": [{"field": "FastSimFatJet.pt", "bins": 10, "start": 0, "stop": 2000}]},
-            "calib": {"axes": [{"field": "FatJet.pt_raw", "bins": 10, "start": 0, "stop": 2000}],
-                      "weight": "genWeight"},
+            "fast_pt": {
+                "axes": [{"field": "FastSimFatJet.pt", "bins": 10, "start": 0, "stop": 2000}]
+            },
+            "calib": {
+                "axes": [{"field": "FatJet.pt_raw", "bins": 10, "start": 0, "stop": 2000}],
+                "weight": "genWeight",
+            },
         },
     }
     cfg = parse_config(raw, base=real_data)

@@ -11,7 +11,9 @@ from .conftest import REPO
 
 
 def _hooks() -> list[str]:
-    return [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("jetplug_")]
+    return [
+        n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("jetplug_")
+    ]
 
 
 def test_every_hook_has_a_docstring_and_a_docs_heading() -> None:
@@ -21,4 +23,6 @@ def test_every_hook_has_a_docstring_and_a_docs_heading() -> None:
     for name in _hooks():
         assert getattr(hookspecs, name).__doc__, f"{name} has no docstring"
         assert name in headings, f"{name} is not documented in docs/hooks.md"
-    assert headings <= set(_hooks()), f"docs mention hooks that do not exist: {headings - set(_hooks())}"
+    assert headings <= set(_hooks()), (
+        f"docs mention hooks that do not exist: {headings - set(_hooks())}"
+    )

@@ -54,7 +54,9 @@ def test_unknown_plugin_lists_available(host: PluginHost) -> None:
 
 
 def test_unknown_backend_lists_available(host: PluginHost) -> None:
-    with pytest.raises(UnknownPluginError, match=r"unknown backend 'onnx'.*Available backends: .*xgboost"):
+    with pytest.raises(
+        UnknownPluginError, match=r"unknown backend 'onnx'.*Available backends: .*xgboost"
+    ):
         host.create_backend(host.spec("top_bdt"), "onnx")
 
 
@@ -65,7 +67,9 @@ def test_duplicate_model_name_names_both(host: PluginHost) -> None:
             registry.add(TopBDT)
 
     host.register(Again())
-    with pytest.raises(PluginValidationError, match="'top_bdt'.*already registered by package 'jetplug-taggers'"):
+    with pytest.raises(
+        PluginValidationError, match=r"'top_bdt'.*already registered by package 'jetplug-taggers'"
+    ):
         _ = host.models
 
 
@@ -82,7 +86,9 @@ def test_invalid_spec_is_rejected_with_plugin_name(host: PluginHost) -> None:
             registry.add(Broken)
 
     host.register(Plugin())
-    with pytest.raises(PluginValidationError, match="plugin 'broken': a plugin must declare at least one output"):
+    with pytest.raises(
+        PluginValidationError, match="plugin 'broken': a plugin must declare at least one output"
+    ):
         _ = host.models
 
 

@@ -32,7 +32,7 @@ class Backend(ABC):
 
     @abstractmethod
     def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run ``spec``'s model on ``tensors`` (``spec.tensors_in``), return ``spec.tensors_out``."""
+        """Run ``spec``'s model on ``tensors`` (``spec.tensors_in``); return ``tensors_out``."""
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
         """Provenance for this backend running ``spec`` (name, device, server, ...)."""

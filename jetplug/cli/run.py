@@ -7,22 +7,49 @@ from pathlib import Path
 import click
 
 from ..config import load_config
-from ..runner import EXECUTORS, run as run_config
+from ..runner import EXECUTORS
+from ..runner import run as run_config
 
 
 @click.command()
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("-o", "--outdir", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True, help="Directory for histograms, provenance and plots.")
-@click.option("-e", "--executor", type=click.Choice(EXECUTORS), default="iterative",
-              show_default=True, help="coffea executor.")
-@click.option("-j", "--workers", type=int, default=2, show_default=True,
-              help="Processes for the futures executor / LocalCluster workers.")
-@click.option("--scheduler", default=None,
-              help="Address of an existing Dask scheduler (with --executor dask).")
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Directory for histograms, provenance and plots.",
+)
+@click.option(
+    "-e",
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default="iterative",
+    show_default=True,
+    help="coffea executor.",
+)
+@click.option(
+    "-j",
+    "--workers",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Processes for the futures executor / LocalCluster workers.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Address of an existing Dask scheduler (with --executor dask).",
+)
 @click.option("--chunksize", type=int, default=None, help="Override the config's chunksize.")
-@click.option("--max-failures", type=int, default=0, show_default=True,
-              help="Chunks allowed to fail before the run exits non-zero.")
+@click.option(
+    "--max-failures",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Chunks allowed to fail before the run exits non-zero.",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the plots.")
 def run(
     config: Path,

@@ -14,12 +14,18 @@ from ..training import TrainSettings, train_xgboost_tagger
 @click.command()
 @click.argument("plugin")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Model file to write (default: the plugin's shipped artifact).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Model file to write (default: the plugin's shipped artifact).",
+)
 @click.option("--model-version", default="1.0.0", show_default=True)
 @click.option("--signal", type=int, default=1, show_default=True, help="Truth label of signal.")
-@click.option("--background", type=int, default=0, show_default=True,
-              help="Truth label of background.")
+@click.option(
+    "--background", type=int, default=0, show_default=True, help="Truth label of background."
+)
 @click.option("--pt-min", type=float, default=550.0, show_default=True)
 @click.option("--pt-max", type=float, default=650.0, show_default=True)
 @click.option("--eta-max", type=float, default=2.0, show_default=True)
@@ -41,11 +47,19 @@ def train(
     """Train PLUGIN's model on generated FILES (split by event into train/val/test)."""
     model = PluginHost().create_model(plugin)
     if not model.spec.artifact.format.startswith("xgboost"):
-        msg = f"plugin {plugin!r} has a {model.spec.artifact.format} model; only xgboost training is available"
+        msg = (
+            f"plugin {plugin!r} has a {model.spec.artifact.format} model; "
+            "only xgboost training is available"
+        )
         raise JetplugError(msg)
     settings = TrainSettings(
-        signal=signal, background=background, pt_min=pt_min, pt_max=pt_max,
-        eta_max=eta_max, seed=seed, threads=threads,
+        signal=signal,
+        background=background,
+        pt_min=pt_min,
+        pt_max=pt_max,
+        eta_max=eta_max,
+        seed=seed,
+        threads=threads,
     )
     output = output or model.spec.artifact.path
     meta = train_xgboost_tagger(

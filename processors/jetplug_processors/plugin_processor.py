@@ -20,7 +20,7 @@ from jetplug.histograms import book, fill
 __all__ = ["PluginProcessor"]
 
 
-class PluginProcessor(processor.ProcessorABC):
+class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
     """Runs a :class:`~jetplug.config.RunConfig`'s plugins and histograms on each chunk.
 
     The output accumulator is a dict::

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) and install jetplug, its built-in plugin packages,
+# the example third-party plugin, and the generation/test/dev extras.
+# Idempotent: re-running only reinstalls when a pyproject.toml changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+VENV="${JETPLUG_VENV:-$ROOT/.venv}"
+STAMP="$VENV/.jetplug-installed"
+HASH="$(cat pyproject.toml plugins/*/pyproject.toml examples/*/pyproject.toml | sha256sum | cut -c1-16)"
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  echo "==> creating $VENV with $("$PYTHON" --version)"
+  "$PYTHON" -m venv "$VENV"
+fi
+if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
+  echo "==> installing jetplug and plugins into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet \
+    -e ".[generate,test,dev]" \
+    -e plugins/jetplug-taggers \
+    -e examples/jetplug-example-plugin
+  echo "$HASH" > "$STAMP"
+fi
