@@ -1,0 +1,112 @@
+"""Generated files: PFNano layout readable by coffea, physical substructure, truth, seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
+
+from jetplug.generation import DetectorResponse, TruthLabel, generate
+
+
+def _events(files: list[Path]) -> ak.Array:
+    return NanoEventsFactory.from_root(
+        {str(files[0]): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
+    ).events()
+
+
+def test_pfnano_schema_gives_constituents(generated: dict[str, list[Path]]) -> None:
+    events = _events(generated["ttbar"])
+    fj = events.FatJet
+    assert ak.sum(ak.num(fj)) > 50
+    pf = fj.constituents.pf
+    assert ak.all(ak.num(pf, axis=2) == fj.nConstituents)
+    # the constituents' four-momenta add up to the jet
+    summed_pt = ak.to_numpy(ak.flatten(pf.sum(axis=2).pt))
+    np.testing.assert_allclose(summed_pt, ak.to_numpy(ak.flatten(fj.pt)), rtol=1e-3)
+    with uproot.open(generated["ttbar"][0]) as f:
+        tree = f["Events"]
+        assert ak.sum(tree["FatJet_nConstituents"].array()) == ak.sum(tree["nFatJetPFCands"].array())
+        runs = f["Runs"].arrays()
+        assert runs.genEventCount[0] == tree.num_entries
+        assert runs.jetplugCrossSection[0] > 0
+
+
+def test_substructure_is_physical(generated: dict[str, list[Path]]) -> None:
+    fj = ak.flatten(_events(generated["ttbar"]).FatJet)
+    tau21 = fj.tau2 / fj.tau1
+    assert ak.all((tau21 >= 0) & (tau21 <= 1.0001))
+    assert ak.all(fj.tau4 <= fj.tau3 + 1e-4)
+    assert ak.all(fj.msoftdrop <= fj.mass + 1e-3)
+    assert ak.all((fj.n2b1 >= 0) & (fj.n2b1 < 1.0))
+    top = fj[fj.truthLabel == TruthLabel.TOP]
+    qcd = ak.flatten(_events(generated["qcd"]).FatJet)
+    # top jets are heavy and three-pronged, QCD jets light
+    assert 130 < np.median(ak.to_numpy(top.msoftdrop)) < 200
+    assert np.median(ak.to_numpy(qcd.msoftdrop)) < 90
+    assert np.median(ak.to_numpy(top.tau3 / top.tau2)) < np.median(ak.to_numpy(qcd.tau3 / qcd.tau2))
+
+
+def test_reco_differs_from_gen(generated: dict[str, list[Path]]) -> None:
+    events = _events(generated["ttbar"])
+    fj = events.FatJet
+    matched = fj[fj.genJetAK8Idx >= 0]
+    gen = events.GenJetAK8[matched.genJetAK8Idx]
+    response = ak.to_numpy(ak.flatten(matched.pt / gen.pt))
+    assert len(response) > 20
+    assert 0.85 < np.median(response) < 1.1
+    assert np.std(response) > 0.005  # smeared, not copied
+
+
+def test_truth_labels(generated: dict[str, list[Path]]) -> None:
+    tt = ak.to_numpy(ak.flatten(_events(generated["ttbar"]).FatJet.truthLabel))
+    qcd = ak.to_numpy(ak.flatten(_events(generated["qcd"]).FatJet.truthLabel))
+    assert (tt == TruthLabel.TOP).sum() > 20
+    assert set(np.unique(tt)) <= {-1, 1, 2}
+    assert set(np.unique(qcd)) == {0}
+
+
+def test_same_seed_reproduces_and_other_seed_differs(tmp_path: Path) -> None:
+    kw = {"pt_hat_min": 500.0, "pt_hat_max": 700.0, "progress": False}
+    a = generate("wjets", 30, tmp_path / "a", seed=5, **kw)
+    b = generate("wjets", 30, tmp_path / "b", seed=5, **kw)
+    c = generate("wjets", 30, tmp_path / "c", seed=6, **kw)
+    read = lambda files: uproot.open(files[0])["Events"].arrays(["FatJet_pt", "PFCands_pt", "event"])  # noqa: E731
+    assert ak.array_equal(read(a), read(b))
+    assert not ak.array_equal(read(a).FatJet_pt, read(c).FatJet_pt)
+
+
+def test_detector_response_is_a_parameter(tmp_path: Path) -> None:
+    kw = {"seed": 9, "pt_hat_min": 500.0, "pt_hat_max": 700.0, "progress": False}
+    default = generate("qcd", 20, tmp_path / "d", **kw)
+    coarse = DetectorResponse(hcal_resolution=(3.0, 0.3), ecal_resolution=(1.0, 0.2), track_efficiency=0.5)
+    smeared = generate("qcd", 20, tmp_path / "s", detector=coarse, **kw)
+    n_default = uproot.open(default[0])["Events"]["nPFCands"].array()
+    n_smeared = uproot.open(smeared[0])["Events"]["nPFCands"].array()
+    assert not ak.array_equal(n_default, n_smeared)
+
+
+def test_bad_arguments_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown process 'tt'; available: hbb, qcd, ttbar, wjets, zjets"):
+        generate("tt", 10, tmp_path)
+    with pytest.raises(ValueError, match="pt_hat_max"):
+        generate("qcd", 10, tmp_path, pt_hat_min=500, pt_hat_max=400)
+    with pytest.raises(ValueError, match="unknown detector parameter"):
+        DetectorResponse.from_mapping({"tracker_eta": 2.5})
+
+
+def test_output_does_not_depend_on_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jetplug.generation.driver as driver
+
+    monkeypatch.setattr(driver, "JOB_EVENTS", 15)
+    kw = {"seed": 4, "pt_hat_min": 500.0, "pt_hat_max": 700.0, "progress": False}
+    one = generate("zjets", 30, tmp_path / "one", workers=1, **kw)
+    two = generate("zjets", 30, tmp_path / "two", workers=2, **kw)
+    assert len(one) == len(two) == 2
+    for a, b in zip(one, two, strict=True):
+        fields = ["event", "FatJet_pt", "FatJet_n3b1", "PFCands_eta"]
+        assert ak.array_equal(uproot.open(a)["Events"].arrays(fields), uproot.open(b)["Events"].arrays(fields))
