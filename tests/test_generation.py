@@ -37,18 +37,21 @@ def test_pfnano_schema_gives_constituents(generated: dict[str, list[Path]]) -> N
 
 
 def test_substructure_is_physical(generated: dict[str, list[Path]]) -> None:
+    # NB: coffea's Lorentz-vector behaviour shadows the field `tau2` with m^2: use fj["tau2"]
     fj = ak.flatten(_events(generated["ttbar"]).FatJet)
-    tau21 = fj.tau2 / fj.tau1
+    fj = fj[(fj["tau1"] > 0) & (fj["tau2"] > 0)]
+    tau21 = fj["tau2"] / fj["tau1"]
     assert ak.all((tau21 >= 0) & (tau21 <= 1.0001))
-    assert ak.all(fj.tau4 <= fj.tau3 + 1e-4)
+    assert ak.all(fj["tau4"] <= fj["tau3"] + 1e-4)
     assert ak.all(fj.msoftdrop <= fj.mass + 1e-3)
     assert ak.all((fj.n2b1 >= 0) & (fj.n2b1 < 1.0))
-    top = fj[fj.truthLabel == TruthLabel.TOP]
+    top = fj[fj.truthLabel == int(TruthLabel.TOP)]
     qcd = ak.flatten(_events(generated["qcd"]).FatJet)
+    qcd = qcd[qcd["tau2"] > 0]
     # top jets are heavy and three-pronged, QCD jets light
     assert 130 < np.median(ak.to_numpy(top.msoftdrop)) < 200
     assert np.median(ak.to_numpy(qcd.msoftdrop)) < 90
-    assert np.median(ak.to_numpy(top.tau3 / top.tau2)) < np.median(ak.to_numpy(qcd.tau3 / qcd.tau2))
+    assert np.median(ak.to_numpy(top["tau3"] / top["tau2"])) < np.median(ak.to_numpy(qcd["tau3"] / qcd["tau2"]))
 
 
 def test_reco_differs_from_gen(generated: dict[str, list[Path]]) -> None:
