@@ -141,10 +141,13 @@ class PluginHost:
         for plugin in plugins:
             if id(plugin) not in implementers:
                 continue
-            name = self._pm.get_name(plugin) or repr(plugin)
-            registry.origin = dists.get(id(plugin)) or (
-                "jetplug" if name in DEFAULT_PLUGINS else name
-            )
+            name = self._pm.get_name(plugin) or ""
+            if id(plugin) in dists:
+                registry.origin = dists[id(plugin)]
+            elif name in DEFAULT_PLUGINS:
+                registry.origin = "jetplug"
+            else:  # registered by hand: name it by its module or class
+                registry.origin = getattr(plugin, "__name__", None) or type(plugin).__qualname__
             others = [p for p in plugins if p is not plugin]
             self._pm.subset_hook_caller(hook, remove_plugins=others)(registry=registry)
 

@@ -37,7 +37,7 @@ class _Registry(Generic[T]):
         package = self.origin
         if name in self._items:
             other = self._items[name].package
-            msg = f"{self.what} name already registered by package {other!r}"
+            msg = f"{self.what} name registered twice, by {other!r} and by {package!r}"
             raise PluginValidationError(name, msg)
         self._items[name] = Registered(item, package)
 

@@ -28,8 +28,10 @@ def _config(files: dict[str, list[Path]], base: Path, schema: str) -> dict[str, 
                     {"field": "FatJet.msoftdrop", "bins": 20, "start": 0, "stop": 400},
                 ],
             },
-            "pt": {"axes": [{"field": "FatJet.pt", "bins": 30, "start": 0, "stop": 1500}],
-                   "cuts": ["FatJet.top_bdt.score > 0.5"]},
+            "pt": {
+                "axes": [{"field": "FatJet.pt", "bins": 30, "start": 0, "stop": 1500}],
+                "cuts": ["FatJet.top_bdt.score > 0.5"],
+            },
         },
         "plots": [{"type": "hist1d", "hist": "pt"}],
     }
@@ -60,7 +62,9 @@ def test_histograms_identical_across_executors(runs: dict[str, Path]) -> None:
         assert other.keys() == ref.keys()
         for dataset, hs in ref.items():
             for name, h in hs.items():
-                np.testing.assert_array_equal(other[dataset][name].view(flow=True), h.view(flow=True))
+                np.testing.assert_array_equal(
+                    other[dataset][name].view(flow=True), h.view(flow=True)
+                )
 
 
 @pytest.mark.dask
@@ -71,7 +75,10 @@ def test_provenance_and_root_output(runs: dict[str, Path]) -> None:
         assert prov["executor"]["name"] == executor
         assert prov["complete"] is True
         assert prov["events_processed"] == 240
-        ranges = [(c["file"].rsplit("/", 1)[-1], c["entrystart"], c["entrystop"]) for c in prov["chunks_processed"]]
+        ranges = [
+            (c["file"].rsplit("/", 1)[-1], c["entrystart"], c["entrystop"])
+            for c in prov["chunks_processed"]
+        ]
         assert ("nano_tt_v15.root", 0, 40) in ranges
         assert sum(stop - start for _, start, stop in ranges) == 240
         (bdt,) = prov["plugins"]
@@ -81,5 +88,7 @@ def test_provenance_and_root_output(runs: dict[str, Path]) -> None:
         assert prov["packages"]["coffea"]
         with uproot.open(outdir / "histograms.root") as f:
             h = f["tt/score"].to_hist()
-            assert h.sum().value == pytest.approx(load(str(outdir / "histograms.coffea"))["tt"]["score"].sum().value)
+            assert h.sum().value == pytest.approx(
+                load(str(outdir / "histograms.coffea"))["tt"]["score"].sum().value
+            )
         assert (outdir / "plots").is_dir()

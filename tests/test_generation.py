@@ -30,7 +30,9 @@ def test_pfnano_schema_gives_constituents(generated: dict[str, list[Path]]) -> N
     np.testing.assert_allclose(summed_pt, ak.to_numpy(ak.flatten(fj.pt)), rtol=1e-3)
     with uproot.open(generated["ttbar"][0]) as f:
         tree = f["Events"]
-        assert ak.sum(tree["FatJet_nConstituents"].array()) == ak.sum(tree["nFatJetPFCands"].array())
+        assert ak.sum(tree["FatJet_nConstituents"].array()) == ak.sum(
+            tree["nFatJetPFCands"].array()
+        )
         runs = f["Runs"].arrays()
         assert runs.genEventCount[0] == tree.num_entries
         assert runs.jetplugCrossSection[0] > 0
@@ -51,7 +53,9 @@ def test_substructure_is_physical(generated: dict[str, list[Path]]) -> None:
     # top jets are heavy and three-pronged, QCD jets light
     assert 130 < np.median(ak.to_numpy(top.msoftdrop)) < 200
     assert np.median(ak.to_numpy(qcd.msoftdrop)) < 90
-    assert np.median(ak.to_numpy(top["tau3"] / top["tau2"])) < np.median(ak.to_numpy(qcd["tau3"] / qcd["tau2"]))
+    assert np.median(ak.to_numpy(top["tau3"] / top["tau2"])) < np.median(
+        ak.to_numpy(qcd["tau3"] / qcd["tau2"])
+    )
 
 
 def test_reco_differs_from_gen(generated: dict[str, list[Path]]) -> None:
@@ -78,7 +82,9 @@ def test_same_seed_reproduces_and_other_seed_differs(tmp_path: Path) -> None:
     a = generate("wjets", 30, tmp_path / "a", seed=5, **kw)
     b = generate("wjets", 30, tmp_path / "b", seed=5, **kw)
     c = generate("wjets", 30, tmp_path / "c", seed=6, **kw)
-    read = lambda files: uproot.open(files[0])["Events"].arrays(["FatJet_pt", "PFCands_pt", "event"])  # noqa: E731
+    read = lambda files: uproot.open(files[0])["Events"].arrays(
+        ["FatJet_pt", "PFCands_pt", "event"]
+    )  # noqa: E731
     assert ak.array_equal(read(a), read(b))
     assert not ak.array_equal(read(a).FatJet_pt, read(c).FatJet_pt)
 
@@ -86,7 +92,9 @@ def test_same_seed_reproduces_and_other_seed_differs(tmp_path: Path) -> None:
 def test_detector_response_is_a_parameter(tmp_path: Path) -> None:
     kw = {"seed": 9, "pt_hat_min": 500.0, "pt_hat_max": 700.0, "progress": False}
     default = generate("qcd", 20, tmp_path / "d", **kw)
-    coarse = DetectorResponse(hcal_resolution=(3.0, 0.3), ecal_resolution=(1.0, 0.2), track_efficiency=0.5)
+    coarse = DetectorResponse(
+        hcal_resolution=(3.0, 0.3), ecal_resolution=(1.0, 0.2), track_efficiency=0.5
+    )
     smeared = generate("qcd", 20, tmp_path / "s", detector=coarse, **kw)
     n_default = uproot.open(default[0])["Events"]["nPFCands"].array()
     n_smeared = uproot.open(smeared[0])["Events"]["nPFCands"].array()
@@ -94,7 +102,9 @@ def test_detector_response_is_a_parameter(tmp_path: Path) -> None:
 
 
 def test_bad_arguments_are_clear(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown process 'tt'; available: hbb, qcd, ttbar, wjets, zjets"):
+    with pytest.raises(
+        ValueError, match="unknown process 'tt'; available: hbb, qcd, ttbar, wjets, zjets"
+    ):
         generate("tt", 10, tmp_path)
     with pytest.raises(ValueError, match="pt_hat_max"):
         generate("qcd", 10, tmp_path, pt_hat_min=500, pt_hat_max=400)
@@ -112,4 +122,6 @@ def test_output_does_not_depend_on_workers(tmp_path: Path, monkeypatch: pytest.M
     assert len(one) == len(two) == 2
     for a, b in zip(one, two, strict=True):
         fields = ["event", "FatJet_pt", "FatJet_n3b1", "PFCands_eta"]
-        assert ak.array_equal(uproot.open(a)["Events"].arrays(fields), uproot.open(b)["Events"].arrays(fields))
+        assert ak.array_equal(
+            uproot.open(a)["Events"].arrays(fields), uproot.open(b)["Events"].arrays(fields)
+        )

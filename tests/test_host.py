@@ -68,7 +68,8 @@ def test_duplicate_model_name_names_both(host: PluginHost) -> None:
 
     host.register(Again())
     with pytest.raises(
-        PluginValidationError, match=r"'top_bdt'.*already registered by package 'jetplug-taggers'"
+        PluginValidationError,
+        match=r"plugin 'top_bdt': plugin name registered twice, by .*'jetplug-taggers'",
     ):
         _ = host.models
 

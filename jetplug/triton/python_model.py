@@ -1,0 +1,77 @@
+"""Triton python-backend model that runs a jetplug artifact (copied as ``model.py``).
+
+It must not import jetplug: the server runs in its own environment
+(``tritonserver`` 2.51's python backend needs numpy<2). It reads the
+artifact name, format and sha256 from the standard ``parameters`` of
+``config.pbtxt``, verifies the sha256, loads the model once per instance
+and serves every request of an execute() call with one prediction on the
+concatenated batch.
+"""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import triton_python_backend_utils as pb_utils  # provided by the python backend
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class TritonPythonModel:
+    """Serves one jetplug model (xgboost JSON/UBJ)."""
+
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        directory = os.path.join(args["model_repository"], args["model_version"])
+        path = os.path.join(directory, params["jetplug_artifact"])
+        digest = _sha256(path)
+        if digest != params["jetplug_sha256"]:
+            raise pb_utils.TritonModelException(
+                f"{path}: sha256 {digest} does not match config {params['jetplug_sha256']}"
+            )
+        self.format = params["jetplug_format"]
+        self.input = config["input"][0]
+        self.output = config["output"][0]
+        self.out_dtype = pb_utils.triton_string_to_numpy(self.output["data_type"])
+        self.out_dims = [int(d) for d in self.output["dims"]]
+        if self.format in ("xgboost-ubj", "xgboost-json"):
+            import xgboost
+
+            self.booster = xgboost.Booster(model_file=path)
+            self.booster.set_param({"nthread": int(params.get("jetplug_threads", "1"))})
+        else:
+            raise pb_utils.TritonModelException(f"unsupported artifact format {self.format!r}")
+
+    def _predict(self, x):
+        y = self.booster.inplace_predict(x, validate_features=False)
+        return np.asarray(y, dtype=self.out_dtype).reshape([len(x), *self.out_dims])
+
+    def execute(self, requests):
+        arrays = [
+            pb_utils.get_input_tensor_by_name(r, self.input["name"]).as_numpy() for r in requests
+        ]
+        sizes = [len(a) for a in arrays]
+        y = self._predict(np.concatenate(arrays, axis=0)) if sum(sizes) else None
+        responses, start = [], 0
+        for n in sizes:
+            part = (
+                y[start : start + n]
+                if y is not None
+                else np.zeros([0, *self.out_dims], self.out_dtype)
+            )
+            start += n
+            responses.append(
+                pb_utils.InferenceResponse([pb_utils.Tensor(self.output["name"], part)])
+            )
+        return responses
+
+    def finalize(self):
+        self.booster = None

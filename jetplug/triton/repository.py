@@ -1,0 +1,131 @@
+"""Write a standard Triton ``model_repository/`` for installed jetplug plugins.
+
+Each model gets ``<name>/config.pbtxt`` (python backend, inputs/outputs with
+names, dtypes and dims from the plugin's :class:`~jetplug.spec.ModelSpec`,
+``max_batch_size``, ``dynamic_batching``, an instance group) and a versioned
+directory ``<name>/<version>/`` holding ``model.py`` and the artifact. Only
+standard configuration fields are used (jetplug's own information travels
+in ``parameters``), so a stock Triton container reads the same repository.
+
+Triton's ``dims`` exclude the batch dimension and cannot be empty: a scalar
+per object (``TensorSpec(shape=())``) is served as ``dims: [1]``; the client
+reshapes it back.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import JetplugError
+from ..host import PluginHost
+from ..spec import ModelSpec, TensorSpec
+
+__all__ = ["ExportSettings", "config_pbtxt", "export_repository", "triton_dims", "triton_dtype"]
+
+_DTYPES = {
+    "float16": "TYPE_FP16",
+    "float32": "TYPE_FP32",
+    "float64": "TYPE_FP64",
+    "int8": "TYPE_INT8",
+    "int16": "TYPE_INT16",
+    "int32": "TYPE_INT32",
+    "int64": "TYPE_INT64",
+    "uint8": "TYPE_UINT8",
+    "bool": "TYPE_BOOL",
+}
+SERVABLE_FORMATS = ("xgboost-ubj", "xgboost-json")
+PYTHON_MODEL = Path(__file__).with_name("python_model.py")
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Serving settings written to every ``config.pbtxt``."""
+
+    max_batch_size: int = 65536
+    max_queue_delay_us: int = 200
+    instances: int = 1
+    threads: int = 1
+    version: int = 1
+
+
+def triton_dtype(dtype: str) -> str:
+    """``float32`` -> ``TYPE_FP32``."""
+    return _DTYPES[dtype]
+
+
+def triton_dims(tensor: TensorSpec) -> list[int]:
+    """Triton ``dims`` of a tensor: its shape, or ``[1]`` for a scalar per object."""
+    return list(tensor.shape) if tensor.shape else [1]
+
+
+def _tensors(kind: str, tensors: Sequence[TensorSpec]) -> str:
+    items = []
+    for t in tensors:
+        dims = ", ".join(str(d) for d in triton_dims(t))
+        items.append(
+            f'  {{\n    name: "{t.name}"\n    data_type: {triton_dtype(t.dtype)}\n    dims: [ {dims} ]\n  }}'
+        )
+    return f"{kind} [\n" + ",\n".join(items) + "\n]\n"
+
+
+def config_pbtxt(spec: ModelSpec, settings: ExportSettings) -> str:
+    """The ``config.pbtxt`` text of one model."""
+    params = {
+        "jetplug_artifact": spec.artifact.path.name,
+        "jetplug_format": spec.artifact.format,
+        "jetplug_sha256": spec.artifact.sha256,
+        "jetplug_plugin_version": spec.version,
+        "jetplug_threads": str(settings.threads),
+    }
+    parameters = "".join(
+        f'parameters: {{\n  key: "{k}"\n  value: {{ string_value: "{v}" }}\n}}\n'
+        for k, v in params.items()
+    )
+    return (
+        f'name: "{spec.name}"\n'
+        'backend: "python"\n'
+        f"max_batch_size: {settings.max_batch_size}\n"
+        + _tensors("input", spec.tensors_in)
+        + _tensors("output", spec.tensors_out)
+        + "dynamic_batching {\n"
+        f"  max_queue_delay_microseconds: {settings.max_queue_delay_us}\n"
+        "}\n"
+        f"instance_group [\n  {{\n    kind: KIND_CPU\n    count: {settings.instances}\n  }}\n]\n"
+        "version_policy: { latest: { num_versions: 1 } }\n" + parameters
+    )
+
+
+def export_repository(
+    host: PluginHost,
+    names: Sequence[str],
+    outdir: Path,
+    settings: ExportSettings | None = None,
+) -> list[Path]:
+    """Write ``outdir/<name>/{config.pbtxt, <version>/model.py, <version>/<artifact>}``."""
+    settings = settings or ExportSettings()
+    written = []
+    for name in names:
+        spec = host.spec(name)
+        if spec.artifact.format not in SERVABLE_FORMATS:
+            msg = (
+                f"plugin {name!r}: artifact format {spec.artifact.format!r} cannot be served yet "
+                f"(servable: {', '.join(SERVABLE_FORMATS)})"
+            )
+            raise JetplugError(msg)
+        if len(spec.tensors_in) != 1 or len(spec.tensors_out) != 1:
+            msg = (
+                f"plugin {name!r}: the python-backend runner serves one input and one output tensor"
+            )
+            raise JetplugError(msg)
+        artifact = spec.artifact.verify()
+        model_dir = outdir / name
+        version_dir = model_dir / str(settings.version)
+        version_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / "config.pbtxt").write_text(config_pbtxt(spec, settings))
+        shutil.copyfile(PYTHON_MODEL, version_dir / "model.py")
+        shutil.copyfile(artifact, version_dir / artifact.name)
+        written.append(model_dir)
+    return written

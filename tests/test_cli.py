@@ -1,0 +1,90 @@
+"""The command line: plugins, train, demo (end to end on generated events)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+from click.testing import CliRunner
+from coffea.util import load
+
+from jetplug.cli import main
+
+
+def test_plugins_lists_name_kind_version_package() -> None:
+    result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["top_bdt"]["kind"] == "tagger"
+    assert rows["top_bdt"]["package"] == "jetplug-taggers"
+    assert rows["example_multiplicity"]["package"] == "jetplug-example-plugin"
+    table = CliRunner().invoke(main, ["plugins"]).output
+    assert table.splitlines()[0].split() == ["name", "kind", "version", "package"]
+    assert "backends: xgboost" in table
+
+
+def test_train_writes_model_and_metadata(generated: dict[str, list[Path]], tmp_path: Path) -> None:
+    files = [str(f) for fs in generated.values() for f in fs]
+    out = tmp_path / "bdt.ubj"
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "top_bdt",
+            *files,
+            "-o",
+            str(out),
+            "--pt-min",
+            "300",
+            "--pt-max",
+            "1200",
+            "--model-version",
+            "9.9.9",
+            "--threads",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["version"] == "9.9.9"
+    assert meta["plugin"] == "top_bdt"
+    assert meta["test_metrics"]["auc"] > 0.8
+    assert meta["jets"]["train"]["signal"] > 0 and meta["jets"]["test"]["background"] > 0
+    booster = xgb.Booster(model_file=str(out))
+    assert booster.num_features() == 6
+    assert "AUC" in result.output and "R50" in result.output
+
+
+def test_train_unknown_plugin_is_one_line() -> None:
+    result = CliRunner().invoke(main, ["train", "nope", "x.root"])
+    assert result.exit_code == 2
+    assert "unknown plugin 'nope'" in result.output
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    cache, outdir = tmp_path / "cache", tmp_path / "demo"
+    result = CliRunner().invoke(
+        main, ["demo", "-o", str(outdir), "-n", "400", "--cache", str(cache), "-j", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    plots = {p.name for p in (outdir / "plots").glob("*.png")}
+    assert {"score_by_truth.png", "roc_top_vs_qcd.png", "msd_tagged.png"} <= plots
+    prov = json.loads((outdir / "provenance.json").read_text())
+    assert prov["complete"] and prov["events_processed"] == 800
+    assert prov["executor"]["name"] == "futures"
+    hists = load(str(outdir / "histograms.coffea"))
+    score = hists["ttbar"]["score"] + hists["qcd"]["score"]
+    top = score[{"truth": 1}].values()
+    qcd = score[{"truth": 0}].values()
+    centers = score.axes["score"].centers
+    assert top.sum() > 0 and qcd.sum() > 0
+    # the tagger separates: top jets score higher than QCD jets on average
+    assert np.average(centers, weights=top) > np.average(centers, weights=qcd) + 0.3
+    # a second run reuses the cached sample
+    again = CliRunner().invoke(
+        main, ["demo", "-o", str(tmp_path / "again"), "-n", "400", "--cache", str(cache)]
+    )
+    assert again.exit_code == 0, again.output
+    assert "reusing ttbar" in again.output

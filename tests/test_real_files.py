@@ -1,0 +1,99 @@
+"""The default BDT and the example plugin on the real CMS files in ../shared/data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from jetplug import MissingInputError
+from jetplug.config import parse_config
+from jetplug.runner import run
+
+FILES = ("pfnano.root", "nano_tt_v15.root", "nano_dy.root", "nano_dy_empty.root")
+
+
+def _cfg(
+    real_data: Path, files: dict[str, str], plugins: list[str], schema: str = "nanoaod"
+) -> object:
+    return parse_config(
+        {
+            "fileset": {k: [str(real_data / v)] for k, v in files.items()},
+            "schema": schema,
+            "plugins": plugins,
+            "histograms": {
+                f"{p}_score": {
+                    "axes": [{"field": f"FatJet.{p}.score", "bins": 50, "start": 0, "stop": 1}]
+                }
+                for p in plugins
+            },
+        },
+        base=real_data,
+    )
+
+
+@pytest.mark.parametrize("schema", ["nanoaod", "pfnano"])
+def test_bdt_scores_every_fatjet_of_all_four_files(real_data: Path, schema: str) -> None:
+    files = {f.removesuffix(".root"): f for f in FILES}
+    result = run(_cfg(real_data, files, ["top_bdt"], schema))  # type: ignore[arg-type]
+    assert not result.failed
+    for name, f in files.items():
+        n_jets = int(ak.sum(uproot.open(real_data / f)["Events"]["nFatJet"].array()))
+        h = result.hists[name]["top_bdt_score"]
+        assert h.sum(flow=True) == n_jets  # every FatJet scored
+        assert h.sum(flow=False) == n_jets  # ... and all inside [0, 1]
+    assert result.hists["nano_tt_v15"]["top_bdt_score"].sum() > 0
+    assert result.hists["nano_dy_empty"]["top_bdt_score"].sum() == 0
+
+
+def test_nconstituents_is_derived_on_pfnano(real_data: Path) -> None:
+    result = run(_cfg(real_data, {"pf": "pfnano.root"}, ["example_multiplicity"], "pfnano"))  # type: ignore[arg-type]
+    n_jets = int(ak.sum(uproot.open(real_data / "pfnano.root")["Events"]["nFatJet"].array()))
+    assert result.hists["pf"]["example_multiplicity_score"].sum(flow=True) == n_jets
+
+
+def test_derivation_matches_the_pf_table(real_data: Path) -> None:
+    from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
+
+    from jetplug.derivations import count_constituents
+
+    events = NanoEventsFactory.from_root(
+        {str(real_data / "pfnano.root"): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
+    ).events()
+    derived = count_constituents(events, "FatJet")
+    # reference: count the table's rows per jet, event by event
+    jet_idx = ak.to_list(events.FatJetPFCands.jetIdx)
+    n_jets = ak.to_list(ak.num(events.FatJet))
+    expected = [[row.count(j) for j in range(n)] for row, n in zip(jet_idx, n_jets, strict=True)]
+    assert ak.to_list(derived) == expected
+    assert ak.sum(derived) == ak.sum(ak.num(events.FatJetPFCands))
+
+
+def test_underivable_input_names_plugin_field_and_file(real_data: Path) -> None:
+    with pytest.raises(MissingInputError) as err:
+        run(_cfg(real_data, {"dy": "nano_dy.root"}, ["example_multiplicity"]))  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert "plugin 'example_multiplicity' needs field 'FatJet.nConstituents'" in msg
+    assert "nano_dy.root" in msg
+    assert (
+        "derivation 'count_constituents' would need branches ['nFatJetPFCands', 'FatJetPFCands_jetIdx']"
+        in msg
+    )
+
+
+def test_branch_is_preferred_to_derivation(generated: dict[str, list[Path]]) -> None:
+    """On generated files nConstituents is stored; the derivation gives the same numbers."""
+    from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
+
+    from jetplug.derivations import count_constituents
+
+    events = NanoEventsFactory.from_root(
+        {str(generated["ttbar"][0]): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
+    ).events()
+    np.testing.assert_array_equal(
+        ak.to_numpy(ak.flatten(count_constituents(events, "FatJet"))),
+        ak.to_numpy(ak.flatten(events.FatJet.nConstituents)),
+    )
