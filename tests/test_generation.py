@@ -82,9 +82,10 @@ def test_same_seed_reproduces_and_other_seed_differs(tmp_path: Path) -> None:
     a = generate("wjets", 30, tmp_path / "a", seed=5, **kw)
     b = generate("wjets", 30, tmp_path / "b", seed=5, **kw)
     c = generate("wjets", 30, tmp_path / "c", seed=6, **kw)
-    read = lambda files: uproot.open(files[0])["Events"].arrays(
-        ["FatJet_pt", "PFCands_pt", "event"]
-    )  # noqa: E731
+
+    def read(files: list[Path]) -> ak.Array:
+        return uproot.open(files[0])["Events"].arrays(["FatJet_pt", "PFCands_pt", "event"])
+
     assert ak.array_equal(read(a), read(b))
     assert not ak.array_equal(read(a).FatJet_pt, read(c).FatJet_pt)
 
@@ -113,7 +114,7 @@ def test_bad_arguments_are_clear(tmp_path: Path) -> None:
 
 
 def test_output_does_not_depend_on_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import jetplug.generation.driver as driver
+    from jetplug.generation import driver
 
     monkeypatch.setattr(driver, "JOB_EVENTS", 15)
     kw = {"seed": 4, "pt_hat_min": 500.0, "pt_hat_max": 700.0, "progress": False}

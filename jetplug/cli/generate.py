@@ -50,7 +50,8 @@ def generate(
 ) -> None:
     """Generate PROCESS events (ttbar, wjets, zjets, hbb, qcd) as PFNano ROOT files."""
     try:
-        from ..generation import DetectorResponse, generate as run_generate
+        from ..generation import DetectorResponse
+        from ..generation import generate as run_generate
     except ImportError as e:  # pythia8mc / fastjet are the 'generate' extra
         msg = f"event generation needs the 'generate' extra: pip install 'jetplug[generate]' ({e})"
         raise JetplugError(msg) from e

@@ -62,7 +62,7 @@ class DetectorResponse:
         if unknown:
             msg = f"{source}: unknown detector parameter(s) {unknown}; known: {sorted(names)}"
             raise ValueError(msg)
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         return cls(**values)
 
     @classmethod
@@ -115,7 +115,8 @@ class DetectorResponse:
         def smear(res: tuple[float, float]) -> np.ndarray:
             stoch, const = res
             sigma = np.hypot(stoch / np.sqrt(np.maximum(energy, 1e-3)), const)
-            return np.maximum(energy * (1.0 + rng.normal(0.0, 1.0, n) * sigma), 0.0)
+            smeared: np.ndarray = np.maximum(energy * (1.0 + rng.normal(0.0, 1.0, n) * sigma), 0.0)
+            return smeared
 
         e_ecal, e_hcal = smear(self.ecal_resolution), smear(self.hcal_resolution)
         d_ecal = rng.normal(0.0, self.ecal_angular, (2, n))

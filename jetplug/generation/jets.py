@@ -79,7 +79,7 @@ def cluster(cands: ak.Array, radius: float, pt_min: float, eta_max: float) -> Cl
     if ak.sum(ak.num(cands, axis=1)) == 0:
         none = np.zeros(n_events, dtype=np.int64)
         empty = np.zeros(0, dtype=np.float32)
-        jets = ak.zip({k: empty for k in ("pt", "eta", "phi", "mass")})
+        jets = ak.zip(dict.fromkeys(("pt", "eta", "phi", "mass"), empty))
         index = ak.unflatten(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
         return ClusteredJets(ak.unflatten(jets, none), ak.unflatten(index, none))
     seq = fastjet.ClusterSequence(

@@ -11,12 +11,13 @@ concatenated batch.
 import hashlib
 import json
 import os
+from typing import Any
 
 import numpy as np
 import triton_python_backend_utils as pb_utils  # provided by the python backend
 
 
-def _sha256(path):
+def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -27,16 +28,15 @@ def _sha256(path):
 class TritonPythonModel:
     """Serves one jetplug model (xgboost JSON/UBJ)."""
 
-    def initialize(self, args):
+    def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         directory = os.path.join(args["model_repository"], args["model_version"])
         path = os.path.join(directory, params["jetplug_artifact"])
         digest = _sha256(path)
         if digest != params["jetplug_sha256"]:
-            raise pb_utils.TritonModelException(
-                f"{path}: sha256 {digest} does not match config {params['jetplug_sha256']}"
-            )
+            msg = f"{path}: sha256 {digest} does not match config {params['jetplug_sha256']}"
+            raise pb_utils.TritonModelException(msg)
         self.format = params["jetplug_format"]
         self.input = config["input"][0]
         self.output = config["output"][0]
@@ -48,13 +48,14 @@ class TritonPythonModel:
             self.booster = xgboost.Booster(model_file=path)
             self.booster.set_param({"nthread": int(params.get("jetplug_threads", "1"))})
         else:
-            raise pb_utils.TritonModelException(f"unsupported artifact format {self.format!r}")
+            msg = f"unsupported artifact format {self.format!r}"
+            raise pb_utils.TritonModelException(msg)
 
-    def _predict(self, x):
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         y = self.booster.inplace_predict(x, validate_features=False)
         return np.asarray(y, dtype=self.out_dtype).reshape([len(x), *self.out_dims])
 
-    def execute(self, requests):
+    def execute(self, requests: list[Any]) -> list[Any]:
         arrays = [
             pb_utils.get_input_tensor_by_name(r, self.input["name"]).as_numpy() for r in requests
         ]
@@ -73,5 +74,5 @@ class TritonPythonModel:
             )
         return responses
 
-    def finalize(self):
-        self.booster = None
+    def finalize(self) -> None:
+        del self.booster

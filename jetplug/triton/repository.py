@@ -66,7 +66,8 @@ def _tensors(kind: str, tensors: Sequence[TensorSpec]) -> str:
     for t in tensors:
         dims = ", ".join(str(d) for d in triton_dims(t))
         items.append(
-            f'  {{\n    name: "{t.name}"\n    data_type: {triton_dtype(t.dtype)}\n    dims: [ {dims} ]\n  }}'
+            f'  {{\n    name: "{t.name}"\n    data_type: {triton_dtype(t.dtype)}\n'
+            f"    dims: [ {dims} ]\n  }}"
         )
     return f"{kind} [\n" + ",\n".join(items) + "\n]\n"
 

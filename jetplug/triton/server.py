@@ -187,7 +187,7 @@ class TritonServer:
                 self._cleanup()
                 raise TritonServerError(msg)
             try:
-                with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - loopback URL
+                with urllib.request.urlopen(url, timeout=2) as r:
                     if r.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
