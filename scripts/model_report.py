@@ -21,7 +21,7 @@ def main() -> None:
         "|η| < 2, top-labelled (signal) vs QCD; uncertainties are bootstrap standard deviations.\n"
     )
     print(
-        "| plugin | version | features | train jets (S/B) | test jets (S/B) | AUC | R50 = 1/εB at εS = 0.5 | trees | sha256 |"
+        "| plugin | version | input fields | train jets (S/B) | test jets (S/B) | AUC | R50 = 1/εB at εS = 0.5 | trees | sha256 |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for path in MODELS:

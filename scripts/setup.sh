@@ -24,3 +24,16 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
     -e examples/jetplug-example-plugin
   echo "$HASH" > "$STAMP"
 fi
+
+# The Triton server's own environment (its python backend needs numpy<2).
+TRITON_VENV="${JETPLUG_TRITON_ENV:-$(dirname "$VENV")/.venv-triton}"
+TSTAMP="$TRITON_VENV/.jetplug-installed"
+TREQ="nvidia-pytriton==0.7.0 numpy<2 xgboost>=2.1,<3.3"
+if [[ ! -f "$TSTAMP" || "$(cat "$TSTAMP")" != "$TREQ" ]]; then
+  echo "==> creating the Triton server environment $TRITON_VENV"
+  [[ -x "$TRITON_VENV/bin/python" ]] || "$PYTHON" -m venv "$TRITON_VENV"
+  "$TRITON_VENV/bin/python" -m pip install --quiet --upgrade pip
+  # shellcheck disable=SC2086
+  "$TRITON_VENV/bin/python" -m pip install --quiet $TREQ
+  echo "$TREQ" > "$TSTAMP"
+fi
