@@ -28,7 +28,7 @@ fi
 # The Triton server's own environment (its python backend needs numpy<2).
 TRITON_VENV="${JETPLUG_TRITON_ENV:-$(dirname "$VENV")/.venv-triton}"
 TSTAMP="$TRITON_VENV/.jetplug-installed"
-TREQ="nvidia-pytriton==0.7.0 numpy<2 xgboost>=2.1,<3.3"
+TREQ="nvidia-pytriton==0.7.0 numpy<2 xgboost>=2.1"
 if [[ ! -f "$TSTAMP" || "$(cat "$TSTAMP")" != "$TREQ" ]]; then
   echo "==> creating the Triton server environment $TRITON_VENV"
   [[ -x "$TRITON_VENV/bin/python" ]] || "$PYTHON" -m venv "$TRITON_VENV"
