@@ -115,6 +115,15 @@ class PluginChain:
                 raise PluginRunError(step.spec.name, e) from e
         return events
 
+    def reports(self) -> dict[str, dict[str, int]]:
+        """Backend counters per plugin since the last call (non-empty ones only)."""
+        out = {}
+        for step in self.steps:
+            report = step.backend.report()
+            if any(report.values()):
+                out[step.spec.name] = report
+        return out
+
     def provenance(self) -> list[dict[str, Any]]:
         """Provenance of each step, in execution order."""
         return [s.provenance() for s in self.steps]

@@ -40,6 +40,7 @@ BLOCK_ENV = "JETPLUG_BLOCK_PLUGINS"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "jetplug.backends.xgboost",
+    "jetplug.backends.triton",
     "jetplug.derivations",
 )
 """Core modules registered by every host, like pytest's ``default_plugins``."""

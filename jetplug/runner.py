@@ -152,13 +152,20 @@ def run(
         hs = result.hists.setdefault(dataset.name, {})
         for h in config.histograms:
             hs.setdefault(h.name, book(h))
+    plugins = chain.provenance()
+    for entry in plugins:
+        totals: dict[str, int] = {}
+        for c in result.chunks:
+            for key, value in c.get("backends", {}).get(entry["name"], {}).items():
+                totals[key] = totals.get(key, 0) + int(value)
+        entry["backend"].update(totals)
     result.provenance = {
         "jetplug_version": __version__,
         "started": started.isoformat(),
         "finished": dt.datetime.now(dt.UTC).isoformat(),
         "config": {"path": config.source, "sha256": config.hash(), "content": config.to_dict()},
         "executor": exe_info,
-        "plugins": chain.provenance(),
+        "plugins": plugins,
         "plugin_packages": chain.host.entry_point_distributions(),
         "files": [vars(f) for f in files],
         "chunks_processed": [dict(c) for c in result.chunks],

@@ -34,6 +34,13 @@ class Backend(ABC):
     def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run ``spec``'s model on ``tensors`` (``spec.tensors_in``); return ``tensors_out``."""
 
+    def report(self) -> dict[str, int]:
+        """Counters since the last call (e.g. rows served by a fallback), then reset.
+
+        The processor stores them per chunk; the run sums them into provenance.
+        """
+        return {}
+
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
         """Provenance for this backend running ``spec`` (name, device, server, ...)."""
         del spec

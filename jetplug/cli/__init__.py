@@ -48,8 +48,9 @@ def _register() -> None:
     from .plugins import plugins
     from .run import run
     from .train import train
+    from .triton import triton
 
-    for command in (plugins, generate, train, run, demo):
+    for command in (plugins, generate, train, run, demo, triton):
         main.add_command(command)
 
 

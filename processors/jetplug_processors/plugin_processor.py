@@ -53,6 +53,7 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
         }
         source = f"{meta['filename']} [entries {meta['entrystart']}-{meta['entrystop']})"
         try:
+            self.chain.reports()  # reset counters left by a previous failed chunk
             events = self.chain.apply(events, source=source)
             hists = {h.name: book(h) for h in self.config.histograms}
             filled = {
@@ -71,7 +72,14 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
             return {"hists": {}, "chunks": [], "failed": [failure]}
         return {
             "hists": {record["dataset"]: hists},
-            "chunks": [{**record, "events": len(events), "filled": filled}],
+            "chunks": [
+                {
+                    **record,
+                    "events": len(events),
+                    "filled": filled,
+                    "backends": self.chain.reports(),
+                }
+            ],
             "failed": [],
         }
 
