@@ -20,13 +20,17 @@ from .base import Backend
 
 __all__ = ["XGBoostBackend"]
 
-_CACHE: dict[str, Any] = {}
+_CACHE: dict[tuple[str, int], Any] = {}
 _LOCK = threading.Lock()
 
 
-def load_booster(spec: ModelSpec) -> Any:
-    """The ``xgboost.Booster`` for ``spec``'s artifact, loaded once per process."""
-    key = spec.artifact.sha256
+def load_booster(spec: ModelSpec, threads: int = 1) -> Any:
+    """The ``xgboost.Booster`` for ``spec``'s artifact, loaded once per process.
+
+    The cache key is the artifact's sha256 and the thread count (``nthread``
+    is a booster parameter, set once at load rather than on every call).
+    """
+    key = (spec.artifact.sha256, threads)
     with _LOCK:
         booster = _CACHE.get(key)
         if booster is None:
@@ -38,6 +42,7 @@ def load_booster(spec: ModelSpec) -> Any:
             except xgboost.core.XGBoostError as e:
                 msg = f"plugin {spec.name!r}: xgboost cannot load {path}: {e}"
                 raise BackendError(msg) from e
+            booster.set_param({"nthread": threads})
             _CACHE[key] = booster
     return booster
 
@@ -68,11 +73,16 @@ class XGBoostBackend(Backend):
                 f"expected (batch, {tin.shape[0] if tin.shape else 'n'})"
             )
             raise BackendError(msg)
-        booster = load_booster(spec)
-        booster.set_param({"nthread": int(self.options.get("threads", 1))})
+        booster = load_booster(spec, int(self.options.get("threads", 1)))
         if len(x) == 0:
             return {tout.name: np.zeros((0, *tout.shape), dtype=tout.dtype)}
-        y = booster.inplace_predict(x, validate_features=False)
+        batch = int(self.options.get("batch_size", 262_144))
+        y = np.concatenate(
+            [
+                booster.inplace_predict(x[s : s + batch], validate_features=False)
+                for s in range(0, len(x), batch)
+            ]
+        )
         return {tout.name: np.asarray(y, dtype=tout.dtype).reshape((len(x), *tout.shape))}
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
