@@ -84,16 +84,14 @@ class PluginChain:
         self.host = host or PluginHost()
         configs = {p.name: p for p in plugins}
         specs = [self.host.spec(p.name) for p in plugins]
-        self.steps = [
-            Step(
-                config=configs[spec.name],
-                model=self.host.create_model(spec.name, dict(configs[spec.name].options)),
-                backend=self.host.create_backend(
-                    spec, configs[spec.name].backend, dict(configs[spec.name].backend_options)
-                ),
+        self.steps = []
+        for spec in dependency_order(specs):
+            config = configs[spec.name]
+            model = self.host.create_model(spec.name, dict(config.options))
+            backend = self.host.create_backend(
+                spec, config.backend, dict(config.backend_options), model
             )
-            for spec in dependency_order(specs)
-        ]
+            self.steps.append(Step(config=config, model=model, backend=backend))
 
     @property
     def specs(self) -> list[ModelSpec]:

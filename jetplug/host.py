@@ -40,6 +40,7 @@ BLOCK_ENV = "JETPLUG_BLOCK_PLUGINS"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "jetplug.backends.xgboost",
+    "jetplug.backends.torch",
     "jetplug.backends.triton",
     "jetplug.derivations",
 )
@@ -83,6 +84,7 @@ class PluginHost:
         plugins: Iterable[object] = (),
     ) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._dists: dict[int, tuple[str, str, str]] = {}
         self._pm.add_hookspecs(hookspecs)
         for modname in DEFAULT_PLUGINS:
             self._pm.register(importlib.import_module(modname), name=modname)
@@ -101,11 +103,21 @@ class PluginHost:
         self._derivations: DerivationRegistry | None = None
 
     def _load_entry_points(self) -> None:
-        try:
-            self._pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except Exception as e:
-            msg = f"failed to load an entry point of group {ENTRY_POINT_GROUP!r}: {e}"
-            raise PluginValidationError(ENTRY_POINT_GROUP, msg) from e
+        """Load the ``jetplug`` entry points one by one, naming the one that fails."""
+        for dist in importlib.metadata.distributions():
+            for ep in dist.entry_points:
+                if ep.group != ENTRY_POINT_GROUP or self._pm.is_blocked(ep.name):
+                    continue
+                if self._pm.get_plugin(ep.name) is not None:
+                    continue
+                try:
+                    plugin = ep.load()
+                except Exception as e:
+                    where = f"{dist.metadata['name']} ({ep.name} = {ep.value})"
+                    msg = f"entry point of {where} failed to load: {type(e).__name__}: {e}"
+                    raise PluginValidationError(ep.name, msg) from e
+                self._pm.register(plugin, name=ep.name)
+                self._dists[id(plugin)] = (str(dist.metadata["name"]), dist.version, ep.name)
 
     # -- registration ---------------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> str:
@@ -123,20 +135,12 @@ class PluginHost:
 
     def entry_point_distributions(self) -> dict[str, str]:
         """Loaded entry points -> ``distribution==version``."""
-        return {
-            ep.name: f"{dist.metadata['name']}=={dist.version}"
-            for _, dist in self._pm.list_plugin_distinfo()
-            for ep in dist.entry_points
-            if ep.group == ENTRY_POINT_GROUP
-        }
+        return {ep: f"{name}=={version}" for name, version, ep in self._dists.values()}
 
     # -- typed facade over pm.hook ---------------------------------------------------
     def _collect(self, hook: str, registry: _AnyRegistry) -> None:
         """Call ``hook`` plugin by plugin, so each entry is attributed to its package."""
-        dists = {
-            id(plugin): str(dist.metadata["name"])
-            for plugin, dist in self._pm.list_plugin_distinfo()
-        }
+        dists = {key: name for key, (name, _, _) in self._dists.items()}
         plugins = self._pm.get_plugins()
         implementers = {id(impl.plugin) for impl in getattr(self._pm.hook, hook).get_hookimpls()}
         for plugin in plugins:
@@ -188,9 +192,13 @@ class PluginHost:
         return self.models.get(name)(options)
 
     def create_backend(
-        self, spec: ModelSpec, backend: str = "local", options: dict[str, Any] | None = None
+        self,
+        spec: ModelSpec,
+        backend: str = "local",
+        options: dict[str, Any] | None = None,
+        model: JetModel | None = None,
     ) -> Backend:
-        """Instantiate the backend that runs ``spec``.
+        """Instantiate the backend that runs ``spec``, bound to ``model`` (default: a new one).
 
         ``"local"`` picks the in-process backend for the artifact's format.
         """
@@ -198,7 +206,9 @@ class PluginHost:
             cls = self.backends.for_format(spec.artifact.format)
         else:
             cls = self.backends.get(backend)
-        return cls(options)
+        instance = cls(options)
+        instance.bind(model if model is not None else self.create_model(spec.name))
+        return instance
 
     def derivation(self, name: str) -> Derivation:
         """The derivation registered as ``name``."""

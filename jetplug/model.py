@@ -65,6 +65,19 @@ class JetModel(ABC):
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """Return the model's input tensors (``spec.tensors_in``) for these objects."""
 
+    def build_module(self) -> Any:
+        """The ``torch.nn.Module`` architecture (weights are loaded by the backend).
+
+        Only plugins with a ``torch-state-dict`` artifact implement it. The
+        module's ``forward`` takes the input tensors in ``spec.tensors_in``
+        order and returns one tensor per ``spec.tensors_out`` (a tuple if
+        several).
+        """
+        msg = (
+            f"plugin {self.spec.name!r} has no torch module (artifact {self.spec.artifact.format})"
+        )
+        raise NotImplementedError(msg)
+
     def finalize(
         self, tensors: Mapping[str, np.ndarray], inputs: ModelInputs
     ) -> dict[str, np.ndarray]:

@@ -8,8 +8,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [
     ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/top_bdt.json",
+    ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/top_mlp.json",
     ROOT / "examples/jetplug-example-plugin/jetplug_example/models/multiplicity.json",
 ]
+
+
+def _size(meta: dict[str, object]) -> str:
+    if "best_iteration" in meta:
+        return f"{int(meta['best_iteration']) + 1} trees"  # type: ignore[call-overload]
+    return f"best epoch {int(meta['best_epoch']) + 1}"  # type: ignore[call-overload]
 
 
 def main() -> None:
@@ -21,7 +28,7 @@ def main() -> None:
         "|η| < 2, top-labelled (signal) vs QCD; uncertainties are bootstrap standard deviations.\n"
     )
     print(
-        "| plugin | version | input fields | train jets (S/B) | test jets (S/B) | AUC | R50 = 1/εB at εS = 0.5 | trees | sha256 |"
+        "| plugin | version | input fields | train jets (S/B) | test jets (S/B) | AUC | R50 = 1/εB at εS = 0.5 | trees / epochs | sha256 |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for path in MODELS:
@@ -33,7 +40,7 @@ def main() -> None:
             f"| {jets['train']['signal']}/{jets['train']['background']} "
             f"| {jets['test']['signal']}/{jets['test']['background']} "
             f"| {m['auc']:.4f} ± {m['auc_err']:.4f} | {m['rejection']:.0f} ± {m['rejection_err']:.0f} "
-            f"| {meta['best_iteration'] + 1} | `{meta['sha256'][:12]}` |"
+            f"| {_size(meta)} | `{meta['sha256'][:12]}` |"
         )
     print("\nTraining data files and their sha256, the command line, seed and every setting are in")
     print("each model's JSON next to the `.ubj` file.")

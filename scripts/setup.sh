@@ -18,6 +18,8 @@ fi
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
   echo "==> installing jetplug and plugins into $VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  # the CPU wheel of torch 2.13.0 (any other version pulls a multi-GB CUDA build)
+  "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
   "$VENV/bin/python" -m pip install --quiet \
     -e ".[generate,test,dev]" \
     -e plugins/jetplug-taggers \
@@ -28,7 +30,7 @@ fi
 # The Triton server's own environment (its python backend needs numpy<2).
 TRITON_VENV="${JETPLUG_TRITON_ENV:-$(dirname "$VENV")/.venv-triton}"
 TSTAMP="$TRITON_VENV/.jetplug-installed"
-TREQ="nvidia-pytriton==0.7.0 numpy<2 xgboost>=2.1"
+TREQ="nvidia-pytriton==0.7.0 numpy<2 xgboost>=2.1 torch==2.13.0"
 if [[ ! -f "$TSTAMP" || "$(cat "$TSTAMP")" != "$TREQ" ]]; then
   echo "==> creating the Triton server environment $TRITON_VENV"
   [[ -x "$TRITON_VENV/bin/python" ]] || "$PYTHON" -m venv "$TRITON_VENV"

@@ -11,5 +11,6 @@ bash "$ROOT/scripts/setup.sh"
 "$BIN/jetplug" generate qcd -n 30000 --seed 2 --pt-hat-min 500 --pt-hat-max 750 -o "$DATA/qcd" -j 2
 "$BIN/jetplug" generate qcd -n 100000 --seed 3 --pt-hat-min 500 --pt-hat-max 750 -o "$DATA/qcd" -j 2
 "$BIN/jetplug" train top_bdt "$DATA"/ttbar/*.root "$DATA"/qcd/*.root --model-version 1.0.0
+"$BIN/jetplug" train top_mlp "$DATA"/ttbar/*.root "$DATA"/qcd/*.root --model-version 1.0.0
 "$BIN/jetplug" train example_multiplicity "$DATA"/ttbar/*.root "$DATA"/qcd/*.root --model-version 1.0.0
 "$BIN/python" "$ROOT/scripts/model_report.py" > "$ROOT/docs/models.md"

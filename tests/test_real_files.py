@@ -36,15 +36,16 @@ def _cfg(
 
 
 @pytest.mark.parametrize("schema", ["nanoaod", "pfnano"])
-def test_bdt_scores_every_fatjet_of_all_four_files(real_data: Path, schema: str) -> None:
+def test_taggers_score_every_fatjet_of_all_four_files(real_data: Path, schema: str) -> None:
     files = {f.removesuffix(".root"): f for f in FILES}
-    result = run(_cfg(real_data, files, ["top_bdt"], schema))  # type: ignore[arg-type]
+    result = run(_cfg(real_data, files, ["top_bdt", "top_mlp"], schema))  # type: ignore[arg-type]
     assert not result.failed
     for name, f in files.items():
         n_jets = int(ak.sum(uproot.open(real_data / f)["Events"]["nFatJet"].array()))
-        h = result.hists[name]["top_bdt_score"]
-        assert h.sum(flow=True) == n_jets  # every FatJet scored
-        assert h.sum(flow=False) == n_jets  # ... and all inside [0, 1]
+        for plugin in ("top_bdt", "top_mlp"):
+            h = result.hists[name][f"{plugin}_score"]
+            assert h.sum(flow=True) == n_jets  # every FatJet scored
+            assert h.sum(flow=False) == n_jets  # ... and all inside [0, 1]
     assert result.hists["nano_tt_v15"]["top_bdt_score"].sum() > 0
     assert result.hists["nano_dy_empty"]["top_bdt_score"].sum() == 0
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..model import JetModel
 from ..spec import ModelSpec
 
 __all__ = ["Backend"]
@@ -29,6 +30,10 @@ class Backend(ABC):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
+
+    def bind(self, model: JetModel) -> None:
+        """Receive the plugin's model object (e.g. to build a torch module); default: ignore."""
+        del model
 
     @abstractmethod
     def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -8,7 +8,13 @@ import click
 
 from ..errors import JetplugError
 from ..host import PluginHost
-from ..training import TrainSettings, train_xgboost_tagger
+from ..training import TrainSettings, train_torch_tagger, train_xgboost_tagger
+
+TRAINERS = {
+    "xgboost-ubj": train_xgboost_tagger,
+    "xgboost-json": train_xgboost_tagger,
+    "torch-state-dict": train_torch_tagger,
+}
 
 
 @click.command()
@@ -46,10 +52,11 @@ def train(
 ) -> None:
     """Train PLUGIN's model on generated FILES (split by event into train/val/test)."""
     model = PluginHost().create_model(plugin)
-    if not model.spec.artifact.format.startswith("xgboost"):
+    trainer = TRAINERS.get(model.spec.artifact.format)
+    if trainer is None:
         msg = (
             f"plugin {plugin!r} has a {model.spec.artifact.format} model; "
-            "only xgboost training is available"
+            f"trainable formats: {', '.join(TRAINERS)}"
         )
         raise JetplugError(msg)
     settings = TrainSettings(
@@ -62,7 +69,5 @@ def train(
         threads=threads,
     )
     output = output or model.spec.artifact.path
-    meta = train_xgboost_tagger(
-        model, files, output, version=model_version, settings=settings, log=click.echo
-    )
+    meta = trainer(model, files, output, version=model_version, settings=settings, log=click.echo)
     click.echo(f"wrote {output} (sha256 {meta['sha256'][:12]}…) and {output.with_suffix('.json')}")

@@ -26,7 +26,7 @@ def _sha256(path: str) -> str:
 
 
 class TritonPythonModel:
-    """Serves one jetplug model (xgboost JSON/UBJ)."""
+    """Serves one jetplug model (xgboost JSON/UBJ, or TorchScript exported from torch weights)."""
 
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
@@ -42,17 +42,31 @@ class TritonPythonModel:
         self.output = config["output"][0]
         self.out_dtype = pb_utils.triton_string_to_numpy(self.output["data_type"])
         self.out_dims = [int(d) for d in self.output["dims"]]
+        threads = int(params.get("jetplug_threads", "1"))
+        self.booster: Any = None
+        self.module: Any = None
         if self.format in ("xgboost-ubj", "xgboost-json"):
             import xgboost
 
             self.booster = xgboost.Booster(model_file=path)
-            self.booster.set_param({"nthread": int(params.get("jetplug_threads", "1"))})
+            self.booster.set_param({"nthread": threads})
+        elif self.format == "torchscript":
+            import torch
+
+            torch.set_num_threads(threads)
+            self.module = torch.jit.load(path, map_location="cpu").eval()
         else:
             msg = f"unsupported artifact format {self.format!r}"
             raise pb_utils.TritonModelException(msg)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        y = self.booster.inplace_predict(x, validate_features=False)
+        if self.module is not None:
+            import torch
+
+            with torch.inference_mode():
+                y = self.module(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        else:
+            y = self.booster.inplace_predict(x, validate_features=False)
         return np.asarray(y, dtype=self.out_dtype).reshape([len(x), *self.out_dims])
 
     def execute(self, requests: list[Any]) -> list[Any]:
@@ -75,4 +89,4 @@ class TritonPythonModel:
         return responses
 
     def finalize(self) -> None:
-        del self.booster
+        self.booster = self.module = None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import JetplugError
 from ..host import PluginHost
-from ..spec import ModelSpec, TensorSpec
+from ..spec import Artifact, ModelSpec, TensorSpec, sha256_file
 
 __all__ = ["ExportSettings", "config_pbtxt", "export_repository", "triton_dims", "triton_dtype"]
 
@@ -36,7 +36,7 @@ _DTYPES = {
     "uint8": "TYPE_UINT8",
     "bool": "TYPE_BOOL",
 }
-SERVABLE_FORMATS = ("xgboost-ubj", "xgboost-json")
+SERVABLE_FORMATS = ("xgboost-ubj", "xgboost-json", "torch-state-dict")
 PYTHON_MODEL = Path(__file__).with_name("python_model.py")
 
 
@@ -72,12 +72,14 @@ def _tensors(kind: str, tensors: Sequence[TensorSpec]) -> str:
     return f"{kind} [\n" + ",\n".join(items) + "\n]\n"
 
 
-def config_pbtxt(spec: ModelSpec, settings: ExportSettings) -> str:
-    """The ``config.pbtxt`` text of one model."""
+def config_pbtxt(spec: ModelSpec, settings: ExportSettings, served: Artifact | None = None) -> str:
+    """The ``config.pbtxt`` text of one model; ``served`` is the file the server loads."""
+    served = served or spec.artifact
     params = {
-        "jetplug_artifact": spec.artifact.path.name,
-        "jetplug_format": spec.artifact.format,
-        "jetplug_sha256": spec.artifact.sha256,
+        "jetplug_artifact": served.path.name,
+        "jetplug_format": served.format,
+        "jetplug_sha256": served.sha256,
+        "jetplug_source_sha256": spec.artifact.sha256,
         "jetplug_plugin_version": spec.version,
         "jetplug_threads": str(settings.threads),
     }
@@ -97,6 +99,26 @@ def config_pbtxt(spec: ModelSpec, settings: ExportSettings) -> str:
         f"instance_group [\n  {{\n    kind: KIND_CPU\n    count: {settings.instances}\n  }}\n]\n"
         "version_policy: { latest: { num_versions: 1 } }\n" + parameters
     )
+
+
+def _torchscript(host: PluginHost, name: str, path: Path) -> Artifact:
+    """Trace the plugin's module with its verified weights into TorchScript at ``path``.
+
+    The server then needs torch but not the plugin's code; the weights were
+    loaded with ``weights_only=True``.
+    """
+    import torch
+
+    from ..backends.torch import load_module
+
+    model = host.create_model(name)
+    module = load_module(model, "cpu")
+    examples = tuple(
+        torch.zeros((2, *t.shape), dtype=getattr(torch, t.dtype)) for t in model.spec.tensors_in
+    )
+    traced = torch.jit.trace(module, examples if len(examples) > 1 else examples[0])
+    traced.save(str(path))
+    return Artifact(path, sha256_file(path), "torchscript")
 
 
 def export_repository(
@@ -125,8 +147,12 @@ def export_repository(
         model_dir = outdir / name
         version_dir = model_dir / str(settings.version)
         version_dir.mkdir(parents=True, exist_ok=True)
-        (model_dir / "config.pbtxt").write_text(config_pbtxt(spec, settings))
+        if spec.artifact.format == "torch-state-dict":
+            served = _torchscript(host, name, version_dir / f"{name}.torchscript.pt")
+        else:
+            shutil.copyfile(artifact, version_dir / artifact.name)
+            served = spec.artifact
+        (model_dir / "config.pbtxt").write_text(config_pbtxt(spec, settings, served))
         shutil.copyfile(PYTHON_MODEL, version_dir / "model.py")
-        shutil.copyfile(artifact, version_dir / artifact.name)
         written.append(model_dir)
     return written

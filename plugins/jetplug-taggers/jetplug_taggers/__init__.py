@@ -1,5 +1,6 @@
 """Built-in jetplug tagger plugins."""
 
 from .top_bdt import TopBDT
+from .top_mlp import TopMLP
 
-__all__ = ["TopBDT"]
+__all__ = ["TopBDT", "TopMLP"]

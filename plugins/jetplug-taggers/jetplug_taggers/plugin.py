@@ -5,9 +5,11 @@ from __future__ import annotations
 from jetplug import ModelRegistry, hookimpl
 
 from .top_bdt import TopBDT
+from .top_mlp import TopMLP
 
 
 @hookimpl
 def jetplug_register_models(registry: ModelRegistry) -> None:
     """Register the built-in taggers."""
     registry.add(TopBDT)
+    registry.add(TopMLP)

@@ -1,10 +1,9 @@
 """Top-vs-QCD tagger: an xgboost BDT on FatJet substructure.
 
-Features (one row per FatJet): soft-drop mass, τ21 = τ2/τ1, τ32 = τ3/τ2,
-τ43 = τ4/τ3, N2 and N3 (``n2b1``, ``n3b1``). All are NanoAOD FatJet
-branches, so the tagger runs on generated files and on CMS NanoAOD alike.
-Ratios with a zero denominator are set to 0 (CMS stores τ = 0 for jets
-without enough constituents).
+Features (one row per FatJet): soft-drop mass, τ21, τ32, τ43, N2 and N3
+(``n2b1``, ``n3b1``), see :mod:`jetplug_taggers.features`. All inputs are
+NanoAOD FatJet branches, so the tagger runs on generated files and on CMS
+NanoAOD alike.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import numpy as np
 
 from jetplug import (
     Artifact,
-    FieldSpec,
     InputSpec,
     JetModel,
     Kind,
@@ -26,20 +24,12 @@ from jetplug import (
     load_model_metadata,
 )
 
-__all__ = ["FEATURES", "TopBDT"]
+from .features import FEATURES, FIELDS, substructure_features
 
-FEATURES = ("msoftdrop", "tau21", "tau32", "tau43", "n2b1", "n3b1")
+__all__ = ["TopBDT"]
 
 _MODEL = Path(__file__).parent / "models" / "top_bdt.ubj"
 _META = load_model_metadata(_MODEL)
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    num = np.asarray(num, dtype=np.float32)
-    den = np.asarray(den, dtype=np.float32)
-    out = np.zeros_like(num)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
 
 
 class TopBDT(JetModel):
@@ -50,12 +40,7 @@ class TopBDT(JetModel):
         kind=Kind.TAGGER,
         version=_META["version"],
         description="top vs QCD BDT on FatJet substructure (msoftdrop, tau ratios, N2, N3)",
-        inputs=InputSpec(
-            collection="FatJet",
-            fields=tuple(
-                FieldSpec(n) for n in ("msoftdrop", "tau1", "tau2", "tau3", "tau4", "n2b1", "n3b1")
-            ),
-        ),
+        inputs=InputSpec(collection="FatJet", fields=FIELDS),
         tensors_in=(TensorSpec("features", "float32", (len(FEATURES),)),),
         tensors_out=(TensorSpec("score", "float32", ()),),
         outputs=(OutputSpec("score", "float32", description="BDT probability of a top jet"),),
@@ -63,14 +48,5 @@ class TopBDT(JetModel):
     )
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
-        """Stack the substructure features into a ``(n_jets, 6)`` float32 matrix."""
-        f = inputs.fields
-        columns = [
-            np.asarray(f["msoftdrop"], dtype=np.float32),
-            _ratio(f["tau2"], f["tau1"]),
-            _ratio(f["tau3"], f["tau2"]),
-            _ratio(f["tau4"], f["tau3"]),
-            np.asarray(f["n2b1"], dtype=np.float32),
-            np.asarray(f["n3b1"], dtype=np.float32),
-        ]
-        return {"features": np.stack(columns, axis=1)}
+        """The ``(n_jets, 6)`` feature matrix."""
+        return {"features": substructure_features(inputs)}

@@ -1,16 +1,10 @@
-"""Reproducible training of xgboost tagger plugins on generated events.
-
-The features come from the plugin's own :meth:`~jetplug.JetModel.prepare`, so
-training and inference share one implementation. Jets are split into
-train / validation / test **by event** (a hash of the event number), so jets
-of one event never straddle the split.
-"""
+"""Training data: generated FatJets, selected and split by event."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,15 +13,21 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from .artifacts import write_model_metadata
-from .errors import InputFileError, JetplugError
-from .metrics import tagging_metrics
-from .model import JetModel, ModelInputs
-from .spec import sha256_file
+from ..artifacts import write_model_metadata
+from ..errors import InputFileError, JetplugError
+from ..metrics import tagging_metrics
+from ..model import JetModel, ModelInputs
+from ..spec import sha256_file
 
-__all__ = ["JetSample", "TrainSettings", "load_jets", "split_of", "train_xgboost_tagger"]
-
-SPLITS = {"train": (0, 60), "val": (60, 80), "test": (80, 100)}
+__all__ = [
+    "SPLITS",
+    "JetSample",
+    "TrainSettings",
+    "check_splits",
+    "load_jets",
+    "record_training",
+    "split_of",
+]
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,23 @@ class TrainSettings:
     pt_max: float = 650.0
     eta_max: float = 2.0
     seed: int = 42
+    threads: int = 2
+    n_bootstrap: int = 200
+    # xgboost
     max_depth: int = 6
     learning_rate: float = 0.1
     max_rounds: int = 2000
     early_stopping: int = 50
     subsample: float = 0.8
-    threads: int = 2
-    n_bootstrap: int = 200
+    # torch
+    epochs: int = 60
+    batch_size: int = 512
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    patience: int = 8
+
+
+SPLITS = {"train": (0, 60), "val": (60, 80), "test": (80, 100)}
 
 
 @dataclass
@@ -117,20 +127,11 @@ def load_jets(files: Sequence[Path], model: JetModel, settings: TrainSettings) -
     )
 
 
-def train_xgboost_tagger(
-    model: JetModel,
-    files: Sequence[Path],
-    output: Path,
-    *,
-    version: str,
-    settings: TrainSettings | None = None,
-    log: Any = print,
-) -> dict[str, Any]:
-    """Train a binary xgboost tagger, save it as UBJ with metadata; return the metadata."""
-    import xgboost as xgb
+Split = dict[str, tuple[ModelInputs, np.ndarray]]
 
-    settings = settings or TrainSettings()
-    sample = load_jets(files, model, settings)
+
+def check_splits(sample: JetSample, log: Callable[[str], None]) -> Split:
+    """The three splits; each must hold signal and background jets."""
     data = {name: sample.subset(name) for name in SPLITS}
     for name, (_, y) in data.items():
         n_sig, n_bkg = int(y.sum()), int(len(y) - y.sum())
@@ -138,44 +139,34 @@ def train_xgboost_tagger(
         if min(n_sig, n_bkg) == 0:
             msg = f"the {name} split has no signal or no background jets; generate more events"
             raise JetplugError(msg)
-    tensor = model.spec.tensors_in[0].name
-    dmats = {
-        name: xgb.DMatrix(model.prepare(inputs)[tensor], label=y)
-        for name, (inputs, y) in data.items()
-    }
-    n_sig, n_bkg = int(data["train"][1].sum()), int(len(data["train"][1]) - data["train"][1].sum())
-    params = {
-        "objective": "binary:logistic",
-        "eval_metric": ["logloss", "auc"],
-        "max_depth": settings.max_depth,
-        "eta": settings.learning_rate,
-        "subsample": settings.subsample,
-        "scale_pos_weight": n_bkg / n_sig,
-        "tree_method": "hist",
-        "seed": settings.seed,
-        "nthread": settings.threads,
-    }
-    booster = xgb.train(
-        params,
-        dmats["train"],
-        num_boost_round=settings.max_rounds,
-        evals=[(dmats["train"], "train"), (dmats["val"], "val")],
-        early_stopping_rounds=settings.early_stopping,
-        verbose_eval=False,
-    )
-    best = booster.best_iteration
-    booster = booster[: best + 1]
-    scores = booster.predict(dmats["test"])
+    return data
+
+
+def record_training(
+    model: JetModel,
+    output: Path,
+    *,
+    version: str,
+    settings: TrainSettings,
+    files: Sequence[Path],
+    data: Split,
+    test_scores: np.ndarray,
+    log: Callable[[str], None],
+    **extra: Any,
+) -> dict[str, Any]:
+    """Test metrics (AUC, R50 with bootstrap) and ``<output>.json`` metadata for a saved model."""
     metrics = tagging_metrics(
-        data["test"][1], scores, eff_s=0.5, n_bootstrap=settings.n_bootstrap, seed=settings.seed
+        data["test"][1],
+        test_scores,
+        eff_s=0.5,
+        n_bootstrap=settings.n_bootstrap,
+        seed=settings.seed,
     )
     log(
         f"test: AUC = {metrics.auc:.4f} ± {metrics.auc_err:.4f}, "
         f"R50 = {metrics.rejection:.1f} ± {metrics.rejection_err:.1f} "
         f"({metrics.n_signal} signal, {metrics.n_background} background jets)"
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(output))
     return write_model_metadata(
         output,
         version,
@@ -183,7 +174,6 @@ def train_xgboost_tagger(
         trained=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         command=" ".join(sys.argv),
         settings=vars(settings),
-        best_iteration=best,
         features=list(model.spec.inputs.field_names()),
         data=[{"file": Path(f).name, "sha256": sha256_file(Path(f))} for f in files],
         jets={
@@ -191,4 +181,5 @@ def train_xgboost_tagger(
             for name, (_, y) in data.items()
         },
         test_metrics=metrics.as_dict(),
+        **extra,
     )
