@@ -226,3 +226,18 @@ def test_run_on_triton_equals_local_run(
     assert backend["urls"] == [url] and backend["model_name"] == "top_bdt"
     assert backend["model_version"] == "1"
     assert backend["rows_remote"] > 0 and backend.get("rows_fallback", 0) == 0
+
+
+def test_backend_pickles_without_clients_and_rebuilds_lazily(
+    server: TritonServer, chunk: Any
+) -> None:
+    import pickle
+
+    host = PluginHost()
+    spec, tensors = _tensors(host, "top_bdt", chunk)
+    backend = TritonBackend({"url": server.grpc_url, "in_flight": 2})
+    first = backend.infer(spec, tensors)["score"]
+    assert backend._pool is not None and backend._local.clients
+    clone = pickle.loads(pickle.dumps(backend))
+    assert clone._pool is None and not hasattr(clone._local, "clients")
+    np.testing.assert_array_equal(clone.infer(spec, tensors)["score"], first)

@@ -110,6 +110,12 @@ class _Breaker:
         self.opened_at: float | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "reset_s": self.reset_s}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["threshold"], state["reset_s"])  # type: ignore[misc]
+
     def available(self) -> bool:
         with self._lock:
             if self.opened_at is None:
