@@ -142,6 +142,8 @@ class PlotConfig:
     density: bool = False
     log: bool = False
     name: str | None = None
+    labels: Mapping[Any, str] | None = None
+    """Legend names of categories, e.g. ``{0: QCD, 1: top}``."""
 
 
 @dataclass(frozen=True)
@@ -357,7 +359,7 @@ def _parse_plots(ctx: _Ctx, raw: Any, hists: tuple[HistogramConfig, ...]) -> tup
         where = f"plots[{i}]"
         item = ctx.mapping(item, where)
         allowed = ("type", "hist", "overlay", "axis", "signal", "background", "density", "log")
-        ctx.keys(item, where, (*allowed, "name"))
+        ctx.keys(item, where, (*allowed, "name", "labels"))
         plot = PlotConfig(**{k: item[k] for k in item})
         if plot.type not in ("hist1d", "roc"):
             ctx.fail(where, f"type {plot.type!r} unknown; use 'hist1d' or 'roc'")

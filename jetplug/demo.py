@@ -71,12 +71,14 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
     }
     score = {
         "field": "FatJet.top_bdt.score",
-        "bins": 100,
+        "bins": 50,
         "start": 0.0,
         "stop": 1.0,
         "name": "score",
         "label": "top BDT score",
     }
+    fine = {**score, "bins": 2000}  # for the ROC
+    names = {0: "QCD", 1: "top", 2: "W", 3: "Z", 4: "H", -1: "unmatched"}
     msd = {
         "field": "FatJet.msoftdrop",
         "bins": 40,
@@ -92,6 +94,7 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
         "plugins": [{"name": "top_bdt", "backend": "local"}],
         "histograms": {
             "score": {"axes": [score, truth], "weight": "genWeight", "cuts": kinematics},
+            "score_fine": {"axes": [fine, truth], "weight": "genWeight", "cuts": kinematics},
             "msd_all": {"axes": [msd, truth], "weight": "genWeight", "cuts": kinematics},
             "msd_tagged": {
                 "axes": [msd, truth],
@@ -120,17 +123,31 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
                 "density": True,
                 "log": True,
                 "name": "score_by_truth",
+                "labels": names,
             },
             {
                 "type": "roc",
-                "hist": "score",
+                "hist": "score_fine",
+                "labels": names,
                 "axis": "truth",
                 "signal": 1,
                 "background": 0,
                 "name": "roc_top_vs_qcd",
             },
-            {"type": "hist1d", "hist": "msd_tagged", "overlay": "truth", "name": "msd_tagged"},
-            {"type": "hist1d", "hist": "msd_all", "overlay": "truth", "name": "msd_all"},
+            {
+                "type": "hist1d",
+                "hist": "msd_tagged",
+                "overlay": "truth",
+                "name": "msd_tagged",
+                "labels": names,
+            },
+            {
+                "type": "hist1d",
+                "hist": "msd_all",
+                "overlay": "truth",
+                "name": "msd_all",
+                "labels": names,
+            },
             {"type": "hist1d", "hist": "pt", "overlay": "dataset", "log": True, "name": "pt"},
         ],
     }

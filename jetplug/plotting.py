@@ -56,11 +56,13 @@ def _hist1d(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
         h = _summed(hists, cfg.hist)
         assert h is not None
         value = _value_axis(h)
+        names = {str(k): str(v) for k, v in (cfg.labels or {}).items()}
         lines = {
-            f"{cfg.overlay} = {cat}": _slice(h, cfg.overlay, cat, value)
+            names.get(str(cat), f"{cfg.overlay} = {cat}"): _slice(h, cfg.overlay, cat, value)
             for cat in h.axes[cfg.overlay]
         }
-    lines = {k: v for k, v in lines.items() if v.sum(flow=False) != 0 or len(lines) == 1}
+    filled = {k: v for k, v in lines.items() if np.sum(v.values()) > 0}
+    lines = filled or lines
     for label, h1 in lines.items():
         values = h1.values()
         if cfg.density and values.sum() > 0:
@@ -86,7 +88,10 @@ def _roc(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
     ax.set_xlabel(r"signal efficiency $\varepsilon_S$")
     ax.set_ylabel(r"background rejection $1/\varepsilon_B$")
     ax.set_xlim(0, 1)
-    ax.legend(fontsize="small", title=f"{cfg.axis}: {cfg.signal} vs {cfg.background}")
+    names = {str(k): str(v) for k, v in (cfg.labels or {}).items()}
+    sig_name = names.get(str(cfg.signal), str(cfg.signal))
+    bkg_name = names.get(str(cfg.background), str(cfg.background))
+    ax.legend(fontsize="small", title=f"{sig_name} vs {bkg_name}")
 
 
 def make_plots(config: RunConfig, hists: Hists, outdir: Path) -> list[Path]:
@@ -101,7 +106,7 @@ def make_plots(config: RunConfig, hists: Hists, outdir: Path) -> list[Path]:
                 _roc(cfg, hists, ax)
             else:
                 _hist1d(cfg, hists, ax)
-            hep.cms.label("Simulation", data=False, ax=ax, rlabel="jetplug", loc=0)
+            hep.label.exp_label(exp="jetplug", data=False, rlabel="13.6 TeV", ax=ax)
             path = outdir / f"{cfg.name or f'{i:02d}_{cfg.type}_{cfg.hist}'}.png"
             fig.savefig(path, dpi=100, bbox_inches="tight")
             written.append(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -122,6 +123,12 @@ def run(
     chain = PluginChain(config.plugins, host or PluginHost())
     files = check_files(config, chain.specs, chain.host.derivations)
     proc = PluginProcessor(config)
+    # worker processes inherit this: coffea's schema warns about PFNano cross-references
+    # that generated files do not have (JetSVs, SubJet, ...), once per chunk
+    os.environ.setdefault(
+        "PYTHONWARNINGS",
+        "ignore:Missing cross-reference:RuntimeWarning,ignore:Branch:RuntimeWarning",
+    )
     with _executor(executor, workers, scheduler, progress) as (exe, exe_info):
         runner = processor.Runner(
             executor=exe,
