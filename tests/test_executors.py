@@ -92,3 +92,46 @@ def test_provenance_and_root_output(runs: dict[str, Path]) -> None:
                 load(str(outdir / "histograms.coffea"))["tt"]["score"].sum().value
             )
         assert (outdir / "plots").is_dir()
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_existing_scheduler_address(real_data: Path, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    cfg = parse_config(
+        _config({"tt": [real_data / "nano_tt_v15.root"]}, tmp_path, "nanoaod"), base=tmp_path
+    )
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        result = run(cfg, tmp_path / "out", executor="dask", scheduler=cluster.scheduler_address)
+    assert result.provenance["executor"]["scheduler"] == cluster.scheduler_address
+    assert result.events == 200
+    reference = run(cfg)
+    np.testing.assert_array_equal(
+        result.hists["tt"]["score"].view(flow=True), reference.hists["tt"]["score"].view(flow=True)
+    )
+
+
+def test_toml_configuration(real_data: Path, tmp_path: Path) -> None:
+    from jetplug.config import load_config
+
+    path = tmp_path / "run.toml"
+    path.write_text(
+        f"""
+schema = "nanoaod"
+chunksize = 100
+plugins = ["top_bdt"]
+
+[fileset]
+dy = ["{real_data / "nano_dy.root"}"]
+
+[histograms.pt]
+weight = "genWeight"
+axes = [{{field = "FatJet.pt", bins = 10, start = 0, stop = 1000}}]
+"""
+    )
+    cfg = load_config(path)
+    assert cfg.chunksize == 100 and cfg.histograms[0].weight == "genWeight"
+    assert run(cfg).events == 40

@@ -56,3 +56,25 @@ def test_example_plugin_runs_with_the_builtin_one(
     names = [p["name"] for p in result.provenance["plugins"]]
     assert sorted(names) == ["example_multiplicity", "top_bdt"]
     assert result.provenance["plugin_packages"]["example"].startswith("jetplug-example-plugin")
+
+
+def test_third_party_backend_is_selectable_per_plugin(real_data: Path, tmp_path: Path) -> None:
+    host = PluginHost()
+    assert host.backends.package("xgboost-dmatrix") == "jetplug-example-plugin"
+    files = {"tt": [str(real_data / "nano_tt_v15.root")]}
+    hists = {"s": {"axes": [{"field": "FatJet.top_bdt.score", "bins": 40, "start": 0, "stop": 1}]}}
+
+    def config(backend: str) -> object:
+        raw = {
+            "fileset": files,
+            "schema": "nanoaod",
+            "histograms": hists,
+            "plugins": [{"name": "top_bdt", "backend": backend}],
+        }
+        return parse_config(raw, base=tmp_path)
+
+    ours = run(config("local"))  # type: ignore[arg-type]
+    theirs = run(config("xgboost-dmatrix"))  # type: ignore[arg-type]
+    assert theirs.provenance["plugins"][0]["backend"]["backend"] == "xgboost-dmatrix"
+    assert (theirs.hists["tt"]["s"].values() == ours.hists["tt"]["s"].values()).all()
+    assert ours.hists["tt"]["s"].sum() > 0

@@ -241,3 +241,85 @@ def test_backend_pickles_without_clients_and_rebuilds_lazily(
     clone = pickle.loads(pickle.dumps(backend))
     assert clone._pool is None and not hasattr(clone._local, "clients")
     np.testing.assert_array_equal(clone.infer(spec, tensors)["score"], first)
+
+
+def test_fallback_is_recorded_in_provenance(real_data: Path, tmp_path: Path) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    raw = {
+        "fileset": {"tt": [str(real_data / "nano_tt_v15.root")]},
+        "schema": "nanoaod",
+        "histograms": {
+            "s": {"axes": [{"field": "FatJet.top_bdt.score", "bins": 20, "start": 0, "stop": 1}]}
+        },
+    }
+    local = run(parse_config({**raw, "plugins": ["top_bdt"]}, base=tmp_path))
+    options = {"url": dead, "retries": 1, "backoff_s": 0.01, "fallback": "local"}
+    remote = run(
+        parse_config(
+            {
+                **raw,
+                "plugins": [{"name": "top_bdt", "backend": "triton", "backend_options": options}],
+            },
+            base=tmp_path,
+        ),
+        tmp_path / "out",
+    )
+    assert (remote.hists["tt"]["s"].values() == local.hists["tt"]["s"].values()).all()
+    backend = json.loads((tmp_path / "out" / "provenance.json").read_text())["plugins"][0][
+        "backend"
+    ]
+    assert backend["fallback"] == "local"
+    assert backend["rows_fallback"] == int(local.hists["tt"]["s"].sum(flow=True))
+    assert "error" in backend  # the server could not be described either
+
+
+def test_tls_with_a_real_server(tmp_path: Path, servable: list[str]) -> None:
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    repo = tmp_path / "repo"
+    export_repository(PluginHost(), ["top_bdt"], repo)
+    tls_flags = (
+        "--grpc-use-ssl=true",
+        f"--grpc-server-cert={cert}",
+        f"--grpc-server-key={key}",
+        f"--grpc-root-cert={cert}",
+    )
+    host = PluginHost()
+    spec = host.spec("top_bdt")
+    x = {
+        "features": np.random.default_rng(1).uniform(0.1, 1.0, (50, 6)).astype(np.float32)
+        * [200, 1, 1, 1, 0.4, 3]
+    }
+    x["features"] = x["features"].astype(np.float32)
+    with TritonServer(repo, extra_args=tls_flags, log_path=tmp_path / "log") as srv:
+        secure = TritonBackend({"url": srv.grpc_url, "tls": {"root_certificates": str(cert)}})
+        out = secure.infer(spec, x)["score"]
+        np.testing.assert_allclose(
+            out, host.create_backend(spec).infer(spec, x)["score"], rtol=1e-6
+        )
+        plain = TritonBackend({"url": srv.grpc_url, "retries": 0, "timeout_s": 3})
+        with pytest.raises(BackendError):
+            plain.infer(spec, x)

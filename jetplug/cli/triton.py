@@ -73,14 +73,20 @@ def export(
     default=None,
     help="Server virtual environment (default $JETPLUG_TRITON_ENV or .venv-triton).",
 )
+@click.argument("server_args", nargs=-1, type=click.UNPROCESSED)
 def serve(
     repository: Path,
     http_port: int | None,
     grpc_port: int | None,
     metrics_port: int | None,
     env: Path | None,
+    server_args: tuple[str, ...],
 ) -> None:
-    """Run tritonserver on REPOSITORY (127.0.0.1) until SIGTERM or Ctrl-C."""
+    """Run tritonserver on REPOSITORY (127.0.0.1) until SIGTERM or Ctrl-C.
+
+    Arguments after ``--`` go to tritonserver, e.g.
+    ``-- --grpc-use-ssl=true --grpc-server-cert=cert.pem --grpc-server-key=key.pem``.
+    """
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -89,7 +95,12 @@ def serve(
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     server = TritonServer(
-        repository, env=env, http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port
+        repository,
+        env=env,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        extra_args=server_args,
     )
     try:
         server.start()

@@ -84,6 +84,7 @@ class TritonServer:
         metrics_port: int | None = None,
         startup_timeout: float = 180.0,
         log_path: Path | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.repository = Path(repository).resolve()
         self.env = Path(env) if env else default_server_env()
@@ -92,6 +93,8 @@ class TritonServer:
         self.metrics_port = metrics_port or free_port()
         self.startup_timeout = startup_timeout
         self.log_path = log_path
+        self.extra_args = tuple(extra_args)
+        """More ``tritonserver`` flags, e.g. ``--grpc-use-ssl=true`` and its certificates."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -162,6 +165,7 @@ class TritonServer:
             "--pinned-memory-pool-byte-size=0",
             "--exit-on-error=true",
             "--exit-timeout-secs=10",
+            *self.extra_args,
         ]
         log = self.log_path or Path(self._tmp.name) / "tritonserver.log"
         self.log_path = log

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from jetplug import ModelRegistry, hookimpl
+from jetplug import BackendRegistry, ModelRegistry, hookimpl
 
+from .backend import DMatrixBackend
 from .multiplicity import MultiplicityTagger
 
 
@@ -11,3 +12,9 @@ from .multiplicity import MultiplicityTagger
 def jetplug_register_models(registry: ModelRegistry) -> None:
     """Register the example tagger."""
     registry.add(MultiplicityTagger)
+
+
+@hookimpl
+def jetplug_register_backends(registry: BackendRegistry) -> None:
+    """Register the example backend."""
+    registry.add(DMatrixBackend)
