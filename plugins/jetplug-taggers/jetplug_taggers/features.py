@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
-from jetplug import FieldSpec, ModelInputs
+from jetplug import (
+    Artifact,
+    FieldSpec,
+    InputSpec,
+    Kind,
+    ModelInputs,
+    ModelSpec,
+    OutputSpec,
+    TensorSpec,
+)
 
-__all__ = ["FEATURES", "FIELDS", "substructure_features"]
+__all__ = ["FEATURES", "FIELDS", "substructure_features", "substructure_tagger_spec"]
 
 FIELDS = tuple(FieldSpec(n) for n in ("msoftdrop", "tau1", "tau2", "tau3", "tau4", "n2b1", "n3b1"))
 """NanoAOD FatJet branches read (present in generated and CMS files alike)."""
@@ -35,3 +48,35 @@ def substructure_features(inputs: ModelInputs) -> np.ndarray:
         np.asarray(f["n3b1"], dtype=np.float32),
     ]
     return np.stack(columns, axis=1)
+
+
+def substructure_tagger_spec(
+    name: str,
+    model: Path,
+    meta: Mapping[str, Any],
+    artifact_format: str,
+    description: str,
+) -> ModelSpec:
+    """The spec shared by the binary top taggers on :data:`FEATURES`.
+
+    ``meta`` is the model's metadata (version, sha256, and for networks the
+    standardisation constants, mirrored in the input spec).
+    """
+    constants = meta.get("standardization", {})
+    standardization = {
+        f: (float(m), float(s))
+        for f, m, s in zip(
+            FEATURES, constants.get("mean", ()), constants.get("std", ()), strict=False
+        )
+    }
+    return ModelSpec(
+        name=name,
+        kind=Kind.TAGGER,
+        version=str(meta["version"]),
+        description=description,
+        inputs=InputSpec(collection="FatJet", fields=FIELDS, standardization=standardization),
+        tensors_in=(TensorSpec("features", "float32", (len(FEATURES),)),),
+        tensors_out=(TensorSpec("score", "float32", ()),),
+        outputs=(OutputSpec("score", "float32", description="probability of a top jet"),),
+        artifact=Artifact(model, str(meta["sha256"]), artifact_format),
+    )

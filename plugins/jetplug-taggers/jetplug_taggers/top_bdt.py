@@ -12,39 +12,24 @@ from pathlib import Path
 
 import numpy as np
 
-from jetplug import (
-    Artifact,
-    InputSpec,
-    JetModel,
-    Kind,
-    ModelInputs,
-    ModelSpec,
-    OutputSpec,
-    TensorSpec,
-    load_model_metadata,
-)
+from jetplug import JetModel, ModelInputs, load_model_metadata
 
-from .features import FEATURES, FIELDS, substructure_features
+from .features import substructure_features, substructure_tagger_spec
 
 __all__ = ["TopBDT"]
 
 _MODEL = Path(__file__).parent / "models" / "top_bdt.ubj"
-_META = load_model_metadata(_MODEL)
 
 
 class TopBDT(JetModel):
     """Binary top tagger; output ``score`` = P(top) in [0, 1]."""
 
-    spec = ModelSpec(
-        name="top_bdt",
-        kind=Kind.TAGGER,
-        version=_META["version"],
-        description="top vs QCD BDT on FatJet substructure (msoftdrop, tau ratios, N2, N3)",
-        inputs=InputSpec(collection="FatJet", fields=FIELDS),
-        tensors_in=(TensorSpec("features", "float32", (len(FEATURES),)),),
-        tensors_out=(TensorSpec("score", "float32", ()),),
-        outputs=(OutputSpec("score", "float32", description="BDT probability of a top jet"),),
-        artifact=Artifact(_MODEL, _META["sha256"], "xgboost-ubj"),
+    spec = substructure_tagger_spec(
+        "top_bdt",
+        _MODEL,
+        load_model_metadata(_MODEL),
+        "xgboost-ubj",
+        "top vs QCD BDT on FatJet substructure (msoftdrop, tau ratios, N2, N3)",
     )
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
