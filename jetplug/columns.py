@@ -17,6 +17,7 @@ from .spec import ConstituentSpec, ModelSpec, OutputSpec, TargetMode
 
 __all__ = [
     "attach_outputs",
+    "constituents_of",
     "gather_inputs",
     "get_path",
     "has_path",
@@ -40,6 +41,27 @@ def get_path(array: ak.Array, path: str) -> ak.Array:
     for part in path.split("."):
         node = node[part]
     return node
+
+
+def constituents_of(events: ak.Array, collection: str, candidates: str = "PFCands") -> ak.Array:
+    """PF candidates of each object, ``(events, objects, candidates)``, from the PFNano tables.
+
+    Built from ``<collection>PFCands`` (event-local ``jetIdx``, ``pFCandsIdx``)
+    and ``PFCands`` directly, so it works whether or not the file stores
+    ``<collection>_nConstituents`` (coffea's ``FatJet.constituents`` needs it,
+    CMS PFNano files do not always have it). Rows are grouped by object with a
+    stable sort, so the tables need not be ordered jet by jet.
+    """
+    table = events[f"{collection}PFCands"]
+    order = ak.argsort(table["jetIdx"], axis=1, stable=True)
+    table = table[order]
+    cands = events[candidates][table["pFCandsIdx"]]
+    n_obj = ak.to_numpy(ak.num(events[collection], axis=1))
+    offsets = np.concatenate([[0], np.cumsum(n_obj)[:-1]]).astype(np.int64)
+    global_idx = ak.to_numpy(ak.flatten(table["jetIdx"] + offsets)).astype(np.int64)
+    per_object = np.bincount(global_idx, minlength=int(n_obj.sum()))[: int(n_obj.sum())]
+    flat = ak.flatten(cands, axis=1)
+    return ak.unflatten(ak.unflatten(flat, per_object), n_obj)
 
 
 def pad_constituents(
@@ -111,14 +133,15 @@ def gather_inputs(
     constituents = mask = None
     if spec.inputs.constituents is not None:
         cspec = spec.inputs.constituents
-        if not has_path(objects, cspec.path):
+        needed = (f"{collection}PFCands", cspec.candidates)
+        if not all(name in ak.fields(events) for name in needed):
             raise MissingInputError(
                 consumer=consumer,
-                field=f"{collection}.{cspec.path}",
+                field=f"{collection}PFCands / {cspec.candidates}",
                 path=source,
-                hint="(constituents need PF candidates and the PFNano schema)",
+                hint=f"(constituents need the PFNano tables {list(needed)})",
             )
-        flat = ak.flatten(get_path(objects, cspec.path), axis=1)
+        flat = ak.flatten(constituents_of(events, collection, cspec.candidates), axis=1)
         constituents, mask = pad_constituents(flat, cspec)
     return ModelInputs(fields, constituents, mask), counts
 

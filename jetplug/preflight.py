@@ -111,7 +111,6 @@ def _check_plugin(
     provided: Provided,
     derivations: DerivationRegistry,
     path: str,
-    schema: str,
 ) -> None:
     consumer = f"plugin {spec.name!r}"
     coll = spec.inputs.collection
@@ -139,15 +138,16 @@ def _check_plugin(
             hint=hint,
         )
     if spec.inputs.constituents is not None:
-        needed = (f"{coll}PFCands_pFCandsIdx", f"{coll}PFCands_jetIdx", "PFCands_pt")
+        cands = spec.inputs.constituents.candidates
+        needed = (f"{coll}PFCands_pFCandsIdx", f"{coll}PFCands_jetIdx")
+        needed += tuple(f"{cands}_{f}" for f in spec.inputs.constituents.fields)
         missing = [b for b in needed if b not in branches]
-        if missing or schema != "pfnano":
-            why = f"branches {missing} are missing" if missing else "the run schema is not 'pfnano'"
+        if missing:
             raise MissingInputError(
                 consumer=consumer,
-                field=f"{coll}.{spec.inputs.constituents.path}",
+                field=f"{coll} constituents ({cands})",
                 path=path,
-                hint=f"(constituents need the PFNano layout: {why})",
+                hint=f"(constituents need the PFNano layout: branches {missing} are missing)",
             )
 
 
@@ -182,7 +182,7 @@ def check_files(
             branches, entries, size = _open(dataset.name, path, config.treename)
             provided = Provided(())
             for spec in specs:
-                _check_plugin(spec, branches, provided, derivations, path, config.schema)
+                _check_plugin(spec, branches, provided, derivations, path)
                 provided.add(spec)
             _check_histograms(config, branches, provided, path)
             infos.append(FileInfo(dataset.name, path, entries, size))

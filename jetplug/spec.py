@@ -119,7 +119,8 @@ class ConstituentSpec:
     ``pad_value``, and a boolean mask ``(n_objects, max_constituents)``.
     """
 
-    path: str = "constituents.pf"
+    candidates: str = "PFCands"
+    """Candidate collection; objects index it through the ``<collection>PFCands`` table."""
     fields: tuple[str, ...] = ("pt", "eta", "phi", "mass", "pdgId", "charge")
     max_constituents: int = 100
     sort_by: str | None = "pt"
