@@ -57,6 +57,9 @@ class JetModel(ABC):
     """
 
     spec: ClassVar[ModelSpec]
+    truth_classes: ClassVar[tuple[int, ...] | None] = None
+    """For a multi-class model: the generator truth label of each class, in the
+    order of the first output's ``labels`` (used by ``jetplug train``)."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = {**self.spec.options, **(options or {})}

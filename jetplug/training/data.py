@@ -17,6 +17,7 @@ from ..artifacts import write_model_metadata
 from ..errors import InputFileError, JetplugError
 from ..metrics import tagging_metrics
 from ..model import JetModel, ModelInputs
+from ..registry import DerivationRegistry
 from ..spec import sha256_file
 
 __all__ = [
@@ -61,17 +62,29 @@ SPLITS = {"train": (0, 60), "val": (60, 80), "test": (80, 100)}
 
 @dataclass
 class JetSample:
-    """Selected jets: per-field flat arrays, truth labels, pt, and the event-based split."""
+    """Selected jets: the plugin's inputs, class labels, truth labels, pt, event-based split.
 
-    fields: dict[str, np.ndarray]
+    ``label`` is 1/0 (signal/background) for a binary tagger, or the class
+    index for a multi-class one (see :attr:`jetplug.JetModel.truth_classes`).
+    """
+
+    inputs: ModelInputs
     label: np.ndarray
+    truth: np.ndarray
     pt: np.ndarray
     split: np.ndarray
 
     def subset(self, name: str) -> tuple[ModelInputs, np.ndarray]:
         """Inputs and labels of the ``train``/``val``/``test`` split."""
-        m = self.split == name
-        return ModelInputs({k: v[m] for k, v in self.fields.items()}), self.label[m]
+        return _select(self.inputs, self.split == name), self.label[self.split == name]
+
+
+def _select(inputs: ModelInputs, keep: np.ndarray) -> ModelInputs:
+    return ModelInputs(
+        {k: v[keep] for k, v in inputs.fields.items()},
+        None if inputs.constituents is None else inputs.constituents[keep],
+        None if inputs.mask is None else inputs.mask[keep],
+    )
 
 
 def split_of(event: np.ndarray, run: np.ndarray) -> np.ndarray:
@@ -84,16 +97,61 @@ def split_of(event: np.ndarray, run: np.ndarray) -> np.ndarray:
     return out
 
 
-def load_jets(files: Sequence[Path], model: JetModel, settings: TrainSettings) -> JetSample:
-    """Read the FatJets of ``files`` that pass the selection and carry a wanted label."""
-    collection = model.spec.inputs.collection
-    names = set(model.spec.inputs.field_names()) | {"pt", "eta", "truthLabel"}
-    branches = [f"{collection}_{n}" for n in sorted(names)] + ["event", "run"]
-    parts: dict[str, list[np.ndarray]] = {b: [] for b in branches}
+def _branches(model: JetModel, available: set[str], derivations: DerivationRegistry) -> list[str]:
+    spec = model.spec.inputs
+    coll = spec.collection
+    wanted = {f"{coll}_{n}" for n in ("pt", "eta", "truthLabel")} | {"event", "run"}
+    for field in spec.fields:
+        branch = f"{coll}_{field.name}"
+        if branch in available or field.derive is None:
+            wanted.add(branch)
+        else:
+            wanted.update(
+                b for b in derivations.get(field.derive).required_branches(coll) if "_" in b
+            )
+    if spec.constituents is not None:
+        wanted |= {f"{coll}PFCands_jetIdx", f"{coll}PFCands_pFCandsIdx"}
+        wanted |= {f"{spec.constituents.candidates}_{f}" for f in spec.constituents.fields}
+    return sorted(wanted)
+
+
+def _as_events(arrays: ak.Array) -> ak.Array:
+    """Group ``X_field`` branches into ``X`` records, as NanoEvents would."""
+    groups: dict[str, dict[str, ak.Array]] = {}
+    top: dict[str, ak.Array] = {}
+    for name in ak.fields(arrays):
+        head, sep, field = name.partition("_")
+        if sep:
+            groups.setdefault(head, {})[field] = arrays[name]
+        else:
+            top[name] = arrays[name]
+    return ak.zip({**top, **{k: ak.zip(v) for k, v in groups.items()}}, depth_limit=1)
+
+
+def load_jets(
+    files: Sequence[Path],
+    model: JetModel,
+    settings: TrainSettings,
+    derivations: DerivationRegistry | None = None,
+) -> JetSample:
+    """Read the FatJets of ``files`` that pass the selection and carry a wanted label.
+
+    The plugin's inputs are gathered with :func:`jetplug.columns.gather_inputs`,
+    the same code the processor runs (derivations and padded constituents included).
+    """
+    from ..columns import gather_inputs
+    from ..host import PluginHost
+
+    derivations = derivations or PluginHost(autoload=False).derivations
+    coll = model.spec.inputs.collection
+    classes = model.truth_classes
+    wanted = list(classes) if classes else [settings.signal, settings.background]
+    pieces: list[tuple[ModelInputs, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for path in files:
         try:
             with uproot.open(path) as f:
                 tree = f["Events"]
+                branches = _branches(model, set(tree.keys()), derivations)
                 missing = [b for b in branches if b not in tree]
                 if missing:
                     raise InputFileError(str(path), f"lacks branches {missing} needed for training")
@@ -102,44 +160,68 @@ def load_jets(files: Sequence[Path], model: JetModel, settings: TrainSettings) -
             raise
         except Exception as e:
             raise InputFileError(str(path), f"cannot be read: {type(e).__name__}: {e}") from None
-        counts = ak.num(arrays[f"{collection}_pt"])
-        for b in branches:
-            values = arrays[b]
-            if b in ("event", "run"):
-                values = np.repeat(ak.to_numpy(values), ak.to_numpy(counts))
-            else:
-                values = ak.to_numpy(ak.flatten(values))
-            parts[b].append(np.asarray(values))
-    cols = {b: np.concatenate(v) if v else np.zeros(0) for b, v in parts.items()}
-    pt, eta = cols[f"{collection}_pt"], cols[f"{collection}_eta"]
-    label = cols[f"{collection}_truthLabel"].astype(int)
-    keep = (
-        (pt > settings.pt_min)
-        & (pt < settings.pt_max)
-        & (np.abs(eta) < settings.eta_max)
-        & np.isin(label, [settings.signal, settings.background])
+        events = _as_events(arrays)
+        inputs, counts = gather_inputs(events, model.spec, derivations, source=str(path))
+        objects = events[coll]
+        pt = ak.to_numpy(ak.flatten(objects["pt"]))
+        eta = ak.to_numpy(ak.flatten(objects["eta"]))
+        truth = ak.to_numpy(ak.flatten(objects["truthLabel"])).astype(int)
+        keep = (
+            (pt > settings.pt_min)
+            & (pt < settings.pt_max)
+            & (np.abs(eta) < settings.eta_max)
+            & np.isin(truth, wanted)
+        )
+        event = np.repeat(ak.to_numpy(events["event"]), counts)
+        run = np.repeat(ak.to_numpy(events["run"]), counts)
+        pieces.append((_select(inputs, keep), truth[keep], pt[keep], event[keep], run[keep]))
+    merged = ModelInputs(
+        {k: np.concatenate([p[0].fields[k] for p in pieces]) for k in pieces[0][0].fields},
+        None
+        if pieces[0][0].constituents is None
+        else np.concatenate([p[0].constituents for p in pieces]),
+        None if pieces[0][0].mask is None else np.concatenate([p[0].mask for p in pieces]),
     )
+    truth = np.concatenate([p[1] for p in pieces])
+    if classes:
+        lookup = {t: i for i, t in enumerate(classes)}
+        label = np.asarray([lookup[t] for t in truth], dtype=np.int64)
+    else:
+        label = (truth == settings.signal).astype(np.int32)
     return JetSample(
-        fields={n: cols[f"{collection}_{n}"][keep] for n in model.spec.inputs.field_names()},
-        label=(label[keep] == settings.signal).astype(np.int32),
-        pt=pt[keep],
-        split=split_of(cols["event"][keep], cols["run"][keep]),
+        inputs=merged,
+        label=label,
+        truth=truth,
+        pt=np.concatenate([p[2] for p in pieces]),
+        split=split_of(
+            np.concatenate([p[3] for p in pieces]), np.concatenate([p[4] for p in pieces])
+        ),
     )
 
 
 Split = dict[str, tuple[ModelInputs, np.ndarray]]
 
 
-def check_splits(sample: JetSample, log: Callable[[str], None]) -> Split:
-    """The three splits; each must hold signal and background jets."""
+def check_splits(sample: JetSample, log: Callable[[str], None], n_classes: int = 2) -> Split:
+    """The three splits; each must hold jets of every class (signal and background)."""
     data = {name: sample.subset(name) for name in SPLITS}
     for name, (_, y) in data.items():
-        n_sig, n_bkg = int(y.sum()), int(len(y) - y.sum())
-        log(f"{name}: {n_sig} signal, {n_bkg} background jets")
-        if min(n_sig, n_bkg) == 0:
-            msg = f"the {name} split has no signal or no background jets; generate more events"
+        counts = np.bincount(y.astype(np.int64), minlength=n_classes)
+        if n_classes == 2:
+            log(f"{name}: {counts[1]} signal, {counts[0]} background jets")
+        else:
+            log(f"{name}: jets per class {counts.tolist()}")
+        if counts.min() == 0:
+            msg = f"the {name} split lacks jets of a class ({counts.tolist()}); generate more"
             raise JetplugError(msg)
     return data
+
+
+def _counts(y: np.ndarray, model: JetModel) -> dict[str, int]:
+    if model.truth_classes:
+        labels = model.spec.outputs[0].labels
+        return {str(labels[i]): int((y == i).sum()) for i in range(len(labels))}
+    return {"signal": int(y.sum()), "background": int(len(y) - y.sum())}
 
 
 def record_training(
@@ -176,10 +258,7 @@ def record_training(
         settings=vars(settings),
         features=list(model.spec.inputs.field_names()),
         data=[{"file": Path(f).name, "sha256": sha256_file(Path(f))} for f in files],
-        jets={
-            name: {"signal": int(y.sum()), "background": int(len(y) - y.sum())}
-            for name, (_, y) in data.items()
-        },
+        jets={name: _counts(y, model) for name, (_, y) in data.items()},
         test_metrics=metrics.as_dict(),
         **extra,
     )
