@@ -9,8 +9,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = [
     ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/top_bdt.json",
     ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/top_mlp.json",
+    ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/pfn.json",
     ROOT / "examples/jetplug-example-plugin/jetplug_example/models/multiplicity.json",
 ]
+
+
+def _jets(counts: dict[str, int]) -> str:
+    if "signal" in counts:
+        return f"{counts['signal']}/{counts['background']}"
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def _size(meta: dict[str, object]) -> str:
@@ -37,8 +44,7 @@ def main() -> None:
         jets = meta["jets"]
         print(
             f"| `{meta['plugin']}` | {meta['version']} | {', '.join(meta['features'])} "
-            f"| {jets['train']['signal']}/{jets['train']['background']} "
-            f"| {jets['test']['signal']}/{jets['test']['background']} "
+            f"| {_jets(jets['train'])} | {_jets(jets['test'])} "
             f"| {m['auc']:.4f} ± {m['auc_err']:.4f} | {m['rejection']:.0f} ± {m['rejection_err']:.0f} "
             f"| {_size(meta)} | `{meta['sha256'][:12]}` |"
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+from coffea.nanoevents import NanoAODSchema, NanoEventsFactory, PFNanoAODSchema
 
 from jetplug import BackendError, PluginHost
 from jetplug.backends.triton import ServerUnavailableError, TritonBackend, TritonMismatchError
@@ -69,18 +69,27 @@ def test_export_writes_a_standard_repository(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_golden_local_equals_triton_for_every_plugin(
-    server: TritonServer, chunk: Any, servable: list[str], protocol: str
+    server: TritonServer,
+    servable: list[str],
+    protocol: str,
+    real_data: Path,
+    generated: dict[str, list[Path]],
 ) -> None:
     host = PluginHost()
     url = server.grpc_url if protocol == "grpc" else server.http_url
     remote = TritonBackend({"url": url, "protocol": protocol})
-    for name in servable:
-        spec, tensors = _tensors(host, name, chunk)
-        local = host.create_backend(spec, "local").infer(spec, tensors)
-        served = remote.infer(spec, tensors)
-        for key, value in local.items():
-            assert served[key].shape == value.shape
-            np.testing.assert_allclose(served[key], value, rtol=1e-6, atol=1e-7)
+    assert {"top_bdt", "top_mlp", "pfn"} <= set(servable)
+    for path in (real_data / "pfnano.root", generated["ttbar"][0]):
+        events = NanoEventsFactory.from_root(
+            {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
+        ).events()
+        for name in servable:
+            spec, tensors = _tensors(host, name, events)
+            local = host.create_backend(spec, "local").infer(spec, tensors)
+            served = remote.infer(spec, tensors)
+            for key, value in local.items():
+                assert served[key].shape == value.shape
+                np.testing.assert_allclose(served[key], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_requests_are_split_without_padding(server: TritonServer, chunk: Any) -> None:

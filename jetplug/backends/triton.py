@@ -35,11 +35,14 @@ of an environment variable holding a bearer token.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
+import contextlib
 import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -141,6 +144,16 @@ class _Server:
     in_flight: int = 0
 
 
+_LIVE: weakref.WeakSet[TritonBackend] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_backends() -> None:
+    """Close clients while the interpreter is still whole (gRPC channels complain later)."""
+    for backend in list(_LIVE):
+        backend.close()
+
+
 class TritonBackend(Backend):
     """Inference on one or more Triton servers (see the module docstring for options)."""
 
@@ -182,11 +195,13 @@ class TritonBackend(Backend):
         self._fallback_backend: Backend | None = None
         self.rows_remote = 0
         self.rows_fallback = 0
+        self._clients: list[Any] = []
+        _LIVE.add(self)
 
     # -- pickling: clients, pools and locks are rebuilt lazily in each process ----------
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for key in ("_local", "_lock", "_pool", "_fallback_backend"):
+        for key in ("_local", "_lock", "_pool", "_fallback_backend", "_clients"):
             state.pop(key, None)
         state["_servers"] = [
             _Server(s.url, _Breaker(s.breaker.threshold, s.breaker.reset_s)) for s in self._servers
@@ -199,6 +214,19 @@ class TritonBackend(Backend):
         self._lock = threading.Lock()
         self._pool = None
         self._fallback_backend = None
+        self._clients = []
+        _LIVE.add(self)
+
+    def close(self) -> None:
+        """Close every client and the request pool (also run at interpreter exit)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        while self._clients:
+            client = self._clients.pop()
+            with contextlib.suppress(Exception):
+                client.close()
+        self._local = threading.local()
 
     # -- clients ----------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -247,6 +275,7 @@ class TritonBackend(Backend):
                     network_timeout=self.timeout_s,
                 )
             clients[url] = client
+            self._clients.append(client)
         return client
 
     def _module(self) -> Any:

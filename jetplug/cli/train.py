@@ -37,6 +37,16 @@ TRAINERS = {
 @click.option("--eta-max", type=float, default=2.0, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--epochs", type=int, default=60, show_default=True, help="torch: maximum epochs.")
+@click.option("--batch-size", type=int, default=512, show_default=True, help="torch: minibatch.")
+@click.option("--lr", type=float, default=2e-3, show_default=True, help="torch: AdamW rate.")
+@click.option(
+    "--patience",
+    type=int,
+    default=8,
+    show_default=True,
+    help="torch: epochs without validation improvement before stopping.",
+)
 def train(
     plugin: str,
     files: tuple[Path, ...],
@@ -49,6 +59,10 @@ def train(
     eta_max: float,
     seed: int,
     threads: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    patience: int,
 ) -> None:
     """Train PLUGIN's model on generated FILES (split by event into train/val/test)."""
     model = PluginHost().create_model(plugin)
@@ -67,6 +81,10 @@ def train(
         eta_max=eta_max,
         seed=seed,
         threads=threads,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
     )
     output = output or model.spec.artifact.path
     meta = trainer(model, files, output, version=model_version, settings=settings, log=click.echo)

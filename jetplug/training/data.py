@@ -234,11 +234,16 @@ def record_training(
     data: Split,
     test_scores: np.ndarray,
     log: Callable[[str], None],
+    test_labels: np.ndarray | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Test metrics (AUC, R50 with bootstrap) and ``<output>.json`` metadata for a saved model."""
+    """Test metrics (AUC, R50 with bootstrap) and ``<output>.json`` metadata for a saved model.
+
+    ``test_scores`` are compared with ``test_labels`` (default: the test split's
+    binary labels); a multi-class trainer passes its top-vs-QCD subset.
+    """
     metrics = tagging_metrics(
-        data["test"][1],
+        data["test"][1] if test_labels is None else test_labels,
         test_scores,
         eff_s=0.5,
         n_bootstrap=settings.n_bootstrap,

@@ -38,7 +38,7 @@ class TritonPythonModel:
             msg = f"{path}: sha256 {digest} does not match config {params['jetplug_sha256']}"
             raise pb_utils.TritonModelException(msg)
         self.format = params["jetplug_format"]
-        self.input = config["input"][0]
+        self.inputs = [i["name"] for i in config["input"]]
         self.output = config["output"][0]
         self.out_dtype = pb_utils.triton_string_to_numpy(self.output["data_type"])
         self.out_dims = [int(d) for d in self.output["dims"]]
@@ -47,6 +47,10 @@ class TritonPythonModel:
         self.module: Any = None
         if self.format in ("xgboost-ubj", "xgboost-json"):
             import xgboost
+
+            if len(self.inputs) != 1:
+                msg = f"an xgboost model takes one input, the config declares {self.inputs}"
+                raise pb_utils.TritonModelException(msg)
 
             self.booster = xgboost.Booster(model_file=path)
             self.booster.set_param({"nthread": threads})
@@ -59,22 +63,26 @@ class TritonPythonModel:
             msg = f"unsupported artifact format {self.format!r}"
             raise pb_utils.TritonModelException(msg)
 
-    def _predict(self, x: np.ndarray) -> np.ndarray:
+    def _predict(self, xs: list[np.ndarray]) -> np.ndarray:
+        n = len(xs[0])
         if self.module is not None:
             import torch
 
             with torch.inference_mode():
-                y = self.module(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+                args = [torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
+                y = self.module(*args).numpy()
         else:
-            y = self.booster.inplace_predict(x, validate_features=False)
-        return np.asarray(y, dtype=self.out_dtype).reshape([len(x), *self.out_dims])
+            y = self.booster.inplace_predict(xs[0], validate_features=False)
+        return np.asarray(y, dtype=self.out_dtype).reshape([n, *self.out_dims])
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        arrays = [
-            pb_utils.get_input_tensor_by_name(r, self.input["name"]).as_numpy() for r in requests
+        per_input = [
+            [pb_utils.get_input_tensor_by_name(r, name).as_numpy() for r in requests]
+            for name in self.inputs
         ]
-        sizes = [len(a) for a in arrays]
-        y = self._predict(np.concatenate(arrays, axis=0)) if sum(sizes) else None
+        sizes = [len(a) for a in per_input[0]]
+        xs = [np.concatenate(arrays, axis=0) for arrays in per_input]
+        y = self._predict(xs) if sum(sizes) else None
         responses, start = [], 0
         for n in sizes:
             part = (

@@ -138,9 +138,11 @@ def export_repository(
                 f"(servable: {', '.join(SERVABLE_FORMATS)})"
             )
             raise JetplugError(msg)
-        if len(spec.tensors_in) != 1 or len(spec.tensors_out) != 1:
+        one_input = spec.artifact.format.startswith("xgboost")
+        if (one_input and len(spec.tensors_in) != 1) or len(spec.tensors_out) != 1:
             msg = (
-                f"plugin {name!r}: the python-backend runner serves one input and one output tensor"
+                f"plugin {name!r}: the python-backend runner serves one output tensor "
+                "(and xgboost models one input)"
             )
             raise JetplugError(msg)
         artifact = spec.artifact.verify()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
-__all__ = ["StandardizedMLP"]
+__all__ = ["ParticleFlowNetwork", "StandardizedMLP"]
 
 
 class StandardizedMLP(nn.Module):
@@ -39,3 +41,52 @@ class StandardizedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """P(signal), shape ``(n,)``."""
         return torch.sigmoid(self.logits(x))
+
+
+def _mlp(sizes: tuple[int, ...]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in itertools.pairwise(sizes[:-1]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    layers.append(nn.Linear(sizes[-2], sizes[-1]))
+    return nn.Sequential(*layers)
+
+
+class ParticleFlowNetwork(nn.Module):
+    """Deep Sets / Particle Flow Network (Komiske, Metodiev, Thaler, arXiv:1810.05165).
+
+    Per-particle map Φ, masked sum over particles (permutation invariant),
+    event map F, softmax over classes. Inputs are standardised with buffers
+    ``mean``/``std`` (part of the state dict) computed on real particles only.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(
+        self,
+        n_features: int,
+        n_classes: int,
+        phi: tuple[int, ...] = (128, 128, 128),
+        f: tuple[int, ...] = (128, 128),
+    ) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        self.phi = _mlp((n_features, *phi))
+        self.f = _mlp((phi[-1], *f, n_classes))
+
+    def standardize_from(self, x: torch.Tensor, mask: torch.Tensor) -> None:
+        """Set ``mean``/``std`` from the real particles of training jets."""
+        real = x[mask > 0]
+        self.mean.copy_(real.mean(dim=0))
+        self.std.copy_(real.std(dim=0).clamp_min(1e-6))
+
+    def logits(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class logits, shape ``(n, n_classes)``."""
+        z = self.phi((x - self.mean) / self.std) * mask.unsqueeze(-1)
+        out: torch.Tensor = self.f(z.sum(dim=1))
+        return out
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, shape ``(n, n_classes)``."""
+        return torch.softmax(self.logits(x, mask), dim=-1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from jetplug import ModelRegistry, hookimpl
 
+from .pfn import ParticleFlowTagger
 from .top_bdt import TopBDT
 from .top_mlp import TopMLP
 
@@ -13,3 +14,4 @@ def jetplug_register_models(registry: ModelRegistry) -> None:
     """Register the built-in taggers."""
     registry.add(TopBDT)
     registry.add(TopMLP)
+    registry.add(ParticleFlowTagger)
