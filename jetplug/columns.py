@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import awkward as ak
 import numpy as np
 
+from .derivations import count_constituents
 from .errors import MissingInputError
 from .model import ModelInputs
 from .registry import DerivationRegistry
@@ -53,15 +54,10 @@ def constituents_of(events: ak.Array, collection: str, candidates: str = "PFCand
     stable sort, so the tables need not be ordered jet by jet.
     """
     table = events[f"{collection}PFCands"]
-    order = ak.argsort(table["jetIdx"], axis=1, stable=True)
-    table = table[order]
-    cands = events[candidates][table["pFCandsIdx"]]
-    n_obj = ak.to_numpy(ak.num(events[collection], axis=1))
-    offsets = np.concatenate([[0], np.cumsum(n_obj)[:-1]]).astype(np.int64)
-    global_idx = ak.to_numpy(ak.flatten(table["jetIdx"] + offsets)).astype(np.int64)
-    per_object = np.bincount(global_idx, minlength=int(n_obj.sum()))[: int(n_obj.sum())]
-    flat = ak.flatten(cands, axis=1)
-    return ak.unflatten(ak.unflatten(flat, per_object), n_obj)
+    table = table[ak.argsort(table["jetIdx"], axis=1, stable=True)]
+    cands = ak.flatten(events[candidates][table["pFCandsIdx"]], axis=1)
+    per_object = count_constituents(events, collection)
+    return ak.unflatten(ak.unflatten(cands, ak.flatten(per_object)), ak.num(per_object, axis=1))
 
 
 def pad_constituents(

@@ -45,7 +45,19 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
+TRITON_DATATYPES = {
+    "float16": "FP16",
+    "float32": "FP32",
+    "float64": "FP64",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "uint8": "UINT8",
+    "bool": "BOOL",
+}
+"""Supported tensor dtypes and their Triton datatype names (``config.pbtxt`` adds ``TYPE_``)."""
+_DTYPES = tuple(TRITON_DATATYPES)
 
 
 class Kind(enum.StrEnum):

@@ -52,22 +52,11 @@ import numpy as np
 from ..errors import BackendError
 from ..hookspecs import hookimpl
 from ..registry import BackendRegistry
-from ..spec import ModelSpec, TensorSpec
+from ..spec import TRITON_DATATYPES, ModelSpec, TensorSpec
 from .base import Backend
 
 __all__ = ["ServerUnavailableError", "TritonBackend", "TritonMismatchError"]
 
-_TRITON_DTYPES = {
-    "float16": "FP16",
-    "float32": "FP32",
-    "float64": "FP64",
-    "int8": "INT8",
-    "int16": "INT16",
-    "int32": "INT32",
-    "int64": "INT64",
-    "uint8": "UINT8",
-    "bool": "BOOL",
-}
 _TRANSIENT_GRPC = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED")
 _TRANSIENT_HTTP = ("502", "503", "504")
 
@@ -365,7 +354,7 @@ class TritonBackend(Backend):
             data = np.ascontiguousarray(tensors[t.name], dtype=t.dtype)
             if not t.shape:
                 data = data.reshape(-1, 1)
-            inp = module.InferInput(t.name, list(data.shape), _TRITON_DTYPES[t.dtype])
+            inp = module.InferInput(t.name, list(data.shape), TRITON_DATATYPES[t.dtype])
             inp.set_data_from_numpy(data)
             inputs.append(inp)
         outputs = [module.InferRequestedOutput(t.name) for t in spec.tensors_out]
@@ -497,7 +486,7 @@ def _compare(
         if got is None:
             problems.append(f"{kind} {t.name!r} not served (server has {sorted(by_name)})")
             continue
-        if got["datatype"] != _TRITON_DTYPES[t.dtype]:
+        if got["datatype"] != TRITON_DATATYPES[t.dtype]:
             problems.append(
                 f"{kind} {t.name!r} is {got['datatype']} on the server, {t.dtype} in the plugin"
             )

@@ -8,7 +8,7 @@ import numpy as np
 from .detector import DetectorResponse
 from .jets import cluster, substructure
 from .processes import Process
-from .truth import label_jets, resonance_partons
+from .truth import delta_r, label_jets, resonance_partons
 
 __all__ = ["FATJET_PT_MIN", "GENJET_PT_MIN", "JET_PT_MIN", "reconstruct"]
 
@@ -84,8 +84,7 @@ def _flavours(gen_jets: ak.Array, prt: ak.Array) -> tuple[ak.Array, ak.Array]:
             },
             nested=True,
         )
-        dphi = (pairs.j.phi - pairs.p.phi + np.pi) % (2 * np.pi) - np.pi
-        return pairs.p[np.hypot(pairs.j.eta - pairs.p.eta, dphi) < 0.8]
+        return pairs.p[delta_r(pairs.j.eta, pairs.j.phi, pairs.p.eta, pairs.p.phi) < 0.8]
 
     hadron_flavour = ak.where(
         ak.any(near(hadron & heavy_b).pt > 0, axis=2),
@@ -101,8 +100,7 @@ def _flavours(gen_jets: ak.Array, prt: ak.Array) -> tuple[ak.Array, ak.Array]:
 def _match_gen(jets: ak.Array, gen: ak.Array) -> ak.Array:
     """Index of the nearest gen jet within ΔR < 0.4, else -1."""
     pairs = ak.cartesian({"j": jets[["eta", "phi"]], "g": gen[["eta", "phi"]]}, nested=True)
-    dphi = (pairs.j.phi - pairs.g.phi + np.pi) % (2 * np.pi) - np.pi
-    dr = np.hypot(pairs.j.eta - pairs.g.eta, dphi)
+    dr = delta_r(pairs.j.eta, pairs.j.phi, pairs.g.eta, pairs.g.phi)
     best = ak.argmin(dr, axis=2, keepdims=True)
     best_dr = ak.fill_none(ak.firsts(dr[best], axis=2), 99.0)
     idx = ak.fill_none(ak.firsts(best, axis=2), -1)

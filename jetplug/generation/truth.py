@@ -23,7 +23,7 @@ import enum
 import awkward as ak
 import numpy as np
 
-__all__ = ["TruthLabel", "label_jets", "resonance_partons"]
+__all__ = ["TruthLabel", "delta_r", "label_jets", "resonance_partons"]
 
 MATCH_R = 0.8
 _MAX_COPIES = 64
@@ -94,7 +94,8 @@ def resonance_partons(prt: ak.Array) -> dict[TruthLabel, list[tuple[ak.Array, ak
     return out
 
 
-def _delta_r(eta1: ak.Array, phi1: ak.Array, eta2: ak.Array, phi2: ak.Array) -> ak.Array:
+def delta_r(eta1: ak.Array, phi1: ak.Array, eta2: ak.Array, phi2: ak.Array) -> ak.Array:
+    """ΔR with Δφ wrapped into [-π, π)."""
     dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
     return np.hypot(eta1 - eta2, dphi)
 
@@ -115,7 +116,7 @@ def label_jets(
             pairs = ak.cartesian(
                 {"j": jets[["eta", "phi"]], "p": ak.zip({"eta": eta, "phi": phi})}, nested=True
             )
-            inside = _delta_r(pairs.j.eta, pairs.j.phi, pairs.p.eta, pairs.p.phi) < MATCH_R
+            inside = delta_r(pairs.j.eta, pairs.j.phi, pairs.p.eta, pairs.p.phi) < MATCH_R
             contained = inside if contained is None else contained & inside
         assert contained is not None
         matched = ak.any(contained, axis=2)

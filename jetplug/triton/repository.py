@@ -21,21 +21,10 @@ from pathlib import Path
 
 from ..errors import JetplugError
 from ..host import PluginHost
-from ..spec import Artifact, ModelSpec, TensorSpec, sha256_file
+from ..spec import TRITON_DATATYPES, Artifact, ModelSpec, TensorSpec, sha256_file
 
 __all__ = ["ExportSettings", "config_pbtxt", "export_repository", "triton_dims", "triton_dtype"]
 
-_DTYPES = {
-    "float16": "TYPE_FP16",
-    "float32": "TYPE_FP32",
-    "float64": "TYPE_FP64",
-    "int8": "TYPE_INT8",
-    "int16": "TYPE_INT16",
-    "int32": "TYPE_INT32",
-    "int64": "TYPE_INT64",
-    "uint8": "TYPE_UINT8",
-    "bool": "TYPE_BOOL",
-}
 SERVABLE_FORMATS = ("xgboost-ubj", "xgboost-json", "torch-state-dict")
 PYTHON_MODEL = Path(__file__).with_name("python_model.py")
 
@@ -53,7 +42,7 @@ class ExportSettings:
 
 def triton_dtype(dtype: str) -> str:
     """``float32`` -> ``TYPE_FP32``."""
-    return _DTYPES[dtype]
+    return f"TYPE_{TRITON_DATATYPES[dtype]}"
 
 
 def triton_dims(tensor: TensorSpec) -> list[int]:
