@@ -16,6 +16,13 @@ Example (YAML)::
         axes:
           - {field: FatJet.top_bdt.score, bins: 50, start: 0, stop: 1, label: BDT score}
           - {field: FatJet.truthLabel, categories: [0, 1, 2, 3, 4, -1], name: truth}
+      top_vs_qcd:                           # an axis over an expression of fields
+        axes:
+          - expr: FatJet.pfn.probs_top / (FatJet.pfn.probs_top + FatJet.pfn.probs_QCD)
+            name: tvq
+            bins: 50
+            start: 0
+            stop: 1
     plots:
       - {type: hist1d, hist: score, overlay: truth, density: true}
       - {type: roc, hist: score, axis: truth, signal: 1, background: 0}
@@ -38,6 +45,7 @@ from typing import Any, NoReturn
 import yaml
 
 from .errors import ConfigError
+from .expressions import ExpressionError, parse_expression
 
 __all__ = [
     "AxisConfig",
@@ -79,8 +87,11 @@ class PluginConfig:
 class AxisConfig:
     """A histogram axis over an event or object field (or a plugin output).
 
-    Exactly one binning: ``bins/start/stop`` (regular), ``edges`` (variable),
-    ``categories`` (integer or string categories) or ``integer: [start, stop]``.
+    ``field`` is one field path; with ``expr`` the axis is an arithmetic
+    expression of fields instead (:mod:`jetplug.expressions`), e.g. a ratio
+    of class probabilities, and ``field`` is empty. Exactly one binning:
+    ``bins/start/stop`` (regular), ``edges`` (variable), ``categories``
+    (integer or string categories) or ``integer: [start, stop]``.
     """
 
     field: str
@@ -93,6 +104,11 @@ class AxisConfig:
     categories: tuple[int, ...] | tuple[str, ...] | None = None
     integer: tuple[int, int] | None = None
     transform: str | None = None  # "log" for a log-spaced regular axis
+    expr: str | None = None
+
+    def reads(self) -> tuple[str, ...]:
+        """The field paths the axis reads."""
+        return parse_expression(self.expr).fields if self.expr else (self.field,)
 
 
 @dataclass(frozen=True)
@@ -118,7 +134,7 @@ class HistogramConfig:
 
     def fields(self) -> list[str]:
         """Every field the histogram reads (axes, weight, cuts)."""
-        out = [a.field for a in self.axes] + [c.field for c in self.cuts]
+        out = [f for a in self.axes for f in a.reads()] + [c.field for c in self.cuts]
         if self.weight:
             out.append(self.weight)
         return out
@@ -272,14 +288,31 @@ _BINNINGS = ("bins", "edges", "categories", "integer")
 
 def _parse_axis(ctx: _Ctx, raw: Any, where: str) -> AxisConfig:
     raw = ctx.mapping(raw, where)
-    allowed = ("field", "name", "label", "bins", "start", "stop", "edges", "categories")
+    allowed = ("field", "expr", "name", "label", "bins", "start", "stop", "edges", "categories")
     ctx.keys(raw, where, (*allowed, "integer", "transform"))
-    fld = ctx.field(raw.get("field"), f"{where}.field")
+    expr = raw.get("expr")
+    if ("field" in raw) == (expr is not None):
+        ctx.fail(where, "give exactly one of 'field' (a field path) or 'expr' (an expression)")
+    if expr is not None:
+        try:
+            parse_expression(str(expr))
+        except ExpressionError as e:
+            ctx.fail(f"{where}.expr", str(e))
+        if not raw.get("name"):
+            ctx.fail(where, "an 'expr' axis needs a 'name'")
+        fld = ""
+    else:
+        fld = ctx.field(raw.get("field"), f"{where}.field")
     given = [b for b in _BINNINGS if b in raw]
     if len(given) != 1:
         ctx.fail(where, f"give exactly one binning of {list(_BINNINGS)}, got {given}")
     name = str(raw.get("name") or fld.replace(".", "_"))
-    kw: dict[str, Any] = {"field": fld, "name": name, "label": str(raw.get("label") or fld)}
+    kw: dict[str, Any] = {
+        "field": fld,
+        "name": name,
+        "label": str(raw.get("label") or expr or fld),
+        "expr": None if expr is None else str(expr),
+    }
     try:
         if "bins" in raw:
             kw.update(bins=int(raw["bins"]), start=float(raw["start"]), stop=float(raw["stop"]))

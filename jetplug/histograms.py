@@ -13,6 +13,7 @@ import numpy as np
 from .columns import get_path, has_path
 from .config import AxisConfig, HistogramConfig
 from .errors import MissingInputError
+from .expressions import parse_expression
 
 __all__ = ["book", "fill"]
 
@@ -62,6 +63,12 @@ def _resolve(events: ak.Array, path: str, consumer: str, source: str | None) -> 
     return get_path(events, path)
 
 
+def _axis_values(events: ak.Array, cfg: AxisConfig, consumer: str, source: str | None) -> Any:
+    if cfg.expr is None:
+        return _resolve(events, cfg.field, consumer, source)
+    return parse_expression(cfg.expr).evaluate(lambda p: _resolve(events, p, consumer, source))
+
+
 def fill(
     h: hist.Hist[Any], cfg: HistogramConfig, events: ak.Array, *, source: str | None = None
 ) -> int:
@@ -71,7 +78,7 @@ def fill(
     the other fields come from; cuts select entries, ``weight`` weighs them.
     """
     consumer = f"histogram {cfg.name!r}"
-    arrays = [_resolve(events, a.field, consumer, source) for a in cfg.axes]
+    arrays = [_axis_values(events, a, consumer, source) for a in cfg.axes]
     cuts = [_resolve(events, c.field, consumer, source) for c in cfg.cuts]
     weights = [_resolve(events, cfg.weight, consumer, source)] if cfg.weight else []
     everything = arrays + cuts + weights

@@ -60,6 +60,9 @@ class JetModel(ABC):
     truth_classes: ClassVar[tuple[int, ...] | None] = None
     """For a multi-class model: the generator truth label of each class, in the
     order of the first output's ``labels`` (used by ``jetplug train``)."""
+    signal_truth: ClassVar[int | None] = None
+    """For a binary tagger: the generator truth label its first scalar output
+    selects against QCD (e.g. 1 for a top tagger; used by ``jetplug validate``)."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = {**self.spec.options, **(options or {})}

@@ -49,8 +49,9 @@ def _register() -> None:
     from .run import run
     from .train import train
     from .triton import triton
+    from .validate import validate
 
-    for command in (plugins, generate, train, run, demo, triton):
+    for command in (plugins, generate, train, validate, run, demo, triton):
         main.add_command(command)
 
 

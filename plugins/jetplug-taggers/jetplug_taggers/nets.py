@@ -7,7 +7,7 @@ import itertools
 import torch
 from torch import nn
 
-__all__ = ["ParticleFlowNetwork", "StandardizedMLP"]
+__all__ = ["JetImageCNN", "ParticleFlowNetwork", "StandardizedMLP"]
 
 
 class StandardizedMLP(nn.Module):
@@ -90,3 +90,44 @@ class ParticleFlowNetwork(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class probabilities, shape ``(n, n_classes)``."""
         return torch.softmax(self.logits(x, mask), dim=-1)
+
+
+class JetImageCNN(nn.Module):
+    """A small convolutional network on one-channel jet images, sigmoid output.
+
+    Three conv blocks (3×3 convolutions, ReLU, 2×2 max pooling) with 8, 16 and
+    16 channels, then a dense layer of 64 units. Pixel intensities (pT
+    fractions) are scaled by a buffer ``scale`` (part of the state dict) set
+    from the training images.
+    """
+
+    scale: torch.Tensor
+
+    def __init__(self, n_pixels: int, channels: tuple[int, ...] = (8, 16, 16)) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.ones(()))
+        blocks: list[nn.Module] = []
+        width, size = 1, n_pixels
+        for i, c in enumerate(channels):
+            blocks += [nn.Conv2d(width, c, 3, padding=1), nn.ReLU()]
+            if i < 2:
+                blocks += [nn.Conv2d(c, c, 3, padding=1), nn.ReLU()]
+            blocks.append(nn.MaxPool2d(2))
+            width, size = c, size // 2
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(width * size * size, 64), nn.ReLU(), nn.Linear(64, 1)
+        )
+
+    def standardize_from(self, images: torch.Tensor) -> None:
+        """Scale intensities so that the mean non-empty pixel is of order one."""
+        self.scale.copy_(1.0 / images[images > 0].mean().clamp_min(1e-6))
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid output, shape ``(n,)``."""
+        out: torch.Tensor = self.head(self.features(images.unsqueeze(1) * self.scale))
+        return out.squeeze(-1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """P(top), shape ``(n,)``."""
+        return torch.sigmoid(self.logits(images))

@@ -6,6 +6,7 @@ from jetplug import ModelRegistry, hookimpl
 
 from .pfn import ParticleFlowTagger
 from .top_bdt import TopBDT
+from .top_cnn import TopCNN
 from .top_mlp import TopMLP
 
 
@@ -15,3 +16,4 @@ def jetplug_register_models(registry: ModelRegistry) -> None:
     registry.add(TopBDT)
     registry.add(TopMLP)
     registry.add(ParticleFlowTagger)
+    registry.add(TopCNN)

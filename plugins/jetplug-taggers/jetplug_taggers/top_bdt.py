@@ -9,6 +9,7 @@ NanoAOD alike.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,6 +24,8 @@ _MODEL = Path(__file__).parent / "models" / "top_bdt.ubj"
 
 class TopBDT(JetModel):
     """Binary top tagger; output ``score`` = P(top) in [0, 1]."""
+
+    signal_truth: ClassVar[int | None] = 1
 
     spec = substructure_tagger_spec(
         "top_bdt",

@@ -8,7 +8,7 @@ real trained network; the standardisation constants live in the state dict
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,6 +23,8 @@ _MODEL = Path(__file__).parent / "models" / "top_mlp.pt"
 
 class TopMLP(JetModel):
     """Binary top tagger (MLP, 2×64 hidden units); output ``score`` = P(top)."""
+
+    signal_truth: ClassVar[int | None] = 1
 
     spec = substructure_tagger_spec(
         "top_mlp",
