@@ -2,7 +2,7 @@
 # Generate the training/validation/test sample of the shipped taggers:
 # ttbar, QCD, W+jet, Z+jet, H->bb (pT-hat 500-750 GeV, MPI off, ISR on),
 # in two rounds with different seeds so that a partial run still holds every
-# class. ~460k events, ~45 minutes on 2 cores. Files already present are kept
+# class. ~480k events, ~45 minutes on 2 cores. Files already present are kept
 # (delete DATA_DIR to regenerate). Usage: bash scripts/generate_samples.sh [DATA_DIR]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,8 +19,9 @@ for round in "${ROUNDS[@]}"; do
   for item in $round; do
     IFS=: read -r proc n seed <<<"$item"
     out="$DATA/$proc"
+    mkdir -p "$out"
     expected=$(( (n + 999) / 1000 ))
-    have=$(find "$out" -name "${proc}_s${seed}_*.root" 2>/dev/null | wc -l)
+    have=$(find "$out" -name "${proc}_s${seed}_*.root" | wc -l)
     if [[ "$have" -ge "$expected" ]]; then
       echo "==> $proc seed $seed: $have files present"
       continue

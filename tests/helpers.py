@@ -57,3 +57,18 @@ def corrupt_basket(path: Path, branch: str, basket: int) -> None:
     with path.open("r+b") as f:
         f.seek(seek + nbytes - 40)
         f.write(b"\xff" * 40)
+
+
+def tagger_outputs(path: Path, plugin: str) -> tuple[ak.Array, ak.Array]:
+    """``(events, events.FatJet.<plugin>)`` after running ``plugin`` on a PFNano file."""
+    from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
+
+    from jetplug import PluginHost
+    from jetplug.chain import PluginChain
+    from jetplug.config import PluginConfig
+
+    events = NanoEventsFactory.from_root(
+        {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
+    ).events()
+    out = PluginChain([PluginConfig(plugin)], PluginHost()).apply(events).FatJet[plugin]
+    return events, out

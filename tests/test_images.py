@@ -7,12 +7,10 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
-from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
-from jetplug import PluginHost
-from jetplug.chain import PluginChain
-from jetplug.config import PluginConfig
 from jetplug_taggers.images import HALF_WIDTH, N_PIXELS, jet_images
+
+from .helpers import tagger_outputs
 
 
 def _prongs(rng: np.random.Generator, n: int = 40) -> tuple[np.ndarray, ...]:
@@ -76,10 +74,7 @@ def test_cnn_scores_are_probabilities(
     real_data: Path, generated: dict[str, list[Path]], source: str
 ) -> None:
     path = real_data / "pfnano.root" if source == "real" else generated["ttbar"][0]
-    events = NanoEventsFactory.from_root(
-        {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
-    ).events()
-    out = PluginChain([PluginConfig("top_cnn")], PluginHost()).apply(events).FatJet.top_cnn
+    events, out = tagger_outputs(path, "top_cnn")
     score = ak.to_numpy(ak.flatten(out.score))
     assert len(score) == int(ak.sum(ak.num(events.FatJet)))
     assert np.isfinite(score).all()

@@ -10,14 +10,13 @@ import awkward as ak
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
-from jetplug import PluginHost
-from jetplug.chain import PluginChain
 from jetplug.cli import main
-from jetplug.config import PluginConfig, parse_config
+from jetplug.config import parse_config
 from jetplug.generation import generate
 from jetplug.runner import run
+
+from .helpers import tagger_outputs
 
 
 @pytest.mark.parametrize("source", ["real", "generated"])
@@ -25,10 +24,7 @@ def test_probabilities_are_valid(
     real_data: Path, generated: dict[str, list[Path]], source: str
 ) -> None:
     path = real_data / "pfnano.root" if source == "real" else generated["ttbar"][0]
-    events = NanoEventsFactory.from_root(
-        {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
-    ).events()
-    out = PluginChain([PluginConfig("pfn")], PluginHost()).apply(events).FatJet.pfn
+    events, out = tagger_outputs(path, "pfn")
     probs = ak.to_numpy(ak.flatten(out.probs))
     assert probs.shape == (int(ak.sum(ak.num(events.FatJet))), 5)
     assert np.isfinite(probs).all()
