@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Generate the training/validation/test sample of the shipped taggers:
 # ttbar, QCD, W+jet, Z+jet, H->bb (pT-hat 500-750 GeV, MPI off, ISR on),
-# in two rounds with different seeds so that a partial run still holds every
-# class. ~480k events, ~45 minutes on 2 cores. Files already present are kept
-# (delete DATA_DIR to regenerate). Usage: bash scripts/generate_samples.sh [DATA_DIR]
+# in three seeded rounds (a small one first, so that a partial run still holds
+# every class). 660k events (300k ttbar, 150k QCD, 40k W, 80k Z, 90k H),
+# ~65 minutes on 2 cores. Files already present are kept (delete DATA_DIR to
+# regenerate). Usage: bash scripts/generate_samples.sh [DATA_DIR]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${1:-$ROOT/data/train}"
@@ -12,8 +13,9 @@ WORKERS="${JETPLUG_WORKERS:-2}"
 bash "$ROOT/scripts/setup.sh"
 # process:events:seed, per round
 ROUNDS=(
-  "ttbar:100000:21 qcd:60000:22 wjets:20000:23 zjets:30000:24 hbb:30000:25"
-  "ttbar:100000:31 qcd:60000:32 wjets:20000:33 zjets:30000:34 hbb:30000:35"
+  "ttbar:60000:21 qcd:30000:22 wjets:10000:23 zjets:20000:24 hbb:20000:25"
+  "ttbar:120000:31 qcd:60000:32 wjets:15000:33 zjets:30000:34 hbb:35000:35"
+  "ttbar:120000:41 qcd:60000:42 wjets:15000:43 zjets:30000:44 hbb:35000:45"
 )
 for round in "${ROUNDS[@]}"; do
   for item in $round; do

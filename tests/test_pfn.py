@@ -1,4 +1,4 @@
-"""The multi-class constituent network: valid probabilities on generated and real PFNano,
+"""The multi-class constituent networks (pfn, part): valid probabilities on generated and real PFNano,
 class-probability histograms, and the multi-class training path."""
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ from jetplug.runner import run
 
 from .helpers import tagger_outputs
 
+CONSTITUENT_TAGGERS = ["pfn", "part"]
 
+
+@pytest.mark.parametrize("plugin", CONSTITUENT_TAGGERS)
 @pytest.mark.parametrize("source", ["real", "generated"])
 def test_probabilities_are_valid(
-    real_data: Path, generated: dict[str, list[Path]], source: str
+    real_data: Path, generated: dict[str, list[Path]], source: str, plugin: str
 ) -> None:
     path = real_data / "pfnano.root" if source == "real" else generated["ttbar"][0]
-    events, out = tagger_outputs(path, "pfn")
+    events, out = tagger_outputs(path, plugin)
     probs = ak.to_numpy(ak.flatten(out.probs))
     assert probs.shape == (int(ak.sum(ak.num(events.FatJet))), 5)
     assert np.isfinite(probs).all()
@@ -67,13 +70,14 @@ def multiclass_files(
     return files
 
 
-def test_multiclass_training(multiclass_files: list[Path], tmp_path: Path) -> None:
-    out = tmp_path / "pfn.pt"
+@pytest.mark.parametrize("plugin", CONSTITUENT_TAGGERS)
+def test_multiclass_training(multiclass_files: list[Path], tmp_path: Path, plugin: str) -> None:
+    out = tmp_path / f"{plugin}.pt"
     result = CliRunner().invoke(
         main,
         [
             "train",
-            "pfn",
+            plugin,
             *map(str, multiclass_files),
             "-o",
             str(out),
@@ -95,3 +99,55 @@ def test_multiclass_training(multiclass_files: list[Path], tmp_path: Path) -> No
     assert len(meta["standardization"]["mean"]) == 13
     assert 0.5 < meta["test_metrics"]["auc"] <= 1.0
     assert len(meta["val_loss_history"]) == 3
+
+
+def _jets(n: int, p: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, p, 13)).astype(np.float32)
+    x[..., 0:2] *= 0.3
+    x[..., 2] = rng.uniform(0, 5, (n, p))
+    x[..., 3] = x[..., 2] + rng.uniform(0, 1, (n, p))
+    mask = (rng.uniform(size=(n, p)) < 0.7).astype(np.float32)
+    mask[:, 0] = 1.0
+    return x * mask[..., None], mask
+
+
+@pytest.mark.parametrize("plugin", CONSTITUENT_TAGGERS)
+def test_networks_ignore_order_and_padding(plugin: str) -> None:
+    import torch
+
+    from jetplug import PluginHost
+
+    module = PluginHost().create_model(plugin).build_module().eval()
+    x, mask = _jets(6, 32, seed=1)
+    perm = np.random.default_rng(2).permutation(32)
+    noisy = x.copy()
+    noisy[mask == 0] = 7.0  # what a padded slot holds must not matter
+    with torch.no_grad():
+        ref, shuffled, padded = (
+            module(torch.as_tensor(a), torch.as_tensor(m)).numpy()
+            for a, m in ((x, mask), (x[:, perm], mask[:, perm]), (noisy, mask))
+        )
+    np.testing.assert_allclose(shuffled, ref, atol=1e-5)
+    np.testing.assert_allclose(padded, ref, atol=1e-5)
+
+
+def test_pair_mass_is_the_invariant_mass() -> None:
+    import torch
+
+    from jetplug_taggers.nets import pair_features
+
+    x, mask = _jets(4, 8, seed=3)
+    x[..., 3] = x[..., 2] + np.log(np.cosh(x[..., 0]))  # massless: E = pT cosh(η)
+    u = pair_features(torch.as_tensor(x), torch.as_tensor(mask)).numpy()
+    pt, eta, phi = np.exp(x[..., 2]), x[..., 0], x[..., 1]
+    i, j = 0, 1
+    m2 = 2 * pt[:, i] * pt[:, j] * (np.cosh(eta[:, i] - eta[:, j]) - np.cos(phi[:, i] - phi[:, j]))
+    both = (mask[:, i] * mask[:, j]) > 0
+    np.testing.assert_allclose(np.exp(u[both, i, j, 3]), m2[both], rtol=1e-3)
+    np.testing.assert_allclose(
+        np.exp(u[both, i, j, 0]),
+        np.hypot(eta[:, i] - eta[:, j], phi[:, i] - phi[:, j])[both],
+        rtol=1e-3,
+    )
+    assert (u[mask[:, 2] == 0][:, 2] == 0).all()

@@ -78,7 +78,7 @@ def test_golden_local_equals_triton_for_every_plugin(
     host = PluginHost()
     url = server.grpc_url if protocol == "grpc" else server.http_url
     remote = TritonBackend({"url": url, "protocol": protocol})
-    assert {"top_bdt", "top_mlp", "top_cnn", "pfn"} <= set(servable)
+    assert {"top_bdt", "top_mlp", "top_cnn", "pfn", "part"} <= set(servable)
     for path in (real_data / "pfnano.root", generated["ttbar"][0]):
         events = NanoEventsFactory.from_root(
             {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"

@@ -43,6 +43,31 @@ def test_table_has_every_tagger_per_bin(report: Path) -> None:
         assert (report / "plots" / plot).stat().st_size > 10_000
 
 
+def test_rejection_ratios_to_the_reference_tagger(report: Path) -> None:
+    from jetplug.validation import Row, r50_ratios
+
+    def row(tagger: str, pt_bin: str, r50: float, err: float) -> Row:
+        return Row(tagger, "top", pt_bin, 0.9, 0.01, r50, err, None, None, 1.0, 100, 100)
+
+    rows = r50_ratios(
+        [
+            row("top_bdt", "a", 200.0, 20.0),
+            row("pfn", "a", 300.0, 30.0),
+            row("pfn", "b", 300.0, 30.0),  # no reference in bin b
+            row("top_bdt", "c", float("inf"), 0.0),
+            row("pfn", "c", 50.0, 5.0),
+        ],
+        "top_bdt",
+    )
+    assert rows[0].r50_ratio == pytest.approx(1.0)
+    assert rows[1].r50_ratio == pytest.approx(1.5)
+    assert rows[1].r50_ratio_err == pytest.approx(1.5 * np.hypot(0.1, 0.1))
+    assert rows[2].r50_ratio is None and rows[4].r50_ratio is None
+    data = json.loads((report / "validation.json").read_text())
+    assert data["info"]["reference"] == "top_bdt"
+    assert "R50 / ref" in (report / "validation.md").read_text()
+
+
 def test_auc_matches_sklearn_on_the_same_jets(
     report: Path, generated: dict[str, list[Path]], host: object
 ) -> None:

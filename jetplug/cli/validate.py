@@ -50,6 +50,12 @@ def _floats(text: str) -> list[float]:
 @click.option("--n-bootstrap", type=int, default=200, show_default=True)
 @click.option("--backend", default="local", show_default=True, help="Backend of every plugin.")
 @click.option(
+    "--reference",
+    default="top_bdt",
+    show_default=True,
+    help="Tagger whose R50 every row is divided by ('' for none).",
+)
+@click.option(
     "--cms",
     "cms_files",
     multiple=True,
@@ -65,6 +71,7 @@ def validate(
     eta_max: float,
     n_bootstrap: int,
     backend: str,
+    reference: str,
     cms_files: tuple[Path, ...],
 ) -> None:
     """ROC, AUC, R50 (R30) per pT bin of every tagger on held-out generated FILES.
@@ -79,6 +86,7 @@ def validate(
         discriminants,
         evaluate,
         plot_all,
+        r50_ratios,
         scores_of,
         write_report,
     )
@@ -107,6 +115,10 @@ def validate(
         f"scored {len(table)} jets of {table.events} events in {time.perf_counter() - start:.0f} s"
     )
     rows = evaluate(table, discs, edges, n_bootstrap=n_bootstrap)
+    if reference and any(r.tagger == reference for r in rows):
+        rows = r50_ratios(rows, reference)
+    else:
+        reference = ""
     checks = [c for path in cms_files for c in cms_check(path, discs, host)]
     info = {
         "command": "jetplug validate " + " ".join(sys.argv[2:])
@@ -117,6 +129,7 @@ def validate(
         "events": table.events,
         "eta_max": eta_max,
         "n_bootstrap": n_bootstrap,
+        "reference": reference,
         "plugins": {n: host.models.get(n).spec.version for n in used},
         "cms": [vars(c) for c in checks],
     }

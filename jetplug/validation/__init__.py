@@ -9,7 +9,7 @@ plots, :func:`cms_check` the sanity check on real CMS PFNano.
 from .cms import CmsCheck, cms_check, cms_markdown
 from .collect import Discriminant, JetTable, collect, discriminants
 from .plots import plot_all
-from .report import Row, evaluate, markdown_table, scores_of, write_report
+from .report import Row, evaluate, markdown_table, r50_ratios, scores_of, write_report
 
 __all__ = [
     "CmsCheck",
@@ -23,6 +23,7 @@ __all__ = [
     "evaluate",
     "markdown_table",
     "plot_all",
+    "r50_ratios",
     "scores_of",
     "write_report",
 ]

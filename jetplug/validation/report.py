@@ -6,6 +6,8 @@ holds at least :data:`R30_MIN_BACKGROUND` jets (its statistical error is
 otherwise too large), and 1/JSD50, the inverse base-2 Jensen–Shannon
 divergence of the QCD soft-drop mass distributions that pass and fail the
 εS = 0.5 cut (5 GeV bins, 50–300 GeV): larger means less mass sculpting.
+With a reference tagger, each row also gets R50 / R50(reference) on the same
+jets, the number the claims "network beats BDT by ×N" are about.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "cut_at",
     "evaluate",
     "inverse_jsd",
+    "r50_ratios",
     "scores_of",
     "write_report",
 ]
@@ -57,6 +60,9 @@ class Row:
     inv_jsd50: float
     n_signal: int
     n_background: int
+    r50_ratio: float | None = None
+    r50_ratio_err: float | None = None
+    """R50 over the reference tagger's R50 in the same signal and pT bin."""
 
 
 def baseline_tau32(table: JetTable) -> np.ndarray:
@@ -149,6 +155,28 @@ def evaluate(
     return rows
 
 
+def r50_ratios(rows: Sequence[Row], reference: str) -> list[Row]:
+    """``rows`` with R50 / R50(``reference``) of the same signal and pT bin.
+
+    The uncertainty adds the two relative bootstrap errors in quadrature
+    (conservative: both taggers are evaluated on the same jets). Rows
+    without a reference row in their bin are returned unchanged.
+    """
+    from dataclasses import replace
+
+    refs = {(r.signal, r.pt_bin): r for r in rows if r.tagger == reference}
+    out = []
+    for r in rows:
+        ref = refs.get((r.signal, r.pt_bin))
+        if ref is None or not (np.isfinite(ref.r50) and ref.r50 > 0 and np.isfinite(r.r50)):
+            out.append(r)
+            continue
+        ratio = r.r50 / ref.r50
+        rel = np.hypot(r.r50_err / r.r50 if r.r50 > 0 else 0.0, ref.r50_err / ref.r50)
+        out.append(replace(r, r50_ratio=ratio, r50_ratio_err=float(ratio * rel)))
+    return out
+
+
 def _fmt(value: float | None, err: float | None, digits: int) -> str:
     if value is None:
         return "—"
@@ -160,8 +188,9 @@ def _fmt(value: float | None, err: float | None, digits: int) -> str:
 def markdown_table(rows: Sequence[Row]) -> str:
     """Rows grouped by signal and pT bin, best R50 first."""
     lines = [
-        "| signal vs QCD | pT [GeV] | tagger | AUC | R50 | R30 | 1/JSD50 | N sig | N bkg |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
+        "| signal vs QCD | pT [GeV] | tagger | AUC | R50 | R50 / ref | R30 | 1/JSD50 "
+        "| N sig | N bkg |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
 
     def key(r: Row) -> tuple[bool, str, bool, float, float]:
@@ -171,7 +200,8 @@ def markdown_table(rows: Sequence[Row]) -> str:
     for r in sorted(rows, key=key):
         lines.append(
             f"| {r.signal} | {r.pt_bin} | {r.tagger} | {_fmt(r.auc, r.auc_err, 4)} "
-            f"| {_fmt(r.r50, r.r50_err, 0)} | {_fmt(r.r30, r.r30_err, 0)} "
+            f"| {_fmt(r.r50, r.r50_err, 0)} | {_fmt(r.r50_ratio, r.r50_ratio_err, 2)} "
+            f"| {_fmt(r.r30, r.r30_err, 0)} "
             f"| {r.inv_jsd50:.1f} | {r.n_signal} | {r.n_background} |"
         )
     return "\n".join(lines)
@@ -198,7 +228,9 @@ def write_report(
         f"({info['n_bootstrap']} resamplings); R30 only with ≥ {R30_MIN_BACKGROUND} "
         "background jets. 1/JSD50: mass sculpting of QCD at εS = 0.5 (larger is "
         f"better). `{BASELINE}`: 1 − τ32 in {MASS_WINDOW[0]:g} < m_SD < "
-        f"{MASS_WINDOW[1]:g} GeV. Multi-class taggers use p_s / (p_s + p_QCD).",
+        f"{MASS_WINDOW[1]:g} GeV. Multi-class taggers use p_s / (p_s + p_QCD). "
+        f"R50 / ref: R50 over that of `{info.get('reference') or '—'}` on the same jets "
+        "(errors added in quadrature).",
         "",
         markdown_table(rows),
         "",

@@ -7,7 +7,13 @@ import itertools
 import torch
 from torch import nn
 
-__all__ = ["JetImageCNN", "ParticleFlowNetwork", "StandardizedMLP"]
+__all__ = [
+    "JetImageCNN",
+    "ParticleFlowNetwork",
+    "ParticleTransformer",
+    "StandardizedMLP",
+    "pair_features",
+]
 
 
 class StandardizedMLP(nn.Module):
@@ -131,3 +137,138 @@ class JetImageCNN(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """P(top), shape ``(n,)``."""
         return torch.sigmoid(self.logits(images))
+
+
+def pair_features(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``(n, P, P, 4)`` pairwise features of Particle Transformer (arXiv:2202.03772).
+
+    ln ΔR, ln kT, ln z and ln m² of every particle pair, from the unstandardised
+    per-particle columns Δη (0), Δφ (1), ln pT (2) and ln E (3); pairs with a
+    padded particle are zero.
+    """
+    deta, dphi = x[..., 0], x[..., 1]
+    pt, e = x[..., 2].exp(), x[..., 3].exp()
+    px, py = pt * dphi.cos(), pt * dphi.sin()
+    pz = pt * deta.sinh()
+    d_eta = deta.unsqueeze(-1) - deta.unsqueeze(-2)
+    d_phi = dphi.unsqueeze(-1) - dphi.unsqueeze(-2)
+    d_phi = torch.remainder(d_phi + torch.pi, 2 * torch.pi) - torch.pi
+    delta = torch.sqrt(d_eta**2 + d_phi**2 + eps)
+    pt_min = torch.minimum(pt.unsqueeze(-1), pt.unsqueeze(-2))
+    pt_sum = pt.unsqueeze(-1) + pt.unsqueeze(-2)
+    m2 = (
+        (e.unsqueeze(-1) + e.unsqueeze(-2)) ** 2
+        - (px.unsqueeze(-1) + px.unsqueeze(-2)) ** 2
+        - (py.unsqueeze(-1) + py.unsqueeze(-2)) ** 2
+        - (pz.unsqueeze(-1) + pz.unsqueeze(-2)) ** 2
+    )
+    u = torch.stack(
+        [
+            delta.log(),
+            (pt_min * delta).clamp_min(eps).log(),
+            (pt_min / pt_sum.clamp_min(eps)).clamp_min(eps).log(),
+            m2.clamp_min(eps).log(),
+        ],
+        dim=-1,
+    )
+    pair = (mask.unsqueeze(-1) * mask.unsqueeze(-2)).unsqueeze(-1)
+    return u * pair
+
+
+class _Block(nn.Module):
+    """Pre-norm multi-head attention (optional additive bias) and a feed-forward layer."""
+
+    def __init__(self, dim: int, heads: int, hidden: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``query`` (n, Q, D) attends to ``keys`` (n, K, D); ``bias`` (n, H, Q, K)."""
+        n, q_len, dim = query.shape
+        k_len = keys.shape[1]
+        h = self.heads
+        qn = self.norm1(query)
+        kn = qn if keys is query else self.norm1(keys)
+        q = self.q(qn)
+        k, v = self.kv(kn).split(dim, dim=-1)
+
+        def heads_of(t: torch.Tensor, length: int) -> torch.Tensor:
+            return t.reshape(n, length, h, dim // h).transpose(1, 2)
+
+        att = nn.functional.scaled_dot_product_attention(
+            heads_of(q, q_len), heads_of(k, k_len), heads_of(v, k_len), attn_mask=bias
+        )
+        out = query + self.proj(att.transpose(1, 2).reshape(n, q_len, dim))
+        result: torch.Tensor = out + self.ffn(self.norm2(out))
+        return result
+
+
+class ParticleTransformer(nn.Module):
+    """A small Particle Transformer (Qu, Li, Qian, arXiv:2202.03772).
+
+    Particle embedding, ``layers`` self-attention blocks whose attention is
+    biased by an embedding of the pairwise features (:func:`pair_features`),
+    then ``class_layers`` class-attention blocks (a learned class token
+    attends to the particles) and a linear head; softmax over classes.
+    Padded particles are masked out of every attention, so the output is
+    permutation invariant. Inputs are standardised with buffers ``mean``/``std``
+    computed on real particles only (part of the state dict).
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(
+        self,
+        n_features: int,
+        n_classes: int,
+        dim: int = 64,
+        heads: int = 4,
+        layers: int = 3,
+        class_layers: int = 1,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        self.heads = heads
+        self.embed = nn.Sequential(nn.Linear(n_features, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.pair_embed = nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Linear(16, heads * layers))
+        self.blocks = nn.ModuleList(_Block(dim, heads, 2 * dim) for _ in range(layers))
+        self.class_blocks = nn.ModuleList(_Block(dim, heads, 2 * dim) for _ in range(class_layers))
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, n_classes)
+
+    def standardize_from(self, x: torch.Tensor, mask: torch.Tensor) -> None:
+        """Set ``mean``/``std`` from the real particles of training jets."""
+        real = x[mask > 0]
+        self.mean.copy_(real.mean(dim=0))
+        self.std.copy_(real.std(dim=0).clamp_min(1e-6))
+
+    def logits(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class logits, shape ``(n, n_classes)``."""
+        n, p, _ = x.shape
+        h = self.heads
+        # -inf would give NaN for a jet without particles: a large negative instead
+        pad = (1.0 - mask) * -1e9
+        bias = self.pair_embed(pair_features(x, mask)).permute(0, 3, 1, 2)
+        bias = bias + pad[:, None, None, :]
+        z = self.embed((x - self.mean) / self.std) * mask.unsqueeze(-1)
+        for i, block in enumerate(self.blocks):
+            z = block(z, z, bias[:, i * h : (i + 1) * h])
+        token = self.cls.expand(n, 1, -1)
+        cls_bias = pad[:, None, None, :].expand(n, h, 1, p)
+        for block in self.class_blocks:
+            token = block(token, z, cls_bias)
+        out: torch.Tensor = self.head(self.norm(token.squeeze(1)))
+        return out
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, shape ``(n, n_classes)``."""
+        return torch.softmax(self.logits(x, mask), dim=-1)

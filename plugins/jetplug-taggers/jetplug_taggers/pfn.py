@@ -1,162 +1,37 @@
 """Multi-class jet tagger on constituents: a Particle Flow Network (Deep Sets).
 
-Input: up to 64 PF candidates per FatJet (sorted by pT, masked), with 13
-features relative to the jet: Δη, Δφ, log pT, log E, log(pT/pT_jet),
-log(E/E_jet), ΔR, charge and a one-hot particle type (charged hadron,
-neutral hadron, photon, electron, muon). Output: probabilities of
-top, W, Z, H→bb and QCD, and the top-vs-QCD discriminant p_t/(p_t+p_QCD).
-Permutation invariant by construction (masked sum over particles).
+Up to 64 PF candidates per FatJet with the features of
+:mod:`jetplug_taggers.particles`; per-particle network Φ, masked sum
+(permutation invariant by construction), network F, softmax over top, W, Z,
+H→bb and QCD.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
+from jetplug import load_model_metadata
 
-from jetplug import (
-    Artifact,
-    ConstituentSpec,
-    FieldSpec,
-    InputSpec,
-    JetModel,
-    Kind,
-    ModelInputs,
-    ModelSpec,
-    OutputSpec,
-    TensorSpec,
-    load_model_metadata,
-)
+from .particles import CLASSES, PARTICLE_FEATURES, ConstituentTagger, constituent_tagger_spec
 
-__all__ = ["CLASSES", "PARTICLE_FEATURES", "ParticleFlowTagger", "particle_features"]
+__all__ = ["ParticleFlowTagger"]
 
-CLASSES = ("top", "W", "Z", "H", "QCD")
-TRUTH = (1, 2, 3, 4, 0)
-"""Generator truth label of each class (jetplug.generation.TruthLabel)."""
 MAX_PARTICLES = 64
-PARTICLE_FEATURES = (
-    "deta",
-    "dphi",
-    "log_pt",
-    "log_e",
-    "log_ptrel",
-    "log_erel",
-    "dr",
-    "charge",
-    "is_charged_hadron",
-    "is_neutral_hadron",
-    "is_photon",
-    "is_electron",
-    "is_muon",
-)
-_CONSTITUENT_FIELDS = ("pt", "eta", "phi", "mass", "pdgId", "charge")
 _MODEL = Path(__file__).parent / "models" / "pfn.pt"
 _META = load_model_metadata(_MODEL)
 
 
-def _energy(pt: np.ndarray, eta: np.ndarray, mass: np.ndarray) -> np.ndarray:
-    e: np.ndarray = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
-    return e
-
-
-def particle_features(inputs: ModelInputs) -> tuple[np.ndarray, np.ndarray]:
-    """``(n, 64, 13)`` float32 particle features and ``(n, 64)`` float32 mask."""
-    assert inputs.constituents is not None
-    assert inputs.mask is not None
-    c = inputs.constituents.astype(np.float64)
-    mask = inputs.mask
-    f = inputs.fields
-    jet_pt = np.asarray(f["pt"], np.float64)[:, None]
-    jet_eta = np.asarray(f["eta"], np.float64)[:, None]
-    jet_phi = np.asarray(f["phi"], np.float64)[:, None]
-    jet_e = _energy(jet_pt, jet_eta, np.asarray(f["mass"], np.float64)[:, None])
-    pt, eta, phi, mass, pid, charge = (c[..., i] for i in range(6))
-    pt_safe = np.where(mask, pt, 1.0)
-    e = _energy(pt_safe, eta, mass)
-    deta = eta - jet_eta
-    dphi = (phi - jet_phi + np.pi) % (2 * np.pi) - np.pi
-    apid = np.abs(pid)
-    columns = [
-        deta,
-        dphi,
-        np.log(pt_safe),
-        np.log(e),
-        np.log(pt_safe / jet_pt),
-        np.log(e / jet_e),
-        np.hypot(deta, dphi),
-        charge,
-        (apid == 211).astype(np.float64),
-        (apid == 130).astype(np.float64),
-        (apid == 22).astype(np.float64),
-        (apid == 11).astype(np.float64),
-        (apid == 13).astype(np.float64),
-    ]
-    x = np.stack(columns, axis=-1)
-    x[~mask] = 0.0
-    return x.astype(np.float32), mask.astype(np.float32)
-
-
-def _standardization(meta: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
-    constants = meta.get("standardization", {})
-    return {
-        name: (float(m), float(s))
-        for name, m, s in zip(
-            PARTICLE_FEATURES, constants.get("mean", ()), constants.get("std", ()), strict=False
-        )
-    }
-
-
-class ParticleFlowTagger(JetModel):
+class ParticleFlowTagger(ConstituentTagger):
     """Multi-class PFN; outputs ``probs`` (with ``probs_<class>`` fields) and ``top_vs_qcd``."""
 
-    truth_classes: ClassVar[tuple[int, ...] | None] = TRUTH
-    spec = ModelSpec(
-        name="pfn",
-        kind=Kind.TAGGER,
-        version=str(_META["version"]),
-        description="multi-class Particle Flow Network on up to 64 PF candidates",
-        inputs=InputSpec(
-            collection="FatJet",
-            fields=tuple(FieldSpec(n) for n in ("pt", "eta", "phi", "mass")),
-            constituents=ConstituentSpec(
-                fields=_CONSTITUENT_FIELDS, max_constituents=MAX_PARTICLES
-            ),
-            standardization=_standardization(_META),
-        ),
-        tensors_in=(
-            TensorSpec("particles", "float32", (MAX_PARTICLES, len(PARTICLE_FEATURES))),
-            TensorSpec("mask", "float32", (MAX_PARTICLES,)),
-        ),
-        tensors_out=(TensorSpec("probs", "float32", (len(CLASSES),)),),
-        outputs=(
-            OutputSpec(
-                "probs",
-                "float32",
-                (len(CLASSES),),
-                labels=CLASSES,
-                description="class probabilities",
-            ),
-            OutputSpec("top_vs_qcd", "float32", description="p_top / (p_top + p_QCD)"),
-        ),
-        artifact=Artifact(_MODEL, str(_META["sha256"]), "torch-state-dict"),
+    spec = constituent_tagger_spec(
+        "pfn",
+        _MODEL,
+        _META,
+        MAX_PARTICLES,
+        "multi-class Particle Flow Network on up to 64 PF candidates",
     )
-
-    def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
-        """Particle features and mask."""
-        x, mask = particle_features(inputs)
-        return {"particles": x, "mask": mask}
-
-    def finalize(
-        self, tensors: Mapping[str, np.ndarray], inputs: ModelInputs
-    ) -> dict[str, np.ndarray]:
-        """Probabilities and the top-vs-QCD discriminant."""
-        del inputs
-        probs = np.asarray(tensors["probs"], dtype=np.float32)
-        top, qcd = probs[:, CLASSES.index("top")], probs[:, CLASSES.index("QCD")]
-        denom = np.where(top + qcd > 0, top + qcd, 1.0)
-        return {"probs": probs, "top_vs_qcd": (top / denom).astype(np.float32)}
 
     def build_module(self) -> Any:
         """The network; weights come from the artifact."""

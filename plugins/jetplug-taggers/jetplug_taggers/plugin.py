@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from jetplug import ModelRegistry, hookimpl
 
+from .part import ParticleTransformerTagger
 from .pfn import ParticleFlowTagger
 from .top_bdt import TopBDT
 from .top_cnn import TopCNN
@@ -17,3 +18,4 @@ def jetplug_register_models(registry: ModelRegistry) -> None:
     registry.add(TopMLP)
     registry.add(ParticleFlowTagger)
     registry.add(TopCNN)
+    registry.add(ParticleTransformerTagger)
