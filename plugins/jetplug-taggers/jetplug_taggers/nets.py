@@ -176,11 +176,16 @@ def pair_features(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> tor
 
 
 class _Block(nn.Module):
-    """Pre-norm multi-head attention (optional additive bias) and a feed-forward layer."""
+    """Pre-norm multi-head attention (additive bias) and a feed-forward layer.
+
+    No tensor shape is read as a Python number, so the block traces to
+    TorchScript for any batch size (what Triton serves).
+    """
 
     def __init__(self, dim: int, heads: int, hidden: int) -> None:
         super().__init__()
         self.heads = heads
+        self.head_dim = dim // heads
         self.norm1 = nn.LayerNorm(dim)
         self.q = nn.Linear(dim, dim)
         self.kv = nn.Linear(dim, 2 * dim)
@@ -189,22 +194,14 @@ class _Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """``query`` (n, Q, D) attends to ``keys`` (n, K, D); ``bias`` (n, H, Q, K)."""
-        n, q_len, dim = query.shape
-        k_len = keys.shape[1]
-        h = self.heads
+        """``query`` (n, Q, D) attends to ``keys`` (n, K, D), ``bias`` broadcast to (n, H, Q, K)."""
         qn = self.norm1(query)
         kn = qn if keys is query else self.norm1(keys)
-        q = self.q(qn)
-        k, v = self.kv(kn).split(dim, dim=-1)
-
-        def heads_of(t: torch.Tensor, length: int) -> torch.Tensor:
-            return t.reshape(n, length, h, dim // h).transpose(1, 2)
-
-        att = nn.functional.scaled_dot_product_attention(
-            heads_of(q, q_len), heads_of(k, k_len), heads_of(v, k_len), attn_mask=bias
-        )
-        out = query + self.proj(att.transpose(1, 2).reshape(n, q_len, dim))
+        q = self.q(qn).unflatten(-1, (self.heads, self.head_dim)).transpose(1, 2)
+        kv = self.kv(kn).unflatten(-1, (2, self.heads, self.head_dim))
+        k, v = kv.select(-3, 0).transpose(1, 2), kv.select(-3, 1).transpose(1, 2)
+        att = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        out = query + self.proj(att.transpose(1, 2).flatten(-2))
         result: torch.Tensor = out + self.ffn(self.norm2(out))
         return result
 
@@ -253,19 +250,16 @@ class ParticleTransformer(nn.Module):
 
     def logits(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class logits, shape ``(n, n_classes)``."""
-        n, p, _ = x.shape
         h = self.heads
         # -inf would give NaN for a jet without particles: a large negative instead
-        pad = (1.0 - mask) * -1e9
-        bias = self.pair_embed(pair_features(x, mask)).permute(0, 3, 1, 2)
-        bias = bias + pad[:, None, None, :]
+        pad = ((1.0 - mask) * -1e9)[:, None, None, :]
+        bias = self.pair_embed(pair_features(x, mask)).permute(0, 3, 1, 2) + pad
         z = self.embed((x - self.mean) / self.std) * mask.unsqueeze(-1)
         for i, block in enumerate(self.blocks):
             z = block(z, z, bias[:, i * h : (i + 1) * h])
-        token = self.cls.expand(n, 1, -1)
-        cls_bias = pad[:, None, None, :].expand(n, h, 1, p)
+        token = self.cls.expand_as(z[:, :1])
         for block in self.class_blocks:
-            token = block(token, z, cls_bias)
+            token = block(token, z, pad)
         out: torch.Tensor = self.head(self.norm(token.squeeze(1)))
         return out
 
