@@ -78,6 +78,15 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
         "label": "top BDT score",
     }
     fine = {**score, "bins": 2000}  # for the ROC
+    # the multi-class Particle Transformer's top-vs-QCD discriminant, an expression axis
+    part_fine = {
+        "expr": "FatJet.part.probs_top / (FatJet.part.probs_top + FatJet.part.probs_QCD)",
+        "bins": 2000,
+        "start": 0.0,
+        "stop": 1.0,
+        "name": "part_top_vs_qcd",
+        "label": r"ParT $p_t / (p_t + p_{QCD})$",
+    }
     names = {0: "QCD", 1: "top", 2: "W", 3: "Z", 4: "H", -1: "unmatched"}
     msd = {
         "field": "FatJet.msoftdrop",
@@ -91,10 +100,14 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
         "fileset": {d: [str(p) for p in fs] for d, fs in files.items()},
         "schema": "pfnano",
         "chunksize": chunksize,
-        "plugins": [{"name": "top_bdt", "backend": "local"}],
+        "plugins": [
+            {"name": "top_bdt", "backend": "local"},
+            {"name": "part", "backend": "local"},
+        ],
         "histograms": {
             "score": {"axes": [score, truth], "weight": "genWeight", "cuts": kinematics},
             "score_fine": {"axes": [fine, truth], "weight": "genWeight", "cuts": kinematics},
+            "part_fine": {"axes": [part_fine, truth], "weight": "genWeight", "cuts": kinematics},
             "msd_all": {"axes": [msd, truth], "weight": "genWeight", "cuts": kinematics},
             "msd_tagged": {
                 "axes": [msd, truth],
@@ -133,6 +146,15 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
                 "signal": 1,
                 "background": 0,
                 "name": "roc_top_vs_qcd",
+            },
+            {
+                "type": "roc",
+                "hist": "part_fine",
+                "labels": names,
+                "axis": "truth",
+                "signal": 1,
+                "background": 0,
+                "name": "roc_part_top_vs_qcd",
             },
             {
                 "type": "hist1d",

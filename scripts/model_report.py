@@ -11,6 +11,7 @@ MODELS = [
     ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/top_mlp.json",
     ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/top_cnn.json",
     ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/pfn.json",
+    ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/part.json",
     ROOT / "examples/jetplug-example-plugin/jetplug_example/models/multiplicity.json",
 ]
 
@@ -53,7 +54,7 @@ def main() -> None:
             f"| {_size(meta)} | `{meta['sha256'][:12]}` |"
         )
     print("\nTraining data files and their sha256, the command line, seed and every setting are in")
-    print("each model's JSON next to the `.ubj` file.")
+    print("each model's JSON next to its `.ubj`/`.pt` file.")
 
 
 if __name__ == "__main__":

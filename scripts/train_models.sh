@@ -18,7 +18,7 @@ ALL=("$DATA"/*/*.root)
 TOPQCD=("$DATA"/ttbar/*.root "$DATA"/qcd/*.root)
 
 "$BIN/jetplug" train part "${ALL[@]}" "${WINDOW[@]}" --model-version 1.0.0 \
-  --epochs 8 --patience 3 --batch-size 512 > "$LOGS/part.log" 2>&1 &
+  --epochs 6 --patience 2 --batch-size 512 > "$LOGS/part.log" 2>&1 &
 PART=$!
 (
   set -e

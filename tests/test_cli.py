@@ -70,7 +70,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     plots = {p.name for p in (outdir / "plots").glob("*.png")}
-    assert {"score_by_truth.png", "roc_top_vs_qcd.png", "msd_tagged.png"} <= plots
+    expected = {"score_by_truth.png", "roc_top_vs_qcd.png", "roc_part_top_vs_qcd.png"}
+    assert expected | {"msd_tagged.png"} <= plots
     prov = json.loads((outdir / "provenance.json").read_text())
     assert prov["complete"] and prov["events_processed"] == 800
     assert prov["executor"]["name"] == "futures"

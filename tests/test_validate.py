@@ -32,7 +32,7 @@ def report(
 def test_table_has_every_tagger_per_bin(report: Path) -> None:
     rows = json.loads((report / "validation.json").read_text())["rows"]
     top = {(r["tagger"], r["pt_bin"]) for r in rows if r["signal"] == "top"}
-    for tagger in ("top_bdt", "top_mlp", "top_cnn", "pfn", "tau32+mSD"):
+    for tagger in ("top_bdt", "top_mlp", "top_cnn", "pfn", "part", "tau32+mSD"):
         assert {(tagger, "300-600"), (tagger, "600-1200"), (tagger, "300-1200 (all)")} <= top
     for r in rows:
         assert 0.0 <= r["auc"] <= 1.0
