@@ -22,6 +22,17 @@ def _jets(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
+def _inputs(meta: dict[str, object]) -> str:
+    """FatJet fields read, and the PF candidates where the plugin reads them."""
+    from jetplug import PluginHost
+
+    spec = PluginHost().spec(str(meta["plugin"]))
+    parts = [*map(str, meta["features"])]  # type: ignore[call-overload]
+    if spec.inputs.constituents is not None:
+        parts.append(f"≤ {spec.inputs.constituents.max_constituents} PF candidates")
+    return ", ".join(parts)
+
+
 def _size(meta: dict[str, object]) -> str:
     if "best_iteration" in meta:
         return f"{int(meta['best_iteration']) + 1} trees"  # type: ignore[call-overload]
@@ -48,7 +59,7 @@ def main() -> None:
         print(
             f"| `{meta['plugin']}` | {meta['version']} "
             f"| {meta['settings']['pt_min']:g}–{meta['settings']['pt_max']:g} "
-            f"| {', '.join(meta['features']) or 'PF candidates'} "
+            f"| {_inputs(meta)} "
             f"| {_jets(jets['train'])} | {_jets(jets['test'])} "
             f"| {m['auc']:.4f} ± {m['auc_err']:.4f} | {m['rejection']:.0f} ± {m['rejection_err']:.0f} "
             f"| {_size(meta)} | `{meta['sha256'][:12]}` |"
