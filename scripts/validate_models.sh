@@ -4,9 +4,9 @@
 # Usage: bash scripts/validate_models.sh [DATA_DIR]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA="${1:-$ROOT/data/train}"
+DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
-SHARED="${JETPLUG_SHARED_DATA:-$ROOT/../shared/data}"
+SHARED="$(realpath --relative-to="$ROOT" "${JETPLUG_SHARED_DATA:-$ROOT/../shared/data}")"
 cd "$ROOT"
 "$BIN/jetplug" validate "$DATA"/*/*.root --split test --pt-bins 500,550,650,700 \
   --n-bootstrap 200 --cms "$SHARED/pfnano.root" -o docs/validation

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -12,6 +13,29 @@ import click
 from ..errors import JetplugError
 from ..host import PluginHost
 from ..spec import Kind
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _command(files: tuple[Path, ...], argv: list[str]) -> str:
+    """The command line with the input files replaced by ``FILES`` (listed in ``inputs``)."""
+    if argv[1:2] != ["validate"]:
+        return "jetplug validate FILES"
+    names = {str(f) for f in files}
+    options = [a if not Path(a).is_absolute() else _relative(Path(a)) for a in argv[2:]]
+    return "jetplug validate FILES " + " ".join(
+        o for o, a in zip(options, argv[2:], strict=True) if a not in names
+    )
+
+
+def _inputs(files: tuple[Path, ...]) -> dict[str, int]:
+    """Number of input files per directory."""
+    return dict(sorted(Counter(_relative(f.parent) for f in files).items()))
 
 
 def _floats(text: str) -> list[float]:
@@ -121,9 +145,8 @@ def validate(
         reference = ""
     checks = [c for path in cms_files for c in cms_check(path, discs, host)]
     info = {
-        "command": "jetplug validate " + " ".join(sys.argv[2:])
-        if sys.argv[1:2] == ["validate"]
-        else "jetplug validate",
+        "command": _command(files, sys.argv),
+        "inputs": _inputs(files),
         "split": split,
         "files": len(files),
         "events": table.events,
