@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from jetplug import PluginHost
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [
     ROOT / "plugins/jetplug-taggers/jetplug_taggers/models/top_bdt.json",
@@ -22,11 +24,9 @@ def _jets(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
-def _inputs(meta: dict[str, object]) -> str:
+def _inputs(meta: dict[str, object], host: PluginHost) -> str:
     """FatJet fields read, and the PF candidates where the plugin reads them."""
-    from jetplug import PluginHost
-
-    spec = PluginHost().spec(str(meta["plugin"]))
+    spec = host.spec(str(meta["plugin"]))
     parts = [*map(str, meta["features"])]  # type: ignore[call-overload]
     if spec.inputs.constituents is not None:
         parts.append(f"≤ {spec.inputs.constituents.max_constituents} PF candidates")
@@ -52,6 +52,7 @@ def main() -> None:
         "| AUC | R50 = 1/εB at εS = 0.5 | trees / epochs | sha256 |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
+    host = PluginHost()
     for path in MODELS:
         meta = json.loads(path.read_text())
         m = meta["test_metrics"]
@@ -59,7 +60,7 @@ def main() -> None:
         print(
             f"| `{meta['plugin']}` | {meta['version']} "
             f"| {meta['settings']['pt_min']:g}–{meta['settings']['pt_max']:g} "
-            f"| {_inputs(meta)} "
+            f"| {_inputs(meta, host)} "
             f"| {_jets(jets['train'])} | {_jets(jets['test'])} "
             f"| {m['auc']:.4f} ± {m['auc_err']:.4f} | {m['rejection']:.0f} ± {m['rejection_err']:.0f} "
             f"| {_size(meta)} | `{meta['sha256'][:12]}` |"

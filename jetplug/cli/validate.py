@@ -27,10 +27,9 @@ def _command(files: tuple[Path, ...], argv: list[str]) -> str:
     if argv[1:2] != ["validate"]:
         return "jetplug validate FILES"
     names = {str(f) for f in files}
-    options = [a if not Path(a).is_absolute() else _relative(Path(a)) for a in argv[2:]]
-    return "jetplug validate FILES " + " ".join(
-        o for o, a in zip(options, argv[2:], strict=True) if a not in names
-    )
+    kept = (a for a in argv[2:] if a not in names)
+    options = (_relative(Path(a)) if Path(a).is_absolute() else a for a in kept)
+    return "jetplug validate FILES " + " ".join(options)
 
 
 def _inputs(files: tuple[Path, ...]) -> dict[str, int]:

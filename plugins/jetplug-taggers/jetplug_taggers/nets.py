@@ -57,16 +57,47 @@ def _mlp(sizes: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class ParticleFlowNetwork(nn.Module):
-    """Deep Sets / Particle Flow Network (Komiske, Metodiev, Thaler, arXiv:1810.05165).
+class _ParticleClassifier(nn.Module):
+    """Base of the multi-class networks on masked particles.
 
-    Per-particle map Φ, masked sum over particles (permutation invariant),
-    event map F, softmax over classes. Inputs are standardised with buffers
-    ``mean``/``std`` (part of the state dict) computed on real particles only.
+    Holds the input standardisation (buffers ``mean``/``std``, part of the
+    state dict, computed on real particles only) and turns the subclass's
+    ``logits(x, mask)`` into class probabilities.
     """
 
     mean: torch.Tensor
     std: torch.Tensor
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+
+    def standardize_from(self, x: torch.Tensor, mask: torch.Tensor) -> None:
+        """Set ``mean``/``std`` from the real particles of training jets."""
+        real = x[mask > 0]
+        self.mean.copy_(real.mean(dim=0))
+        self.std.copy_(real.std(dim=0).clamp_min(1e-6))
+
+    def standardized(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with the training mean subtracted and divided by the training std."""
+        return (x - self.mean) / self.std
+
+    def logits(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class logits, shape ``(n, n_classes)``."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, shape ``(n, n_classes)``."""
+        return torch.softmax(self.logits(x, mask), dim=-1)
+
+
+class ParticleFlowNetwork(_ParticleClassifier):
+    """Deep Sets / Particle Flow Network (Komiske, Metodiev, Thaler, arXiv:1810.05165).
+
+    Per-particle map Φ, masked sum over particles (permutation invariant),
+    event map F, softmax over classes.
+    """
 
     def __init__(
         self,
@@ -75,27 +106,15 @@ class ParticleFlowNetwork(nn.Module):
         phi: tuple[int, ...] = (128, 128, 128),
         f: tuple[int, ...] = (128, 128),
     ) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("std", torch.ones(n_features))
+        super().__init__(n_features)
         self.phi = _mlp((n_features, *phi))
         self.f = _mlp((phi[-1], *f, n_classes))
 
-    def standardize_from(self, x: torch.Tensor, mask: torch.Tensor) -> None:
-        """Set ``mean``/``std`` from the real particles of training jets."""
-        real = x[mask > 0]
-        self.mean.copy_(real.mean(dim=0))
-        self.std.copy_(real.std(dim=0).clamp_min(1e-6))
-
     def logits(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class logits, shape ``(n, n_classes)``."""
-        z = self.phi((x - self.mean) / self.std) * mask.unsqueeze(-1)
+        z = self.phi(self.standardized(x)) * mask.unsqueeze(-1)
         out: torch.Tensor = self.f(z.sum(dim=1))
         return out
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Class probabilities, shape ``(n, n_classes)``."""
-        return torch.softmax(self.logits(x, mask), dim=-1)
 
 
 class JetImageCNN(nn.Module):
@@ -206,7 +225,7 @@ class _Block(nn.Module):
         return result
 
 
-class ParticleTransformer(nn.Module):
+class ParticleTransformer(_ParticleClassifier):
     """A small Particle Transformer (Qu, Li, Qian, arXiv:2202.03772).
 
     Particle embedding, ``layers`` self-attention blocks whose attention is
@@ -214,12 +233,8 @@ class ParticleTransformer(nn.Module):
     then ``class_layers`` class-attention blocks (a learned class token
     attends to the particles) and a linear head; softmax over classes.
     Padded particles are masked out of every attention, so the output is
-    permutation invariant. Inputs are standardised with buffers ``mean``/``std``
-    computed on real particles only (part of the state dict).
+    permutation invariant.
     """
-
-    mean: torch.Tensor
-    std: torch.Tensor
 
     def __init__(
         self,
@@ -230,9 +245,7 @@ class ParticleTransformer(nn.Module):
         layers: int = 3,
         class_layers: int = 1,
     ) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("std", torch.ones(n_features))
+        super().__init__(n_features)
         self.heads = heads
         self.embed = nn.Sequential(nn.Linear(n_features, dim), nn.GELU(), nn.Linear(dim, dim))
         self.pair_embed = nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Linear(16, heads * layers))
@@ -242,19 +255,13 @@ class ParticleTransformer(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, n_classes)
 
-    def standardize_from(self, x: torch.Tensor, mask: torch.Tensor) -> None:
-        """Set ``mean``/``std`` from the real particles of training jets."""
-        real = x[mask > 0]
-        self.mean.copy_(real.mean(dim=0))
-        self.std.copy_(real.std(dim=0).clamp_min(1e-6))
-
     def logits(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class logits, shape ``(n, n_classes)``."""
         h = self.heads
         # -inf would give NaN for a jet without particles: a large negative instead
         pad = ((1.0 - mask) * -1e9)[:, None, None, :]
         bias = self.pair_embed(pair_features(x, mask)).permute(0, 3, 1, 2) + pad
-        z = self.embed((x - self.mean) / self.std) * mask.unsqueeze(-1)
+        z = self.embed(self.standardized(x)) * mask.unsqueeze(-1)
         for i, block in enumerate(self.blocks):
             z = block(z, z, bias[:, i * h : (i + 1) * h])
         token = self.cls.expand_as(z[:, :1])
@@ -262,7 +269,3 @@ class ParticleTransformer(nn.Module):
             token = block(token, z, pad)
         out: torch.Tensor = self.head(self.norm(token.squeeze(1)))
         return out
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Class probabilities, shape ``(n, n_classes)``."""
-        return torch.softmax(self.logits(x, mask), dim=-1)
