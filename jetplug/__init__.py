@@ -24,6 +24,7 @@ from .errors import (
 from .hookspecs import hookimpl, hookspec
 from .host import PluginHost
 from .model import JetModel, ModelInputs
+from .options import Option
 from .registry import BackendRegistry, Derivation, DerivationRegistry, ModelRegistry
 from .spec import (
     Artifact,
@@ -65,6 +66,7 @@ __all__ = [
     "ModelInputs",
     "ModelRegistry",
     "ModelSpec",
+    "Option",
     "OutputSpec",
     "PluginHost",
     "PluginValidationError",

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model import JetModel
+from ..options import Option, resolve_options
 from ..spec import ModelSpec
 
 __all__ = ["Backend"]
@@ -27,9 +28,18 @@ class Backend(ABC):
     """The name a run config uses to select this backend."""
     formats: ClassVar[tuple[str, ...]] = ()
     """Artifact formats this backend runs in-process (empty for remote backends)."""
+    options_spec: ClassVar[tuple[Option, ...]] = ()
+    """The options this backend reads (``backend_options`` in the run config).
+
+    Unknown keys are refused with a "did you mean"; values are converted to
+    the declared types and defaults filled in, so ``self.options[name]``
+    always exists.
+    """
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options: dict[str, Any] = dict(options or {})
+        self.options: dict[str, Any] = resolve_options(
+            self.options_spec, options, owner=f"backend {self.name!r}"
+        )
 
     def bind(self, model: JetModel) -> None:
         """Receive the plugin's model object (e.g. to build a torch module); default: ignore."""

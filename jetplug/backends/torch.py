@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import BackendError
 from ..hookspecs import hookimpl
 from ..model import JetModel
+from ..options import Option
 from ..registry import BackendRegistry
 from ..spec import ModelSpec
 from .base import Backend
@@ -74,6 +75,11 @@ class TorchBackend(Backend):
 
     name: ClassVar[str] = "torch"
     formats: ClassVar[tuple[str, ...]] = ("torch-state-dict",)
+    options_spec: ClassVar[tuple[Option, ...]] = (
+        Option("device", "str", "auto", "``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``"),
+        Option("threads", "int", 1, "torch intra-op threads of this process"),
+        Option("batch_size", "int", 8192, "rows per forward pass"),
+    )
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -88,13 +94,13 @@ class TorchBackend(Backend):
     def device(self) -> str:
         """The resolved device."""
         if self._device is None:
-            self._device = resolve_device(str(self.options.get("device", "auto")))
+            self._device = resolve_device(str(self.options["device"]))
         return self._device
 
     def _set_threads(self) -> None:
         import torch
 
-        threads = int(self.options.get("threads", 1))
+        threads = int(self.options["threads"])
         with _LOCK:
             if not _THREADS or _THREADS[-1] != threads:
                 torch.set_num_threads(threads)
@@ -110,7 +116,7 @@ class TorchBackend(Backend):
         self._set_threads()
         module = load_module(self._model, self.device)
         n = len(next(iter(tensors.values())))
-        batch = int(self.options.get("batch_size", 8192))
+        batch = int(self.options["batch_size"])
         parts: list[list[np.ndarray]] = [[] for _ in spec.tensors_out]
         with torch.inference_mode():
             for start in range(0, n, batch):
@@ -141,7 +147,7 @@ class TorchBackend(Backend):
             "backend": self.name,
             "torch": torch.__version__,
             "device": self.device,
-            "threads": int(self.options.get("threads", 1)),
+            "threads": int(self.options["threads"]),
         }
         if self.device.startswith("cuda"):
             info["cuda_device"] = torch.cuda.get_device_name(torch.device(self.device))

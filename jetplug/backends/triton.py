@@ -20,17 +20,8 @@ Compared with CMS SONIC and ``coffea.ml_tools.triton_wrapper``, this client:
 * supports TLS (root certificates, client certificate and key) and headers,
   e.g. a bearer token read from an environment variable.
 
-Options (``backend_options`` in the run config)
------------------------------------------------
-``url``: ``host:port`` or a list of them (default ``127.0.0.1:8001``);
-``protocol``: ``grpc`` (default) or ``http``; ``model_name`` (default: the
-plugin name); ``model_version`` (default: latest); ``in_flight`` (4);
-``max_batch_size`` (default: the server's); ``timeout_s`` (30);
-``retries`` (4); ``backoff_s`` (0.1); ``backoff_max_s`` (5);
-``breaker_failures`` (5); ``breaker_reset_s`` (30); ``fallback``
-(``none`` or ``local``); ``tls``: ``{root_certificates, private_key,
-certificate_chain}`` file paths; ``headers``: a mapping; ``token_env``: name
-of an environment variable holding a bearer token.
+Options (``backend_options`` in the run config) are declared in
+:attr:`TritonBackend.options_spec` and listed in ``docs/serving.md``.
 """
 
 from __future__ import annotations
@@ -51,6 +42,7 @@ import numpy as np
 
 from ..errors import BackendError
 from ..hookspecs import hookimpl
+from ..options import Option
 from ..registry import BackendRegistry
 from ..spec import TRITON_DATATYPES, ModelSpec, TensorSpec
 from .base import Backend
@@ -148,33 +140,44 @@ class TritonBackend(Backend):
 
     name: ClassVar[str] = "triton"
     formats: ClassVar[tuple[str, ...]] = ()
+    options_spec: ClassVar[tuple[Option, ...]] = (
+        Option("url", "any", "127.0.0.1:8001", "server ``host:port``, or a list of them"),
+        Option("protocol", "str", "grpc", "transport", choices=("grpc", "http")),
+        Option("model_name", "str", None, "served model name (default: the plugin name)"),
+        Option("model_version", "str", "", "served model version (default: latest)"),
+        Option("in_flight", "int", 4, "requests kept in flight per process"),
+        Option("max_batch_size", "int", None, "rows per request (default: the server's)"),
+        Option("timeout_s", "float", 30.0, "per-request timeout in seconds"),
+        Option("retries", "int", 4, "retries of a transient failure"),
+        Option("backoff_s", "float", 0.1, "first retry delay in seconds (doubles, with jitter)"),
+        Option("backoff_max_s", "float", 5.0, "longest retry delay in seconds"),
+        Option("breaker_failures", "int", 5, "consecutive failures that open a server's breaker"),
+        Option("breaker_reset_s", "float", 30.0, "seconds before an open breaker probes again"),
+        Option(
+            "fallback", "str", "none", "run locally when no server answers", ("none", "local")
+        ),
+        Option("tls", "dict", {}, "``root_certificates``, ``private_key``, ``certificate_chain``"),
+        Option("headers", "dict", {}, "extra request headers"),
+        Option("token_env", "str", None, "environment variable holding a bearer token"),
+    )
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         o = self.options
-        urls = o.get("url", "127.0.0.1:8001")
+        urls = o["url"]
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         if not self.urls:
             msg = "backend 'triton' needs at least one url"
             raise BackendError(msg)
-        self.protocol = str(o.get("protocol", "grpc")).lower()
-        if self.protocol not in ("grpc", "http"):
-            msg = f"backend 'triton': protocol {self.protocol!r} unknown; use 'grpc' or 'http'"
-            raise BackendError(msg)
-        self.in_flight = int(o.get("in_flight", 4))
-        self.timeout_s = float(o.get("timeout_s", 30.0))
-        self.retries = int(o.get("retries", 4))
-        self.backoff_s = float(o.get("backoff_s", 0.1))
-        self.backoff_max_s = float(o.get("backoff_max_s", 5.0))
-        self.fallback = str(o.get("fallback", "none"))
-        if self.fallback not in ("none", "local"):
-            msg = f"backend 'triton': fallback {self.fallback!r} unknown; use 'none' or 'local'"
-            raise BackendError(msg)
+        self.protocol = str(o["protocol"])
+        self.in_flight = int(o["in_flight"])
+        self.timeout_s = float(o["timeout_s"])
+        self.retries = int(o["retries"])
+        self.backoff_s = float(o["backoff_s"])
+        self.backoff_max_s = float(o["backoff_max_s"])
+        self.fallback = str(o["fallback"])
         self._servers = [
-            _Server(
-                u,
-                _Breaker(int(o.get("breaker_failures", 5)), float(o.get("breaker_reset_s", 30.0))),
-            )
+            _Server(u, _Breaker(int(o["breaker_failures"]), float(o["breaker_reset_s"])))
             for u in self.urls
         ]
         self._local = threading.local()
@@ -219,8 +222,8 @@ class TritonBackend(Backend):
 
     # -- clients ----------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
-        headers = {str(k).lower(): str(v) for k, v in dict(self.options.get("headers", {})).items()}
-        token_env = self.options.get("token_env")
+        headers = {str(k).lower(): str(v) for k, v in dict(self.options["headers"]).items()}
+        token_env = self.options["token_env"]
         if token_env:
             token = os.environ.get(str(token_env))
             if not token:
@@ -235,7 +238,7 @@ class TritonBackend(Backend):
             clients = self._local.clients = {}
         client = clients.get(url)
         if client is None:
-            tls = dict(self.options.get("tls", {}))
+            tls = dict(self.options["tls"])
             if self.protocol == "grpc":
                 import tritonclient.grpc as grpcclient
 
@@ -276,9 +279,7 @@ class TritonBackend(Backend):
 
     # -- metadata check --------------------------------------------------------------------
     def _model(self, spec: ModelSpec) -> tuple[str, str]:
-        return str(self.options.get("model_name", spec.name)), str(
-            self.options.get("model_version", "")
-        )
+        return str(self.options["model_name"] or spec.name), str(self.options["model_version"])
 
     def check(self, spec: ModelSpec) -> tuple[str, int]:
         """Validate ``spec`` against the server; returns (served version, max batch size)."""
@@ -321,7 +322,7 @@ class TritonBackend(Backend):
             )
             raise TritonMismatchError(msg)
         versions = meta.get("versions") or [version or "?"]
-        wanted = int(self.options.get("max_batch_size", served_max))
+        wanted = int(self.options["max_batch_size"] or served_max)
         result = (
             str(version or max(versions, key=lambda v: int(v) if str(v).isdigit() else -1)),
             min(wanted, served_max),

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import BackendError
 from ..hookspecs import hookimpl
+from ..options import Option
 from ..registry import BackendRegistry
 from ..spec import ModelSpec
 from .base import Backend
@@ -48,17 +49,14 @@ def load_booster(spec: ModelSpec, threads: int = 1) -> Any:
 
 
 class XGBoostBackend(Backend):
-    """In-process xgboost inference.
-
-    Options
-    -------
-    threads : int
-        ``nthread`` for prediction (default 1, so that parallel workers do not
-        oversubscribe the cores).
-    """
+    """In-process xgboost inference (``inplace_predict``)."""
 
     name: ClassVar[str] = "xgboost"
     formats: ClassVar[tuple[str, ...]] = ("xgboost-ubj", "xgboost-json")
+    options_spec: ClassVar[tuple[Option, ...]] = (
+        Option("threads", "int", 1, "``nthread`` of the booster (1: workers do not oversubscribe)"),
+        Option("batch_size", "int", 262_144, "rows per prediction call"),
+    )
 
     def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Predict with ``inplace_predict`` on the single 2-D input tensor."""
@@ -73,10 +71,10 @@ class XGBoostBackend(Backend):
                 f"expected (batch, {tin.shape[0] if tin.shape else 'n'})"
             )
             raise BackendError(msg)
-        booster = load_booster(spec, int(self.options.get("threads", 1)))
+        booster = load_booster(spec, int(self.options["threads"]))
         if len(x) == 0:
             return {tout.name: np.zeros((0, *tout.shape), dtype=tout.dtype)}
-        batch = int(self.options.get("batch_size", 262_144))
+        batch = int(self.options["batch_size"])
         y = np.concatenate(
             [
                 booster.inplace_predict(x[s : s + batch], validate_features=False)
@@ -93,7 +91,7 @@ class XGBoostBackend(Backend):
             "backend": self.name,
             "device": "cpu",
             "xgboost": xgboost.__version__,
-            "threads": int(self.options.get("threads", 1)),
+            "threads": int(self.options["threads"]),
         }
 
 

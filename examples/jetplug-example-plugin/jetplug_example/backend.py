@@ -14,13 +14,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from jetplug import Backend, BackendError, ModelSpec
+from jetplug import Backend, BackendError, ModelSpec, Option
 
 
 class DMatrixBackend(Backend):
-    """xgboost via DMatrix; options: ``threads`` (default 1)."""
+    """xgboost via DMatrix."""
 
     name: ClassVar[str] = "xgboost-dmatrix"
+    options_spec: ClassVar[tuple[Option, ...]] = (Option("threads", "int", 1, "xgboost nthread"),)
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -38,7 +39,7 @@ class DMatrixBackend(Backend):
         booster = self._boosters.get(spec.artifact.sha256)
         if booster is None:
             booster = xgboost.Booster(model_file=str(spec.artifact.verify()))
-            booster.set_param({"nthread": int(self.options.get("threads", 1))})
+            booster.set_param({"nthread": int(self.options["threads"])})
             self._boosters[spec.artifact.sha256] = booster
         (tin,), (tout,) = spec.tensors_in, spec.tensors_out
         x = np.asarray(tensors[tin.name], dtype=np.float32)
