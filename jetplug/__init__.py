@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .artifacts import load_model_metadata, write_model_metadata
 from .backends.base import Backend
+from .chunk import ChunkContext, ObjectRandom
 from .errors import (
     ArtifactError,
     BackendError,
@@ -18,13 +19,16 @@ from .errors import (
     InputFileError,
     JetplugError,
     MissingInputError,
+    PluginUnavailableError,
     PluginValidationError,
+    TensorSpecError,
     UnknownPluginError,
 )
 from .hookspecs import hookimpl, hookspec
-from .host import PluginHost
-from .model import JetModel, ModelInputs
+from .host import HostDescription, PluginHost
+from .model import JetModel, LazySpec, ModelInputs, lazy_spec
 from .options import Option
+from .plugins import Plugins
 from .registry import BackendRegistry, Derivation, DerivationRegistry, ModelRegistry
 from .spec import (
     Artifact,
@@ -50,6 +54,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendRegistry",
+    "ChunkContext",
     "ChunksFailedError",
     "ConfigError",
     "ConstituentSpec",
@@ -57,26 +62,33 @@ __all__ = [
     "Derivation",
     "DerivationRegistry",
     "FieldSpec",
+    "HostDescription",
     "InputFileError",
     "InputSpec",
     "JetModel",
     "JetplugError",
     "Kind",
+    "LazySpec",
     "MissingInputError",
     "ModelInputs",
     "ModelRegistry",
     "ModelSpec",
+    "ObjectRandom",
     "Option",
     "OutputSpec",
     "PluginHost",
+    "PluginUnavailableError",
     "PluginValidationError",
+    "Plugins",
     "Target",
     "TargetMode",
     "TensorSpec",
+    "TensorSpecError",
     "UnknownPluginError",
     "__version__",
     "hookimpl",
     "hookspec",
+    "lazy_spec",
     "load_model_metadata",
     "write_model_metadata",
 ]

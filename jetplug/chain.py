@@ -1,80 +1,182 @@
-"""The configured plugins of a run, in dependency order, applied to a chunk of events."""
+"""The configured plugins of a run, in execution order, applied to a chunk of events.
+
+Execution order follows from what each plugin reads and writes (its
+:class:`~jetplug.plan.Plan`), not from the order of the run config:
+
+* a plugin that reads a field runs after every plugin that writes it (a
+  calibrator of ``FatJet.pt`` runs before a tagger reading ``FatJet.pt``;
+  a plugin reading ``FatJet.top_bdt.score`` after ``top_bdt``; a plugin on a
+  created collection after the plugin creating it);
+* plugins that replace the same field are chained in run-config order, each
+  reading the previous one's result;
+* ``requires`` adds explicit edges;
+* otherwise the run-config order is kept.
+
+A cycle (two plugins each reading what the other writes) is a
+:class:`~jetplug.errors.DependencyError` that names every edge and why.
+"""
 
 from __future__ import annotations
 
-import graphlib
+import heapq
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import awkward as ak
+import numpy as np
 
 from .backends.base import Backend
+from .checks import check_tensors
+from .chunk import ChunkContext
 from .columns import attach_outputs, gather_inputs
 from .config import PluginConfig
-from .errors import DependencyError, JetplugError
-from .host import PluginHost
+from .errors import ConfigError, DependencyError, annotate
+from .host import HostDescription, PluginHost
 from .model import JetModel
+from .plan import COLLECTION, Plan
 from .spec import ModelSpec
 
-__all__ = ["PluginChain", "PluginRunError", "Step", "dependency_order"]
+__all__ = ["PluginChain", "Step", "chain_for", "execution_order"]
 
 
-class PluginRunError(JetplugError):
-    """A plugin failed on a chunk; wraps the original error and names the plugin."""
-
-    def __init__(self, plugin: str, error: BaseException) -> None:
-        self.plugin = plugin
-        self.error = error
-        super().__init__(f"{type(error).__name__}: {error}")
+def _ref(ref: tuple[str, str]) -> str:
+    coll, field = ref
+    return coll if field == COLLECTION else f"{coll}.{field}"
 
 
-def dependency_order(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
-    """Sort specs so that every plugin runs after the plugins it ``requires``.
+def execution_order(plans: Sequence[Plan]) -> list[Plan]:
+    """Sort ``plans`` (given in run-config order) as the module docstring says.
 
-    Raises :class:`DependencyError` when a requirement is not in the run or
-    when requirements form a cycle.
+    Raises :class:`DependencyError` when a ``requires`` entry is not in the
+    run or when the plugins form a cycle.
     """
-    by_name = {s.name: s for s in specs}
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for spec in specs:
-        missing = [r for r in spec.requires if r not in by_name]
+    names = [p.spec.name for p in plans]
+    index = {n: i for i, n in enumerate(names)}
+    why: dict[tuple[str, str], str] = {}
+    for b in plans:
+        missing = [r for r in b.spec.requires if r not in index]
         if missing:
             msg = (
-                f"plugin {spec.name!r} requires {missing}, which the run does not include; "
+                f"plugin {b.spec.name!r} requires {missing}, which the run does not include; "
                 "add them to 'plugins' in the run config"
             )
             raise DependencyError(msg)
-        sorter.add(spec.name, *spec.requires)
-    try:
-        order = list(sorter.static_order())
-    except graphlib.CycleError as e:
-        msg = f"plugin dependencies form a cycle: {' -> '.join(e.args[1])}"
-        raise DependencyError(msg) from None
+        for r in b.spec.requires:
+            why[(r, b.spec.name)] = f"{b.spec.name!r} requires {r!r}"
+        for a in plans:
+            if a is b:
+                continue
+            shared = a.writes & b.reads
+            if not shared:
+                continue
+            both = shared & b.writes
+            if both and index[a.spec.name] > index[b.spec.name]:
+                continue  # replacements of one field are chained in config order
+            ref = _ref(min(shared))
+            why.setdefault(
+                (a.spec.name, b.spec.name),
+                f"{b.spec.name!r} reads {ref}, which {a.spec.name!r} writes",
+            )
+    preds: dict[str, set[str]] = {n: set() for n in names}
+    for before, after in why:
+        preds[after].add(before)
+    ready = [(index[n], n) for n in names if not preds[n]]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        order.append(n)
+        for m in names:
+            if n in preds[m]:
+                preds[m].discard(n)
+                if not preds[m]:
+                    heapq.heappush(ready, (index[m], m))
+    if len(order) < len(names):
+        stuck = [n for n in names if n not in order]
+        edges = [text for (x, y), text in why.items() if x in stuck and y in stuck]
+        msg = f"plugins {stuck} form a dependency cycle: " + "; ".join(edges)
+        raise DependencyError(msg)
+    by_name = {p.spec.name: p for p in plans}
     return [by_name[n] for n in order]
 
 
 @dataclass
 class Step:
-    """One plugin of the chain: its model object and the backend that runs it."""
+    """One plugin of the chain: its spec as run (re-targeted), model and backend."""
 
     config: PluginConfig
+    spec: ModelSpec
     model: JetModel
     backend: Backend
 
     @property
-    def spec(self) -> ModelSpec:
-        """The plugin's spec."""
-        return self.model.spec
+    def plan(self) -> Plan:
+        """What the step reads and writes."""
+        return Plan(self.spec)
+
+    def run(self, events: ak.Array, host: PluginHost, chunk: ChunkContext | None) -> ak.Array:
+        """Gather, prepare, infer, finalize and attach; errors keep their type, gain a note."""
+        spec = self.spec
+        stage = "gathering inputs"
+        try:
+            inputs, counts = gather_inputs(
+                events, spec, host.derivations, chunk=chunk, seed=self.config.seed
+            )
+            n = int(counts.sum())
+            stage = "prepare"
+            prepared = self.model.prepare(inputs)
+            check_tensors(spec.name, "prepare() returned", prepared, spec.tensors_in, n)
+            stage = f"inference on backend {self.backend.name!r}"
+            outputs = self.backend.infer(spec, prepared) if n else _empty(spec)
+            check_tensors(spec.name, "the backend returned", outputs, spec.tensors_out, n)
+            stage = "finalize"
+            columns = self.model.finalize(outputs, inputs, prepared)
+            stage = "attaching outputs"
+            return attach_outputs(events, spec, columns, counts)
+        except Exception as e:
+            where = chunk.where() if chunk is not None else {}
+            raise annotate(e, plugin=spec.name, stage=stage, **where) from None
 
     def provenance(self) -> dict[str, Any]:
-        """What ran: plugin name, version, artifact sha256, backend details."""
+        """What ran: plugin name, version, artifact sha256, options, backend details."""
         return {
             **self.spec.summary(),
+            "seed": self.config.seed,
             "options": dict(self.model.options),
             "backend": self.backend.describe(self.spec),
         }
+
+
+def _misplaced(
+    error: ConfigError, config: PluginConfig, spec: ModelSpec, host: PluginHost
+) -> ConfigError:
+    """``error``, plus a hint when a key sits under ``options`` instead of ``backend_options``."""
+    if config.backend == "local":
+        backend = host.backends.for_format(spec.artifact.format)
+    else:
+        backend = host.backends.get(config.backend)
+    backend_keys = {o.name for o in backend.options_spec}
+    plugin_keys = {o.name for o in spec.options}
+    hints = [
+        f"{k!r} is an option of backend {backend.name!r}: put it under 'backend_options'"
+        for k in config.options
+        if k in backend_keys and k not in plugin_keys
+    ]
+    hints += [
+        f"{k!r} is an option of plugin {spec.name!r}: put it under 'options'"
+        for k in config.backend_options
+        if k in plugin_keys and k not in backend_keys
+    ]
+    if not hints:
+        return error
+    return ConfigError(f"{error} ({'; '.join(hints)})")
+
+
+def _empty(spec: ModelSpec) -> dict[str, np.ndarray]:
+    return {t.name: np.zeros((0, *t.shape), dtype=t.dtype) for t in spec.tensors_out}
 
 
 class PluginChain:
@@ -83,34 +185,33 @@ class PluginChain:
     def __init__(self, plugins: Sequence[PluginConfig], host: PluginHost | None = None) -> None:
         self.host = host or PluginHost()
         configs = {p.name: p for p in plugins}
-        specs = [self.host.spec(p.name) for p in plugins]
-        self.steps = []
-        for spec in dependency_order(specs):
-            config = configs[spec.name]
-            model = self.host.create_model(spec.name, dict(config.options))
-            backend = self.host.create_backend(
-                spec, config.backend, dict(config.backend_options), model
-            )
-            self.steps.append(Step(config=config, model=model, backend=backend))
+        plans = [Plan(self.host.spec(p.name).retarget(p.collection, p.target)) for p in plugins]
+        self.steps: list[Step] = []
+        for plan in execution_order(plans):
+            config = configs[plan.spec.name]
+            try:
+                model = self.host.create_model(plan.spec.name, dict(config.options))
+                backend = self.host.create_backend(
+                    plan.spec, config.backend, dict(config.backend_options), model
+                )
+            except ConfigError as e:
+                raise _misplaced(e, config, plan.spec, self.host) from None
+            self.steps.append(Step(config=config, spec=plan.spec, model=model, backend=backend))
 
     @property
     def specs(self) -> list[ModelSpec]:
-        """Specs in execution order."""
+        """Specs as run (re-targeted), in execution order."""
         return [s.spec for s in self.steps]
 
-    def apply(self, events: ak.Array, *, source: str | None = None) -> ak.Array:
+    @property
+    def plans(self) -> list[Plan]:
+        """Plans in execution order."""
+        return [s.plan for s in self.steps]
+
+    def apply(self, events: ak.Array, *, chunk: ChunkContext | None = None) -> ak.Array:
         """Run every plugin on ``events`` and return them with the outputs attached."""
         for step in self.steps:
-            try:
-                inputs, counts = gather_inputs(
-                    events, step.spec, self.host.derivations, source=source
-                )
-                tensors = step.model.prepare(inputs)
-                raw = step.backend.infer(step.spec, tensors)
-                columns = step.model.finalize(raw, inputs)
-                events = attach_outputs(events, step.spec, columns, counts)
-            except Exception as e:
-                raise PluginRunError(step.spec.name, e) from e
+            events = step.run(events, self.host, chunk)
         return events
 
     def reports(self) -> dict[str, dict[str, int]]:
@@ -126,20 +227,32 @@ class PluginChain:
         """Provenance of each step, in execution order."""
         return [s.provenance() for s in self.steps]
 
+    def fingerprint(self) -> dict[str, str]:
+        """``plugin -> version sha256`` of what this process runs (checked against the driver)."""
+        return {s.spec.name: f"{s.spec.version} {s.spec.artifact.sha256}" for s in self.steps}
 
-_CHAINS: dict[tuple[str, ...], PluginChain] = {}
+
+_CHAINS: dict[tuple[int, str, str], PluginChain] = {}
 _CHAINS_LOCK = threading.Lock()
 
 
-def chain_for(plugins: Sequence[PluginConfig], key: str) -> PluginChain:
-    """The process-wide chain for a configuration ``key``: built once per worker process.
+def chain_for(
+    plugins: Sequence[PluginConfig], key: str, host: HostDescription | PluginHost
+) -> PluginChain:
+    """The process-wide chain for configuration ``key`` on ``host``: built once per process.
 
     Processors are pickled to workers and may be unpickled for every chunk;
-    keying the chain by the configuration hash keeps models loaded once.
+    keying the chain by the configuration hash and the host's token keeps
+    models loaded once. In the process that made ``host`` (a live
+    :class:`PluginHost`) that host is used; elsewhere it is rebuilt from its
+    description, hand-registered plugins included.
     """
+    # keyed by process id too: a forked worker must not reuse its parent's clients
+    cache_key = (os.getpid(), host.token, key)
     with _CHAINS_LOCK:
-        chain = _CHAINS.get((key,))
+        chain = _CHAINS.get(cache_key)
         if chain is None:
-            chain = PluginChain(plugins)
-            _CHAINS[(key,)] = chain
+            live = host if isinstance(host, PluginHost) else host.build()
+            chain = PluginChain(plugins, live)
+            _CHAINS[cache_key] = chain
     return chain

@@ -10,11 +10,14 @@ from collections.abc import Mapping
 import awkward as ak
 import numpy as np
 
+from .checks import check_tensors
+from .chunk import ChunkContext, ObjectRandom
 from .derivations import count_constituents
 from .errors import MissingInputError
 from .model import ModelInputs
+from .plan import ConstituentTables, Plan
 from .registry import DerivationRegistry
-from .spec import ConstituentSpec, ModelSpec, OutputSpec, TargetMode
+from .spec import ConstituentSpec, ModelSpec, TargetMode
 
 __all__ = [
     "attach_outputs",
@@ -44,19 +47,19 @@ def get_path(array: ak.Array, path: str) -> ak.Array:
     return node
 
 
-def constituents_of(events: ak.Array, collection: str, candidates: str = "PFCands") -> ak.Array:
+def constituents_of(events: ak.Array, tables: ConstituentTables) -> ak.Array:
     """PF candidates of each object, ``(events, objects, candidates)``, from the PFNano tables.
 
-    Built from ``<collection>PFCands`` (event-local ``jetIdx``, ``pFCandsIdx``)
-    and ``PFCands`` directly, so it works whether or not the file stores
-    ``<collection>_nConstituents`` (coffea's ``FatJet.constituents`` needs it,
-    CMS PFNano files do not always have it). Rows are grouped by object with a
-    stable sort, so the tables need not be ordered jet by jet.
+    Built from the index table (event-local ``jetIdx``, ``pFCandsIdx``) and
+    the candidate collection directly, so it works whether or not the file
+    stores ``<collection>_nConstituents`` (coffea's ``FatJet.constituents``
+    needs it, CMS PFNano files do not always have it). Rows are grouped by
+    object with a stable sort, so the tables need not be ordered jet by jet.
     """
-    table = events[f"{collection}PFCands"]
+    table = events[tables.table]
     table = table[ak.argsort(table["jetIdx"], axis=1, stable=True)]
-    cands = ak.flatten(events[candidates][table["pFCandsIdx"]], axis=1)
-    per_object = count_constituents(events, collection)
+    cands = ak.flatten(events[tables.candidates][table["pFCandsIdx"]], axis=1)
+    per_object = count_constituents(events, tables.collection)
     return ak.unflatten(ak.unflatten(cands, ak.flatten(per_object)), ak.num(per_object, axis=1))
 
 
@@ -87,16 +90,21 @@ def gather_inputs(
     spec: ModelSpec,
     derivations: DerivationRegistry,
     *,
-    source: str | None = None,
+    chunk: ChunkContext | None = None,
+    seed: int = 0,
 ) -> tuple[ModelInputs, np.ndarray]:
     """Flatten what ``spec.inputs`` declares into :class:`ModelInputs`.
 
     Returns the inputs and the per-event object counts (to unflatten outputs).
     Fields the collection lacks are derived when the spec names a derivation;
-    otherwise :class:`MissingInputError` names the plugin, the field and ``source``.
+    otherwise :class:`MissingInputError` names the plugin, the field and the
+    chunk's file. ``chunk`` and ``seed`` key the per-object random numbers
+    (:attr:`ModelInputs.random`).
     """
+    plan = Plan(spec)
     consumer = f"plugin {spec.name!r}"
-    collection = spec.inputs.collection
+    collection = plan.collection
+    source = chunk.source if chunk is not None else None
     if collection not in ak.fields(events):
         raise MissingInputError(
             consumer=consumer, field=collection, path=source, available=ak.fields(events)
@@ -127,35 +135,63 @@ def gather_inputs(
             )
         fields[fs.name] = ak.to_numpy(ak.flatten(values, axis=1))
     constituents = mask = None
-    if spec.inputs.constituents is not None:
-        cspec = spec.inputs.constituents
-        needed = (f"{collection}PFCands", cspec.candidates)
+    if plan.constituents is not None:
+        tables = plan.constituents
+        needed = (tables.table, tables.candidates)
         if not all(name in ak.fields(events) for name in needed):
             raise MissingInputError(
                 consumer=consumer,
-                field=f"{collection}PFCands / {cspec.candidates}",
+                field=f"{tables.table} / {tables.candidates}",
                 path=source,
                 hint=f"(constituents need the PFNano tables {list(needed)})",
             )
-        flat = ak.flatten(constituents_of(events, collection, cspec.candidates), axis=1)
-        constituents, mask = pad_constituents(flat, cspec)
-    return ModelInputs(fields, constituents, mask), counts
+        flat = ak.flatten(constituents_of(events, tables), axis=1)
+        constituents, mask = pad_constituents(flat, tables.spec)
+    chunk = chunk or ChunkContext(entrystop=len(events))
+    entry = np.repeat(np.arange(chunk.entrystart, chunk.entrystart + len(counts)), counts)
+    index = ak.to_numpy(ak.flatten(ak.local_index(objects, axis=1), axis=1))
+    random = ObjectRandom(seed, spec.name, chunk.file_key, entry, index)
+    return ModelInputs(fields, constituents, mask, chunk=chunk, random=random), counts
 
 
-def _unflatten(values: np.ndarray, counts: np.ndarray) -> ak.Array:
-    return ak.unflatten(values, counts, axis=0)
-
-
-def _columns_record(
-    columns: Mapping[str, np.ndarray], outputs: tuple[OutputSpec, ...]
+def _flat_columns(
+    plan: Plan, columns: Mapping[str, np.ndarray], n_obj: int
 ) -> dict[str, np.ndarray]:
+    spec = plan.spec
+    check_tensors(spec.name, "finalize() returned", columns, spec.outputs, n_obj)
     flat: dict[str, np.ndarray] = {}
-    for out in outputs:
-        values = np.asarray(columns[out.name])
+    for out in spec.outputs:
+        values = np.asarray(columns[out.name], dtype=out.dtype)
         flat[out.name] = values
         for i, label in enumerate(out.labels):
             flat[f"{out.name}_{label}"] = values[:, i]
     return flat
+
+
+def _record_name(objects: ak.Array, plan: Plan) -> str | None:
+    if plan.spec.target.record is not None:
+        return plan.spec.target.record
+    if {"pt", "eta", "phi", "mass"} <= set(plan.stored_names):
+        name = ak.parameters(objects).get("__record__") or ak.parameters(
+            ak.flatten(objects, axis=1)
+        ).get("__record__")
+        return str(name) if name else "PtEtaPhiMLorentzVector"
+    return None
+
+
+def _create(
+    events: ak.Array, plan: Plan, flat: dict[str, np.ndarray], counts: np.ndarray
+) -> ak.Array:
+    target = plan.spec.target
+    objects = events[plan.collection]
+    jagged = {name: ak.unflatten(flat[name], counts) for name in plan.stored_names}
+    jagged["sourceIdx"] = ak.local_index(objects, axis=1)
+    new = ak.zip(jagged, depth_limit=2, with_name=_record_name(objects, plan))
+    if target.keep is not None:
+        new = new[ak.unflatten(flat[target.keep].astype(bool), counts)]
+    if target.sort_by is not None:
+        new = new[ak.argsort(new[target.sort_by], axis=1, ascending=False, stable=True)]
+    return ak.with_field(events, new, plan.target)
 
 
 def attach_outputs(
@@ -165,27 +201,19 @@ def attach_outputs(
     counts: np.ndarray,
 ) -> ak.Array:
     """Return ``events`` with the plugin's output columns attached per ``spec.target``."""
-    flat = _columns_record(columns, spec.outputs)
-    n_obj = int(counts.sum())
-    for name, values in flat.items():
-        if len(values) != n_obj:
-            msg = (
-                f"plugin {spec.name!r} returned {len(values)} values for output {name!r}, "
-                f"expected one per object ({n_obj})"
-            )
-            raise ValueError(msg)
-    jagged = {name: _unflatten(values, counts) for name, values in flat.items()}
-    mode = spec.target.mode
-    if mode is TargetMode.CREATE:
-        new = ak.zip(jagged, depth_limit=2) if jagged else ak.Array([])
-        return ak.with_field(events, new, spec.target_collection)
-    collection = spec.target_collection
-    objects = events[collection]
-    if mode is TargetMode.ADD:
+    plan = Plan(spec)
+    flat = _flat_columns(plan, columns, int(counts.sum()))
+    if plan.mode is TargetMode.CREATE:
+        return _create(events, plan, flat, counts)
+    jagged = {name: ak.unflatten(flat[name], counts) for name in plan.stored_names}
+    objects = events[plan.target]
+    if plan.mode is TargetMode.ADD:
         objects = ak.with_field(objects, ak.zip(jagged, depth_limit=2), spec.name)
-    else:  # REPLACE
+    else:  # REPLACE: keep the file's value once as <name>_raw, each step as <name>_<plugin>
+        present = set(ak.fields(objects))
         for name, values in jagged.items():
-            if name in ak.fields(objects):
+            if name in present and f"{name}_raw" not in present:
                 objects = ak.with_field(objects, objects[name], f"{name}_raw")
+            objects = ak.with_field(objects, values, f"{name}_{spec.name}")
             objects = ak.with_field(objects, values, name)
-    return ak.with_field(events, objects, collection)
+    return ak.with_field(events, objects, plan.target)

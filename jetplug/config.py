@@ -56,6 +56,7 @@ __all__ = [
     "PluginConfig",
     "RunConfig",
     "load_config",
+    "plugin_configs",
 ]
 
 SCHEMAS = ("pfnano", "nanoaod")
@@ -75,12 +76,21 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class PluginConfig:
-    """One plugin in a run, with its backend choice and options."""
+    """One plugin in a run: backend, options, and where it reads and writes.
+
+    ``collection`` re-targets the plugin to another input collection (e.g.
+    ``top_bdt`` on a fast-simulated collection, a calibrator on ``Jet``);
+    ``target`` renames the collection a ``create`` plugin makes; ``seed``
+    keys its per-object random numbers (:class:`jetplug.chunk.ObjectRandom`).
+    """
 
     name: str
     backend: str = "local"
     options: Mapping[str, Any] = field(default_factory=dict)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
+    collection: str | None = None
+    target: str | None = None
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -252,30 +262,53 @@ def _parse_datasets(ctx: _Ctx, raw: Any, base: Path) -> tuple[DatasetConfig, ...
     return tuple(out)
 
 
+_PLUGIN_KEYS = ("name", "backend", "options", "backend_options", "collection", "target", "seed")
+
+
+def _parse_plugin(ctx: _Ctx, item: Any, where: str) -> PluginConfig:
+    if isinstance(item, PluginConfig):
+        return item
+    if isinstance(item, str):
+        item = {"name": item}
+    item = ctx.mapping(item, where)
+    ctx.keys(item, where, _PLUGIN_KEYS)
+    if not isinstance(item.get("name"), str):
+        ctx.fail(where, "needs a 'name'")
+    for key in ("collection", "target"):
+        value = item.get(key)
+        if value is not None and not (isinstance(value, str) and value.isidentifier()):
+            ctx.fail(f"{where}.{key}", f"{value!r} is not a collection name")
+    seed = item.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        ctx.fail(f"{where}.seed", f"must be a non-negative integer, got {seed!r}")
+    return PluginConfig(
+        name=item["name"],
+        backend=str(item.get("backend", "local")),
+        options=dict(ctx.mapping(item.get("options") or {}, f"{where}.options")),
+        backend_options=dict(
+            ctx.mapping(item.get("backend_options") or {}, f"{where}.backend_options")
+        ),
+        collection=item.get("collection"),
+        target=item.get("target"),
+        seed=seed,
+    )
+
+
+def plugin_configs(raw: Any, *, source: str = "plugins") -> tuple[PluginConfig, ...]:
+    """Validate a list of plugins: names, or mappings with the keys of a run config.
+
+    Used by :class:`jetplug.Plugins` inside user processors; errors name the
+    entry at fault.
+    """
+    return _parse_plugins(_Ctx(source), list(raw))
+
+
 def _parse_plugins(ctx: _Ctx, raw: Any) -> tuple[PluginConfig, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         ctx.fail("plugins", "expected a list")
-    out = []
-    for i, item in enumerate(raw):
-        where = f"plugins[{i}]"
-        if isinstance(item, str):
-            item = {"name": item}
-        item = ctx.mapping(item, where)
-        ctx.keys(item, where, ("name", "backend", "options", "backend_options"))
-        if not isinstance(item.get("name"), str):
-            ctx.fail(where, "needs a 'name'")
-        out.append(
-            PluginConfig(
-                name=item["name"],
-                backend=str(item.get("backend", "local")),
-                options=dict(ctx.mapping(item.get("options") or {}, f"{where}.options")),
-                backend_options=dict(
-                    ctx.mapping(item.get("backend_options") or {}, f"{where}.backend_options")
-                ),
-            )
-        )
+    out = [_parse_plugin(ctx, item, f"plugins[{i}]") for i, item in enumerate(raw)]
     names = [p.name for p in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

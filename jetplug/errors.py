@@ -13,15 +13,22 @@ from collections.abc import Iterable, Sequence
 __all__ = [
     "ArtifactError",
     "BackendError",
-    "ChunkError",
     "ChunksFailedError",
     "ConfigError",
     "DependencyError",
+    "ExpressionError",
     "InputFileError",
     "JetplugError",
     "MissingInputError",
+    "PluginUnavailableError",
     "PluginValidationError",
+    "ServerUnavailableError",
+    "TensorSpecError",
+    "TritonMismatchError",
+    "TritonServerError",
     "UnknownPluginError",
+    "annotate",
+    "error_context",
 ]
 
 
@@ -71,6 +78,15 @@ class PluginValidationError(JetplugError):
         super().__init__(f"plugin {plugin!r}: {message}")
 
 
+class PluginUnavailableError(JetplugError):
+    """A plugin is installed but cannot run (e.g. its model file is not trained yet)."""
+
+    def __init__(self, plugin: str, package: str, reason: str) -> None:
+        self.plugin = plugin
+        self.reason = reason
+        super().__init__(f"plugin {plugin!r} (from {package}) is unavailable: {reason}")
+
+
 class DependencyError(JetplugError):
     """Plugins in a run depend on plugins that are missing or form a cycle."""
 
@@ -116,29 +132,63 @@ class MissingInputError(JetplugError):
         )
 
 
-class ChunkError(JetplugError):
-    """Processing one chunk failed; carries the dataset, file and entry range."""
+class TensorSpecError(PluginValidationError):
+    """What a plugin's ``prepare``/``finalize`` returned does not match its declaration."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        dataset: str,
-        path: str,
-        entrystart: int,
-        entrystop: int,
-        plugin: str | None = None,
-    ) -> None:
-        self.dataset = dataset
-        self.path = path
-        self.entrystart = entrystart
-        self.entrystop = entrystop
-        self.plugin = plugin
-        by = f" in plugin {plugin!r}" if plugin else ""
-        super().__init__(
-            f"chunk failed{by}: dataset {dataset!r}, file {path}, "
-            f"entries [{entrystart}, {entrystop}): {message}"
-        )
+
+class ServerUnavailableError(BackendError):
+    """No Triton server answered within the retry budget."""
+
+
+class TritonMismatchError(BackendError):
+    """The server's model does not match the plugin's declared tensors."""
+
+
+class TritonServerError(JetplugError):
+    """A local ``tritonserver`` could not be started or stopped."""
+
+
+class ExpressionError(JetplugError, ValueError):
+    """A field expression (histogram axis, cut) cannot be parsed or is not allowed."""
+
+
+_CONTEXT_ATTR = "_jetplug_context"
+
+
+def annotate(error: BaseException, **where: object) -> BaseException:
+    """Add a PEP 678 note saying where ``error`` happened, keeping its type.
+
+    ``where`` gives ``plugin``, ``stage``, ``dataset``, ``file``, ``entrystart``
+    and ``entrystop`` (any subset); they are also kept on the exception (see
+    :func:`error_context`) so that a failed-chunk record can name the plugin.
+    Annotating twice adds only what is new.
+    """
+    context: dict[str, object] = dict(getattr(error, _CONTEXT_ATTR, {}))
+    new = {k: v for k, v in where.items() if v is not None and k not in context}
+    if not new:
+        return error
+    context.update(new)
+    try:
+        setattr(error, _CONTEXT_ATTR, context)
+    except AttributeError:  # pragma: no cover - exceptions with __slots__
+        return error
+    parts = []
+    if "plugin" in new:
+        stage = f" ({new['stage']})" if "stage" in new else ""
+        parts.append(f"plugin {new['plugin']!r}{stage}")
+    if "dataset" in new:
+        parts.append(f"dataset {new['dataset']!r}")
+    if "file" in new:
+        parts.append(f"file {new['file']}")
+    if "entrystart" in new and "entrystop" in new:
+        parts.append(f"entries [{new['entrystart']}, {new['entrystop']})")
+    error.add_note("jetplug: while running " + ", ".join(parts))
+    return error
+
+
+def error_context(error: BaseException) -> dict[str, object]:
+    """What :func:`annotate` recorded on ``error`` (empty if nothing)."""
+    return dict(getattr(error, _CONTEXT_ATTR, {}))
 
 
 class ChunksFailedError(JetplugError):

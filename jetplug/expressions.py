@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ExpressionError
+
 __all__ = ["FUNCTIONS", "Expression", "ExpressionError", "parse_expression"]
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -36,10 +38,6 @@ _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Div: operator.truediv,
     ast.Pow: operator.pow,
 }
-
-
-class ExpressionError(ValueError):
-    """An expression that cannot be parsed or uses something not allowed."""
 
 
 def _path(node: ast.AST) -> str | None:

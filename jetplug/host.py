@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import types
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +27,14 @@ import pluggy
 
 from . import hookspecs
 from .backends.base import Backend
-from .errors import PluginValidationError
+from .errors import ConfigError, PluginValidationError, UnknownPluginError, closest
 from .model import JetModel
 from .registry import BackendRegistry, Derivation, DerivationRegistry, ModelRegistry
 from .spec import ModelSpec
 
 _AnyRegistry = ModelRegistry | BackendRegistry | DerivationRegistry
 
-__all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "PluginHost", "PluginInfo"]
+__all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "HostDescription", "PluginHost", "PluginInfo"]
 
 ENTRY_POINT_GROUP = "jetplug"
 DISABLE_AUTOLOAD_ENV = "JETPLUG_DISABLE_PLUGIN_AUTOLOAD"
@@ -49,13 +51,45 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """One row of ``jetplug plugins``."""
+    """One row of ``jetplug plugins``; ``problem`` says why a plugin is unavailable."""
 
     name: str
     kind: str
     version: str
     package: str
     description: str
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class _ModuleRef:
+    """A hand-registered module, carried to workers by name (modules do not pickle)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class HostDescription:
+    """What a :class:`PluginHost` was built from; picklable, so workers rebuild the same host.
+
+    Hand-registered plugin objects travel by value (coffea and Dask send
+    processors with cloudpickle), modules by name. ``token`` identifies the
+    host: processes cache one plugin chain per token and configuration.
+    """
+
+    autoload: bool
+    block: tuple[str, ...]
+    plugins: tuple[tuple[str, object], ...]
+    token: str
+
+    def build(self) -> PluginHost:
+        """A host equal to the one described (entry points loaded afresh in this process)."""
+        host = PluginHost(autoload=self.autoload, block=self.block)
+        for name, plugin in self.plugins:
+            obj = importlib.import_module(plugin.name) if isinstance(plugin, _ModuleRef) else plugin
+            host.register(obj, name=name)
+        host.token = self.token
+        return host
 
 
 def _env_flag(name: str) -> bool:
@@ -85,49 +119,95 @@ class PluginHost:
     ) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._dists: dict[int, tuple[str, str, str]] = {}
+        self._by_hand: list[tuple[str, object]] = []
+        self.problems: dict[str, str] = {}
+        """Entry points that could not be loaded: ``name -> reason``."""
+        self.token = uuid.uuid4().hex
+        self._models: ModelRegistry | None = None
+        self._backends: BackendRegistry | None = None
+        self._derivations: DerivationRegistry | None = None
         self._pm.add_hookspecs(hookspecs)
         for modname in DEFAULT_PLUGINS:
             self._pm.register(importlib.import_module(modname), name=modname)
         blocked = {b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()}
         blocked.update(block)
+        self._blocked = tuple(sorted(blocked))
         for name in blocked:
             self._pm.set_blocked(name)
         if autoload is None:
             autoload = not _env_flag(DISABLE_AUTOLOAD_ENV)
+        self._autoload = autoload
         if autoload:
             self._load_entry_points()
         for plugin in plugins:
             self.register(plugin)
-        self._models: ModelRegistry | None = None
-        self._backends: BackendRegistry | None = None
-        self._derivations: DerivationRegistry | None = None
 
     def _load_entry_points(self) -> None:
-        """Load the ``jetplug`` entry points one by one, naming the one that fails."""
+        """Load the ``jetplug`` entry points one by one.
+
+        One that fails to import, or implements a hook that does not exist, is
+        recorded in :attr:`problems` (``jetplug plugins`` lists it) and left
+        out; everything else keeps working.
+        """
         for dist in importlib.metadata.distributions():
             for ep in dist.entry_points:
                 if ep.group != ENTRY_POINT_GROUP or self._pm.is_blocked(ep.name):
                     continue
                 if self._pm.get_plugin(ep.name) is not None:
                     continue
+                where = f"{dist.metadata['name']} ({ep.name} = {ep.value})"
                 try:
                     plugin = ep.load()
                 except Exception as e:
-                    where = f"{dist.metadata['name']} ({ep.name} = {ep.value})"
-                    msg = f"entry point of {where} failed to load: {type(e).__name__}: {e}"
-                    raise PluginValidationError(ep.name, msg) from e
+                    self.problems[ep.name] = f"{where} failed to load: {type(e).__name__}: {e}"
+                    continue
                 self._pm.register(plugin, name=ep.name)
+                unknown = self._unknown_hooks(plugin)
+                if unknown:
+                    self._pm.unregister(plugin)
+                    self.problems[ep.name] = f"{where}: {unknown}"
+                    continue
                 self._dists[id(plugin)] = (str(dist.metadata["name"]), dist.version, ep.name)
+
+    def _unknown_hooks(self, plugin: object) -> str:
+        """Why ``plugin`` implements hooks that no hookspec declares ('' if it does not)."""
+        known = [n for n in dir(hookspecs) if n.startswith("jetplug_")]
+        problems = []
+        for name, caller in vars(self._pm.hook).items():
+            if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not impl.optionalhook:
+                    close = closest(name, known)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    problems.append(f"implements unknown hook {name!r}{hint}")
+        return "; ".join(problems)
 
     # -- registration ---------------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> str:
-        """Register a plugin module/object by hand; returns its name."""
+        """Register a plugin module/object by hand; returns its name.
+
+        A hook implementation whose name is not a jetplug hook (a typo) is a
+        :class:`PluginValidationError` at once, as pluggy's ``check_pending``.
+        The registration travels to worker processes with :meth:`description`.
+        """
         self._models = self._backends = self._derivations = None
         registered: str | None = self._pm.register(plugin, name=name)
         if registered is None:
             label = str(name or getattr(plugin, "__name__", repr(plugin)))
             raise PluginValidationError(label, "is blocked and was not registered")
+        unknown = self._unknown_hooks(plugin)
+        if unknown:
+            self._pm.unregister(plugin)
+            label = name or getattr(plugin, "__name__", None) or type(plugin).__qualname__
+            raise PluginValidationError(str(label), unknown)
+        ref = _ModuleRef(plugin.__name__) if isinstance(plugin, types.ModuleType) else plugin
+        self._by_hand.append((registered, ref))
         return registered
+
+    def description(self) -> HostDescription:
+        """A picklable description that rebuilds this host in another process."""
+        return HostDescription(self._autoload, self._blocked, tuple(self._by_hand), self.token)
 
     def plugin_names(self) -> list[str]:
         """Names of the registered pluggy plugins (modules), for diagnostics."""
@@ -185,11 +265,21 @@ class PluginHost:
 
     def spec(self, name: str) -> ModelSpec:
         """The spec of model ``name``; unknown names list the available ones."""
-        return self.models.get(name).spec
+        return self.model_class(name).spec
+
+    def model_class(self, name: str) -> type[JetModel]:
+        """The class registered as ``name`` (unknown: lists the available ones and
+        the entry points that failed to load)."""
+        try:
+            return self.models.get(name)
+        except UnknownPluginError as e:
+            for ep, problem in sorted(self.problems.items()):
+                e.add_note(f"entry point {ep!r} is not loaded: {problem}")
+            raise
 
     def create_model(self, name: str, options: dict[str, Any] | None = None) -> JetModel:
-        """Instantiate model ``name`` with run-config options."""
-        return self.models.get(name)(options)
+        """Instantiate model ``name`` with run-config options (declared; unknown keys fail)."""
+        return self.model_class(name)(options)
 
     def create_backend(
         self,
@@ -206,7 +296,11 @@ class PluginHost:
             cls = self.backends.for_format(spec.artifact.format)
         else:
             cls = self.backends.get(backend)
-        instance = cls(options)
+        try:
+            instance = cls(options)
+        except ConfigError as e:
+            msg = f"plugin {spec.name!r}: {e}"
+            raise ConfigError(msg) from None
         instance.bind(model if model is not None else self.create_model(spec.name))
         return instance
 
@@ -215,7 +309,7 @@ class PluginHost:
         return self.derivations.get(name)
 
     def describe(self) -> list[PluginInfo]:
-        """One :class:`PluginInfo` per model, sorted by name."""
+        """One :class:`PluginInfo` per model (unavailable ones with their problem), by name."""
         out = []
         for name in self.models.names():
             spec = self.spec(name)
@@ -228,10 +322,18 @@ class PluginHost:
                     description=spec.description,
                 )
             )
-        return out
+        for name, (package, problem) in self.models.unavailable.items():
+            out.append(PluginInfo(name, "?", "?", package, "", problem))
+        for ep, problem in self.problems.items():
+            out.append(PluginInfo(ep, "?", "?", "?", "", problem))
+        return sorted(out, key=lambda i: i.name)
 
     def check_pending(self) -> None:
-        """Fail if a registered plugin implements a hook that does not exist."""
+        """Fail if a registered plugin implements a hook that does not exist.
+
+        Hand-registered plugins are checked when registered and entry points
+        when loaded; this re-checks everything (pluggy's ``check_pending``).
+        """
         try:
             self._pm.check_pending()
         except pluggy.PluginValidationError as e:

@@ -9,16 +9,20 @@ row per object): the processor flattens and unflattens the jagged structure.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .chunk import ChunkContext, ObjectRandom
+from .errors import JetplugError, TensorSpecError
+from .options import resolve_options
 from .spec import ModelSpec
 
-__all__ = ["JetModel", "ModelInputs"]
+__all__ = ["JetModel", "LazySpec", "ModelInputs", "lazy_spec"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,19 @@ class ModelInputs:
         the spec declares no constituents.
     mask
         ``(n_objects, max_constituents)`` bool, ``True`` for real constituents.
+    chunk
+        Which events these are (dataset, file, entry range); ``None`` outside a run.
+    random
+        Reproducible random numbers per object (:class:`~jetplug.chunk.ObjectRandom`),
+        keyed by the plugin's seed, the file and each object's entry and index,
+        so they do not depend on the executor or the chunk size.
     """
 
     fields: Mapping[str, np.ndarray]
     constituents: np.ndarray | None = None
     mask: np.ndarray | None = None
+    chunk: ChunkContext | None = None
+    random: ObjectRandom | None = None
 
     def __len__(self) -> int:
         for values in self.fields.values():
@@ -48,12 +60,66 @@ class ModelInputs:
         return 0
 
 
+class LazySpec:
+    """A class attribute that builds a plugin's :class:`ModelSpec` on first access.
+
+    Plugins whose spec reads model metadata (version, sha256) from a file
+    declare it with :func:`lazy_spec`, so that importing the plugin never
+    reads a file: a plugin whose model is not trained yet is listed as
+    unavailable, with the reason, instead of breaking every command.
+    """
+
+    def __init__(self, name: str, factory: Callable[[], ModelSpec]) -> None:
+        self.name = name
+        self.factory = factory
+        self._spec: ModelSpec | None = None
+        self._lock = threading.Lock()
+
+    def build(self) -> ModelSpec:
+        """The spec (built once; errors from the factory propagate every time)."""
+        with self._lock:
+            if self._spec is None:
+                spec = self.factory()
+                if spec.name != self.name:
+                    msg = f"lazy_spec named {self.name!r} built a spec named {spec.name!r}"
+                    raise JetplugError(msg)
+                self._spec = spec
+            return self._spec
+
+    def __get__(self, obj: object, owner: type | None = None) -> ModelSpec:
+        return self.build()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LazySpec, (self.name, self.factory))
+
+
+def lazy_spec(name: str, factory: Callable[[], ModelSpec]) -> ModelSpec:
+    """Declare ``spec = lazy_spec("name", build)``: ``build()`` runs on first access.
+
+    Typed as returning a :class:`ModelSpec` because that is what reading the
+    attribute gives (the object is a :class:`LazySpec` descriptor).
+    """
+    return LazySpec(name, factory)  # type: ignore[return-value]
+
+
+def declared_name(model: type[JetModel]) -> str | None:
+    """The plugin name of ``model`` without building its spec (``None`` if unknown)."""
+    for klass in model.__mro__:
+        attr = vars(klass).get("spec")
+        if isinstance(attr, LazySpec):
+            return attr.name
+        if isinstance(attr, ModelSpec):
+            return attr.name
+    return None
+
+
 class JetModel(ABC):
     """An ML plugin: declares a :class:`ModelSpec` and builds model tensors.
 
     Subclasses are registered through the ``jetplug_register_models`` hook.
-    They are instantiated once per worker process with the run's options
-    (spec defaults updated by the run config).
+    They are instantiated once per worker process with the run's options:
+    the declared ``spec.options`` defaults, updated by the run config
+    (unknown keys are refused).
     """
 
     spec: ClassVar[ModelSpec]
@@ -65,7 +131,9 @@ class JetModel(ABC):
     selects against QCD (e.g. 1 for a top tagger; used by ``jetplug validate``)."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options: dict[str, Any] = {**self.spec.options, **(options or {})}
+        self.options: dict[str, Any] = resolve_options(
+            self.spec.options, options, owner=f"plugin {self.spec.name!r}"
+        )
 
     @abstractmethod
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
@@ -85,14 +153,22 @@ class JetModel(ABC):
         raise NotImplementedError(msg)
 
     def finalize(
-        self, tensors: Mapping[str, np.ndarray], inputs: ModelInputs
+        self,
+        outputs: Mapping[str, np.ndarray],
+        inputs: ModelInputs,
+        prepared: Mapping[str, np.ndarray],
     ) -> dict[str, np.ndarray]:
         """Turn the model's output tensors into output columns (``spec.outputs``).
 
-        The default maps each output column to the output tensor of the same
-        name, or to the only output tensor when there is one.
+        ``outputs`` are the model's output tensors (``spec.tensors_out``),
+        ``inputs`` the gathered inputs and ``prepared`` the input tensors that
+        :meth:`prepare` returned (e.g. an autoencoder's reconstruction error
+        needs its input and output together). The default maps each output
+        column to the output tensor of the same name, or to the only output
+        tensor when there is one.
         """
-        del inputs
+        del inputs, prepared
+        tensors = outputs
         columns: dict[str, np.ndarray] = {}
         for out in self.spec.outputs:
             if out.name in tensors:
@@ -101,8 +177,8 @@ class JetModel(ABC):
                 columns[out.name] = np.asarray(next(iter(tensors.values())), dtype=out.dtype)
             else:
                 msg = (
-                    f"plugin {self.spec.name!r}: no output tensor named {out.name!r} "
-                    f"(got {sorted(tensors)}); override finalize()"
+                    f"no output tensor named {out.name!r} (got {sorted(tensors)}); "
+                    "override finalize()"
                 )
-                raise KeyError(msg)
+                raise TensorSpecError(self.spec.name, msg)
         return columns

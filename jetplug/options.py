@@ -140,6 +140,7 @@ def options_table(declared: Iterable[Option]) -> str:
     """A Markdown table of declared options (for the docs)."""
     rows = ["| option | type | default | description |", "|---|---|---|---|"]
     for o in declared:
-        choices = f" One of {', '.join(map(str, o.choices))}." if o.choices else ""
-        rows.append(f"| `{o.name}` | {o.type} | `{o.default!r}` | {o.help}{choices} |")
+        choices = f" (one of {', '.join(map(str, o.choices))})" if o.choices else ""
+        text = o.help.replace("``", "`")
+        rows.append(f"| `{o.name}` | {o.type} | `{o.default!r}` | {text}{choices} |")
     return "\n".join(rows)

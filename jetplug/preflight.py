@@ -15,10 +15,11 @@ import uproot
 
 from .config import RunConfig
 from .errors import ConfigError, InputFileError, MissingInputError
+from .plan import Plan, Provided
 from .registry import DerivationRegistry
-from .spec import ModelSpec, TargetMode
+from .spec import ModelSpec
 
-__all__ = ["FileInfo", "Provided", "check_config", "check_files"]
+__all__ = ["FileInfo", "check_config", "check_files"]
 
 
 @dataclass(frozen=True)
@@ -29,33 +30,6 @@ class FileInfo:
     path: str
     entries: int
     size: int | None
-
-
-class Provided:
-    """Fields that plugins create, as ``(collection, dotted field)`` pairs."""
-
-    def __init__(self, specs: Sequence[ModelSpec]) -> None:
-        self.fields: set[tuple[str, str]] = set()
-        self.collections: set[str] = set()
-        for spec in specs:
-            self.add(spec)
-
-    def add(self, spec: ModelSpec) -> None:
-        """Record the outputs of ``spec``."""
-        coll = spec.target_collection
-        names = []
-        for out in spec.outputs:
-            names.append(out.name)
-            names.extend(f"{out.name}_{label}" for label in out.labels)
-        if spec.target.mode is TargetMode.CREATE:
-            self.collections.add(coll)
-            self.fields.update((coll, n) for n in names)
-        elif spec.target.mode is TargetMode.REPLACE:
-            self.fields.update((coll, n) for n in names)
-            self.fields.update((coll, f"{n}_raw") for n in names)
-        else:
-            self.fields.add((coll, spec.name))
-            self.fields.update((coll, f"{spec.name}.{n}") for n in names)
 
 
 def check_config(config: RunConfig) -> None:
@@ -105,64 +79,18 @@ def _open(dataset: str, path: str, treename: str) -> tuple[set[str], int, int | 
     return branches, entries, Path(path).stat().st_size if local else None
 
 
-def _check_plugin(
-    spec: ModelSpec,
-    branches: set[str],
-    provided: Provided,
-    derivations: DerivationRegistry,
-    path: str,
-) -> None:
-    consumer = f"plugin {spec.name!r}"
-    coll = spec.inputs.collection
-    coll_fields = sorted(b.split("_", 1)[1] for b in branches if b.startswith(f"{coll}_"))
-    if coll not in provided.collections and not coll_fields:
-        raise MissingInputError(
-            consumer=consumer, field=coll, path=path, hint="(no such collection)"
-        )
-    for fs in spec.inputs.fields:
-        if (coll, fs.name) in provided.fields or f"{coll}_{fs.name}" in branches:
-            continue
-        if fs.derive is not None:
-            needed = derivations.get(fs.derive).required_branches(coll)
-            missing = [b for b in needed if b not in branches]
-            if not missing:
-                continue
-            hint = f"(derivation {fs.derive!r} would need branches {missing}, also missing)"
-        else:
-            hint = ""
-        raise MissingInputError(
-            consumer=consumer,
-            field=f"{coll}.{fs.name}",
-            path=path,
-            available=coll_fields,
-            hint=hint,
-        )
-    if spec.inputs.constituents is not None:
-        cands = spec.inputs.constituents.candidates
-        needed = (f"{coll}PFCands_pFCandsIdx", f"{coll}PFCands_jetIdx")
-        needed += tuple(f"{cands}_{f}" for f in spec.inputs.constituents.fields)
-        missing = [b for b in needed if b not in branches]
-        if missing:
-            raise MissingInputError(
-                consumer=consumer,
-                field=f"{coll} constituents ({cands})",
-                path=path,
-                hint=f"(constituents need the PFNano layout: branches {missing} are missing)",
-            )
-
-
 def _check_histograms(config: RunConfig, branches: set[str], provided: Provided, path: str) -> None:
     for h in config.histograms:
         for fld in h.fields():
             head, _, rest = fld.partition(".")
-            if rest and ((head, rest) in provided.fields or _branch_of(fld) in branches):
+            if rest and (provided.has(head, rest) or _branch_of(fld) in branches):
                 continue
             if not rest and fld in branches:
                 continue
             if rest:
                 available = sorted(
                     {b.split("_", 1)[1] for b in branches if b.startswith(f"{head}_")}
-                    | {f for c, f in provided.fields if c == head}
+                    | set(provided.fields_of(head))
                 )
             else:
                 available = sorted(b for b in branches if "_" not in b)
@@ -174,16 +102,20 @@ def _check_histograms(config: RunConfig, branches: set[str], provided: Provided,
 def check_files(
     config: RunConfig, specs: Sequence[ModelSpec], derivations: DerivationRegistry
 ) -> list[FileInfo]:
-    """Open every file once (metadata only) and check what the run will read."""
+    """Open every file once (metadata only) and check what the run will read.
+
+    ``specs`` are the plugins as run, in execution order.
+    """
     check_config(config)
+    plans = [Plan(s) for s in specs]
     infos = []
     for dataset in config.fileset:
         for path in dataset.files:
             branches, entries, size = _open(dataset.name, path, config.treename)
-            provided = Provided(())
-            for spec in specs:
-                _check_plugin(spec, branches, provided, derivations, path)
-                provided.add(spec)
+            provided = Provided()
+            for plan in plans:
+                plan.check_file(branches, provided, derivations, path)
+                provided.add(plan)
             _check_histograms(config, branches, provided, path)
             infos.append(FileInfo(dataset.name, path, entries, size))
     return infos

@@ -9,8 +9,8 @@ from typing import Generic, TypeVar
 import awkward as ak
 
 from .backends.base import Backend
-from .errors import PluginValidationError, UnknownPluginError
-from .model import JetModel
+from .errors import JetplugError, PluginUnavailableError, PluginValidationError, UnknownPluginError
+from .model import JetModel, declared_name
 
 __all__ = ["BackendRegistry", "Derivation", "DerivationRegistry", "ModelRegistry", "Registered"]
 
@@ -68,18 +68,42 @@ class _Registry(Generic[T]):
 
 
 class ModelRegistry(_Registry[type[JetModel]]):
-    """Models declared through ``jetplug_register_models``."""
+    """Models declared through ``jetplug_register_models``.
+
+    A model whose spec cannot be built (e.g. its model file is not trained
+    yet, see :func:`jetplug.lazy_spec`) is kept in :attr:`unavailable` with
+    the reason; asking for it raises :class:`PluginUnavailableError`.
+    """
 
     what = "plugin"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.unavailable: dict[str, tuple[str, str]] = {}
+        """``name -> (package, reason)`` of plugins whose spec could not be built."""
+
     def add(self, model: type[JetModel]) -> None:
         """Register a :class:`JetModel` subclass (its ``spec`` is validated)."""
-        spec = getattr(model, "spec", None)
-        if not (isinstance(model, type) and issubclass(model, JetModel)) or spec is None:
-            name = getattr(model, "__name__", repr(model))
-            raise PluginValidationError(name, "must be a JetModel subclass with a `spec`")
+        label = getattr(model, "__name__", repr(model))
+        if not (isinstance(model, type) and issubclass(model, JetModel)):
+            raise PluginValidationError(label, "must be a JetModel subclass with a `spec`")
+        name = declared_name(model)
+        if name is None:
+            raise PluginValidationError(label, "must be a JetModel subclass with a `spec`")
+        try:
+            spec = model.spec
+        except JetplugError as e:
+            self.unavailable[name] = (self.origin, str(e))
+            return
         spec.validate()
         self._add(spec.name, model)
+
+    def get(self, name: str) -> type[JetModel]:
+        """The class registered as ``name``."""
+        if name in self.unavailable:
+            package, reason = self.unavailable[name]
+            raise PluginUnavailableError(name, package, reason)
+        return super().get(name)
 
 
 class BackendRegistry(_Registry[type[Backend]]):

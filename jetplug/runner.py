@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -22,12 +23,12 @@ from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
 from jetplug_processors import PluginProcessor
 
 from . import __version__
-from .chain import PluginChain
 from .config import RunConfig
 from .errors import ChunksFailedError, JetplugError
 from .histograms import book
 from .host import PluginHost
 from .outputs import save_histograms, write_provenance
+from .plugins import Plugins
 from .preflight import FileInfo, check_files
 
 __all__ = ["EXECUTORS", "RunResult", "run"]
@@ -102,6 +103,13 @@ def _root_cause(e: BaseException) -> BaseException:
     return e
 
 
+def _workers_ran(chunks: list[dict[str, Any]], driver: dict[str, str]) -> dict[str, Any]:
+    """What the workers ran, checked against the driver: ``{"same": bool, "differing": [...]}``."""
+    seen = {json.dumps(c.get("ran", {}), sort_keys=True) for c in chunks}
+    differing = [json.loads(s) for s in sorted(seen) if json.loads(s) != driver]
+    return {"same_as_driver": not differing, "differing": differing}
+
+
 def run(
     config: RunConfig,
     outdir: Path | None = None,
@@ -120,9 +128,11 @@ def run(
     ``max_failures`` chunks failed.
     """
     started = dt.datetime.now(dt.UTC)
-    chain = PluginChain(config.plugins, host or PluginHost())
+    host = host or PluginHost()
+    plugins = Plugins(config.plugins, host=host)
+    chain = plugins.chain
     files = check_files(config, chain.specs, chain.host.derivations)
-    proc = PluginProcessor(config)
+    proc = PluginProcessor(config, plugins)
     # worker processes inherit this: coffea's schema warns about PFNano cross-references
     # that generated files do not have (JetSVs, SubJet, ...), once per chunk
     os.environ.setdefault(
@@ -159,8 +169,8 @@ def run(
         hs = result.hists.setdefault(dataset.name, {})
         for h in config.histograms:
             hs.setdefault(h.name, book(h))
-    plugins = chain.provenance()
-    for entry in plugins:
+    steps = chain.provenance()
+    for entry in steps:
         totals: dict[str, int] = {}
         for c in result.chunks:
             for key, value in c.get("backends", {}).get(entry["name"], {}).items():
@@ -172,8 +182,9 @@ def run(
         "finished": dt.datetime.now(dt.UTC).isoformat(),
         "config": {"path": config.source, "sha256": config.hash(), "content": config.to_dict()},
         "executor": exe_info,
-        "plugins": plugins,
+        "plugins": steps,
         "plugin_packages": chain.host.entry_point_distributions(),
+        "workers_ran": _workers_ran(result.chunks, chain.fingerprint()),
         "files": [vars(f) for f in files],
         "chunks_processed": [dict(c) for c in result.chunks],
         "chunks_failed": result.failed,

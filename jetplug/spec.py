@@ -23,13 +23,14 @@ import enum
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import ArtifactError, PluginValidationError
+from .options import Option
 
 __all__ = [
     "Artifact",
@@ -83,11 +84,15 @@ class TargetMode(enum.StrEnum):
     ADD = "add"
     """Outputs become a record field ``<collection>.<plugin name>.<output>``."""
     REPLACE = "replace"
-    """Each output replaces ``<collection>.<output>``; the old value is kept as
-    ``<collection>.<output>_raw``."""
+    """Each output replaces ``<collection>.<output>``. The value the file had is
+    kept as ``<output>_raw`` (never overwritten, however many plugins replace
+    the field) and each plugin's result as ``<output>_<plugin name>``, so every
+    step of a chain of calibrations stays addressable."""
     CREATE = "create"
-    """Outputs become the fields of a new collection ``Target.collection`` with
-    the same per-event multiplicity as the input collection."""
+    """Outputs become the fields of a new collection ``Target.collection``, one
+    object per input object unless ``Target.keep`` drops some; sorted by
+    ``Target.sort_by``; with the input's record name (four-vector behaviour) and
+    a ``sourceIdx`` field pointing back to the input object."""
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -210,10 +215,28 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class Target:
-    """Where outputs go. ``collection`` defaults to the input collection."""
+    """Where outputs go. ``collection`` defaults to the input collection.
+
+    For ``create`` only:
+
+    ``keep``
+        Name of a boolean output column; objects where it is ``False`` are not
+        in the new collection (an efficiency). The column itself is not stored.
+    ``sort_by``
+        Output field to sort the new objects by, descending per event (e.g.
+        ``"pt"``: smeared jets are re-ranked as a reconstruction would).
+    ``record``
+        Record name giving the collection its behaviour (``.delta_r``,
+        four-vector sums), e.g. ``"PtEtaPhiMLorentzVector"``. ``None``: the
+        input collection's record name when the outputs include ``pt``, ``eta``,
+        ``phi`` and ``mass``.
+    """
 
     mode: TargetMode = TargetMode.ADD
     collection: str | None = None
+    keep: str | None = None
+    sort_by: str | None = None
+    record: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,8 +291,8 @@ class ModelSpec:
     requires: tuple[str, ...] = ()
     """Names of plugins whose outputs this one reads (they run first)."""
     description: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
-    """Default plugin options; a run config may override them."""
+    options: tuple[Option, ...] = ()
+    """The options the plugin reads (``options`` in the run config), declared."""
 
     @property
     def target_collection(self) -> str:
@@ -290,6 +313,19 @@ class ModelSpec:
             if self.target.mode is TargetMode.CREATE and not self.target.collection:
                 msg = "target mode 'create' needs the name of the new collection"
                 raise ValueError(msg)
+            create_only = (self.target.keep, self.target.sort_by, self.target.record)
+            if self.target.mode is not TargetMode.CREATE and any(create_only):
+                msg = "target keep/sort_by/record apply to mode 'create' only"
+                raise ValueError(msg)
+            outputs = {o.name: o for o in self.outputs}
+            for key in ("keep", "sort_by"):
+                col = getattr(self.target, key)
+                if col is not None and col not in outputs:
+                    msg = f"target {key} {col!r} is not an output ({sorted(outputs)})"
+                    raise ValueError(msg)
+            if self.target.keep is not None and outputs[self.target.keep].dtype != "bool":
+                msg = f"target keep {self.target.keep!r} must be a bool output"
+                raise ValueError(msg)
             if self.name in self.requires:
                 msg = "a plugin cannot require itself"
                 raise ValueError(msg)
@@ -302,6 +338,29 @@ class ModelSpec:
                 raise ValueError(msg)
         except ValueError as e:
             raise PluginValidationError(self.name, str(e)) from e
+
+    def retarget(self, collection: str | None = None, target: str | None = None) -> ModelSpec:
+        """This spec reading ``collection`` (and, for ``create``, writing ``target``).
+
+        A run config re-targets a plugin with ``collection:`` (e.g. ``top_bdt``
+        on a fast-simulated collection, a calibrator on AK4 ``Jet``) and
+        ``target:``. Outputs that went to the input collection follow it.
+        """
+        spec = self
+        if collection and collection != self.inputs.collection:
+            follows = self.target.collection in (None, self.inputs.collection)
+            new_target = self.target
+            if follows and self.target.mode is not TargetMode.CREATE:
+                new_target = replace(self.target, collection=None)
+            spec = replace(
+                spec, inputs=replace(self.inputs, collection=collection), target=new_target
+            )
+        if target and target != spec.target_collection:
+            if spec.target.mode is not TargetMode.CREATE:
+                msg = "'target' renames a created collection; this plugin adds to its input"
+                raise PluginValidationError(self.name, msg)
+            spec = replace(spec, target=replace(spec.target, collection=target))
+        return spec
 
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable description (used by ``jetplug plugins`` and provenance)."""

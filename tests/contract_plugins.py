@@ -8,6 +8,7 @@ the calibrated pT, so it depends on two plugins).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from jetplug import (
     ModelInputs,
     ModelRegistry,
     ModelSpec,
+    Option,
     OutputSpec,
     Target,
     TargetMode,
@@ -90,7 +92,10 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
             return _stack(inputs, ("pt", "eta"))
 
         def finalize(
-            self, tensors: Mapping[str, np.ndarray], inputs: ModelInputs
+            self,
+            tensors: Mapping[str, np.ndarray],
+            inputs: ModelInputs,
+            prepared: Mapping[str, np.ndarray],
         ) -> dict[str, np.ndarray]:
             return {"pt": (inputs.fields["pt"] * tensors["factor"]).astype(np.float32)}
 
@@ -113,7 +118,10 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
             return _stack(inputs, ("pt", "eta"))
 
         def finalize(
-            self, tensors: Mapping[str, np.ndarray], inputs: ModelInputs
+            self,
+            tensors: Mapping[str, np.ndarray],
+            inputs: ModelInputs,
+            prepared: Mapping[str, np.ndarray],
         ) -> dict[str, np.ndarray]:
             f = inputs.fields
             r = tensors["response"]
@@ -143,7 +151,10 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
             return _stack(inputs, ("msoftdrop", "pt"))
 
         def finalize(
-            self, tensors: Mapping[str, np.ndarray], inputs: ModelInputs
+            self,
+            tensors: Mapping[str, np.ndarray],
+            inputs: ModelInputs,
+            prepared: Mapping[str, np.ndarray],
         ) -> dict[str, np.ndarray]:
             f = inputs.fields
             return {
@@ -151,7 +162,121 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
                 "pt_seen": np.asarray(f["pt"], np.float32),
             }
 
-    return {m.spec.name: m for m in (PtCalibrator, GenFastSim, ScoreDecorrelator)}
+    class SecondCalibrator(PtCalibrator):
+        """Another calibration of FatJet.pt: halves what the first one added."""
+
+        spec = dataclasses.replace(PtCalibrator.spec, name="pt_calibrator2")
+
+        def finalize(
+            self,
+            tensors: Mapping[str, np.ndarray],
+            inputs: ModelInputs,
+            prepared: Mapping[str, np.ndarray],
+        ) -> dict[str, np.ndarray]:
+            return {"pt": (inputs.fields["pt"] * 0.5 * (1 + tensors["factor"])).astype(np.float32)}
+
+    class PtSeen(JetModel):
+        """A tagger that reads FatJet.pt (no ``requires``): records what it saw."""
+
+        spec = ModelSpec(
+            name="pt_seen",
+            kind=Kind.TAGGER,
+            version="0.1",
+            inputs=InputSpec("FatJet", (FieldSpec("pt"), FieldSpec("eta"))),
+            tensors_in=(TensorSpec("x", "float32", (2,)),),
+            tensors_out=(TensorSpec("factor", "float32", ()),),
+            outputs=(OutputSpec("pt", "float32"),),
+            artifact=calib_art,
+        )
+
+        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
+            return _stack(inputs, ("pt", "eta"))
+
+        def finalize(
+            self,
+            tensors: Mapping[str, np.ndarray],
+            inputs: ModelInputs,
+            prepared: Mapping[str, np.ndarray],
+        ) -> dict[str, np.ndarray]:
+            return {"pt": np.asarray(inputs.fields["pt"], np.float32)}
+
+    class ReconstructionError(JetModel):
+        """An anomaly score that needs input and output together: |pt - model(pt, eta)|."""
+
+        spec = ModelSpec(
+            name="recon_error",
+            kind=Kind.ANOMALY,
+            version="0.1",
+            inputs=InputSpec("FatJet", (FieldSpec("pt"), FieldSpec("eta"))),
+            tensors_in=(TensorSpec("x", "float32", (2,)),),
+            tensors_out=(TensorSpec("recon", "float32", ()),),
+            outputs=(OutputSpec("score", "float32"),),
+            artifact=calib_art,
+        )
+
+        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
+            return _stack(inputs, ("pt", "eta"))
+
+        def finalize(
+            self,
+            tensors: Mapping[str, np.ndarray],
+            inputs: ModelInputs,
+            prepared: Mapping[str, np.ndarray],
+        ) -> dict[str, np.ndarray]:
+            return {"score": np.abs(prepared["x"][:, 0] - tensors["recon"]).astype(np.float32)}
+
+    class SmearingFastSim(JetModel):
+        """Gen jets -> reco-like jets: random smearing, an efficiency, re-ranked by pt."""
+
+        spec = ModelSpec(
+            name="smear_fastsim",
+            kind=Kind.FASTSIM,
+            version="0.1",
+            inputs=InputSpec(
+                "GenJetAK8", tuple(FieldSpec(n) for n in ("pt", "eta", "phi", "mass"))
+            ),
+            tensors_in=(TensorSpec("x", "float32", (2,)),),
+            tensors_out=(TensorSpec("response", "float32", ()),),
+            outputs=(
+                *(OutputSpec(n, "float32") for n in ("pt", "eta", "phi", "mass")),
+                OutputSpec("reconstructed", "bool"),
+            ),
+            target=Target(TargetMode.CREATE, "SmearedJet", keep="reconstructed", sort_by="pt"),
+            artifact=fast_art,
+            options=(Option("resolution", "float", 0.3, "relative pt resolution"),),
+        )
+
+        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
+            return _stack(inputs, ("pt", "eta"))
+
+        def finalize(
+            self,
+            tensors: Mapping[str, np.ndarray],
+            inputs: ModelInputs,
+            prepared: Mapping[str, np.ndarray],
+        ) -> dict[str, np.ndarray]:
+            assert inputs.random is not None
+            f = inputs.fields
+            smear = 1.0 + self.options["resolution"] * inputs.random.normal()
+            pt = f["pt"] * tensors["response"] * smear
+            return {
+                "pt": pt.astype(np.float32),
+                "eta": np.asarray(f["eta"], np.float32),
+                "phi": np.asarray(f["phi"], np.float32),
+                "mass": np.asarray(f["mass"], np.float32),
+                "reconstructed": inputs.random.uniform() < 0.8,
+            }
+
+    models = (
+        PtCalibrator,
+        GenFastSim,
+        ScoreDecorrelator,
+        SecondCalibrator,
+        PtSeen,
+        ReconstructionError,
+        SmearingFastSim,
+    )
+    return {m.spec.name: m for m in models}
 
 
 class ContractPlugins:

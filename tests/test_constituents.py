@@ -11,7 +11,9 @@ import pytest
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory, PFNanoAODSchema
 
 from jetplug import ConstituentSpec, InputSpec, MissingInputError, PluginHost
+from jetplug.chunk import ChunkContext
 from jetplug.columns import constituents_of, gather_inputs
+from jetplug.plan import ConstituentTables
 from jetplug_taggers import TopBDT
 
 SPEC = dataclasses.replace(
@@ -36,7 +38,7 @@ def test_constituents_match_coffea_on_generated_files(
     generated: dict[str, list[Path]], schema: type
 ) -> None:
     events = _events(generated["ttbar"][0], schema)
-    ours = constituents_of(events, "FatJet")
+    ours = constituents_of(events, ConstituentTables("FatJet", ConstituentSpec()))
     reference = _events(generated["ttbar"][0]).FatJet.constituents.pf  # needs nConstituents
     assert ak.to_list(ak.num(ours, axis=2)) == ak.to_list(ak.num(reference, axis=2))
     np.testing.assert_array_equal(
@@ -70,4 +72,6 @@ def test_constituents_missing_on_nanoaod_is_named(real_data: Path) -> None:
     with pytest.raises(
         MissingInputError, match="plugin 'constituent_probe' needs field 'FatJetPFCands / PFCands'"
     ):
-        gather_inputs(events, SPEC, PluginHost().derivations, source="nano_tt_v15.root")
+        gather_inputs(
+            events, SPEC, PluginHost().derivations, chunk=ChunkContext(file="nano_tt_v15.root")
+        )

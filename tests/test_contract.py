@@ -10,9 +10,10 @@ import pytest
 from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
 from jetplug import DependencyError, PluginHost
-from jetplug.chain import PluginChain, dependency_order
+from jetplug.chain import PluginChain, execution_order
 from jetplug.config import PluginConfig, parse_config
 from jetplug.histograms import book, fill
+from jetplug.plan import Plan
 from jetplug.preflight import check_files
 
 from .contract_plugins import (
@@ -42,7 +43,7 @@ def _events(path: Path) -> ak.Array:
 
 def test_dependency_order_runs_requirements_first(contract_host: PluginHost) -> None:
     names = ["score_decorrelator", "gen_fastsim", "top_bdt", "pt_calibrator"]
-    order = [s.name for s in dependency_order([contract_host.spec(n) for n in names])]
+    order = [p.spec.name for p in execution_order([Plan(contract_host.spec(n)) for n in names])]
     assert order.index("score_decorrelator") > order.index("top_bdt")
     assert order.index("score_decorrelator") > order.index("pt_calibrator")
 
@@ -58,7 +59,7 @@ def test_every_kind_on_real_pfnano(contract_host: PluginHost, real_data: Path) -
         PluginConfig(n) for n in ("score_decorrelator", "gen_fastsim", "top_bdt", "pt_calibrator")
     ]
     chain = PluginChain(plugins, contract_host)
-    out = chain.apply(events, source="pfnano.root")
+    out = chain.apply(events)
 
     # outer structure is untouched
     assert len(out) == len(events)

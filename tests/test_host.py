@@ -93,15 +93,18 @@ def test_invalid_spec_is_rejected_with_plugin_name(host: PluginHost) -> None:
         _ = host.models
 
 
-def test_unknown_hook_is_caught_by_check_pending(host: PluginHost) -> None:
+def test_unknown_hook_is_refused_at_registration(host: PluginHost) -> None:
     class Typo:
         @hookimpl
         def jetplug_register_model(self, registry: ModelRegistry) -> None:  # missing "s"
             pass
 
-    host.register(Typo())
-    with pytest.raises(PluginValidationError, match="jetplug_register_model"):
-        host.check_pending()
+    with pytest.raises(
+        PluginValidationError,
+        match=r"Typo.*unknown hook 'jetplug_register_model' \(did you mean 'jetplug_register_models'",
+    ):
+        host.register(Typo())
+    host.check_pending()  # nothing half-registered is left behind
 
 
 def test_hosts_are_independent() -> None:

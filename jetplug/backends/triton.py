@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import BackendError
+from ..errors import BackendError, ServerUnavailableError, TritonMismatchError
 from ..hookspecs import hookimpl
 from ..options import Option
 from ..registry import BackendRegistry
@@ -51,14 +51,6 @@ __all__ = ["ServerUnavailableError", "TritonBackend", "TritonMismatchError"]
 
 _TRANSIENT_GRPC = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED")
 _TRANSIENT_HTTP = ("502", "503", "504")
-
-
-class TritonMismatchError(BackendError):
-    """The server's model does not match the plugin's declared tensors."""
-
-
-class ServerUnavailableError(BackendError):
-    """No Triton server answered within the retry budget."""
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -153,9 +145,7 @@ class TritonBackend(Backend):
         Option("backoff_max_s", "float", 5.0, "longest retry delay in seconds"),
         Option("breaker_failures", "int", 5, "consecutive failures that open a server's breaker"),
         Option("breaker_reset_s", "float", 30.0, "seconds before an open breaker probes again"),
-        Option(
-            "fallback", "str", "none", "run locally when no server answers", ("none", "local")
-        ),
+        Option("fallback", "str", "none", "run locally when no server answers", ("none", "local")),
         Option("tls", "dict", {}, "``root_certificates``, ``private_key``, ``certificate_chain``"),
         Option("headers", "dict", {}, "extra request headers"),
         Option("token_env", "str", None, "environment variable holding a bearer token"),

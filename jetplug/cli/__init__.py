@@ -16,6 +16,12 @@ from ..errors import ChunksFailedError, JetplugError
 __all__ = ["main"]
 
 
+def _echo_error(e: BaseException) -> None:
+    click.secho(f"error: {e}", fg="red", err=True)
+    for note in getattr(e, "__notes__", []):
+        click.secho(f"  {note}", fg="red", err=True)
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -23,12 +29,12 @@ class _Group(click.Group):
         except ChunksFailedError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.secho(f"error: {e}", fg="red", err=True)
+            _echo_error(e)
             sys.exit(3)
         except JetplugError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.secho(f"error: {e}", fg="red", err=True)
+            _echo_error(e)
             sys.exit(2)
 
 

@@ -14,9 +14,11 @@ import numpy as np
 import uproot
 
 from ..artifacts import write_model_metadata
+from ..chunk import ChunkContext
 from ..errors import InputFileError, JetplugError
 from ..metrics import tagging_metrics
 from ..model import JetModel, ModelInputs
+from ..plan import Plan, branch_of
 from ..registry import DerivationRegistry
 from ..spec import sha256_file
 
@@ -98,20 +100,9 @@ def split_of(event: np.ndarray, run: np.ndarray) -> np.ndarray:
 
 
 def _branches(model: JetModel, available: set[str], derivations: DerivationRegistry) -> list[str]:
-    spec = model.spec.inputs
-    coll = spec.collection
-    wanted = {f"{coll}_{n}" for n in ("pt", "eta", "truthLabel")} | {"event", "run"}
-    for field in spec.fields:
-        branch = f"{coll}_{field.name}"
-        if branch in available or field.derive is None:
-            wanted.add(branch)
-        else:
-            wanted.update(
-                b for b in derivations.get(field.derive).required_branches(coll) if "_" in b
-            )
-    if spec.constituents is not None:
-        wanted |= {f"{coll}PFCands_jetIdx", f"{coll}PFCands_pFCandsIdx"}
-        wanted |= {f"{spec.constituents.candidates}_{f}" for f in spec.constituents.fields}
+    coll = model.spec.inputs.collection
+    wanted = {branch_of(coll, n) for n in ("pt", "eta", "truthLabel")} | {"event", "run"}
+    wanted.update(b for b in Plan(model.spec).branches(available, derivations) if "_" in b)
     return sorted(wanted)
 
 
@@ -161,7 +152,8 @@ def load_jets(
         except Exception as e:
             raise InputFileError(str(path), f"cannot be read: {type(e).__name__}: {e}") from None
         events = _as_events(arrays)
-        inputs, counts = gather_inputs(events, model.spec, derivations, source=str(path))
+        chunk = ChunkContext(file=str(path), entrystop=len(events))
+        inputs, counts = gather_inputs(events, model.spec, derivations, chunk=chunk)
         objects = events[coll]
         pt = ak.to_numpy(ak.flatten(objects["pt"]))
         eta = ak.to_numpy(ak.flatten(objects["eta"]))

@@ -31,13 +31,9 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import JetplugError
+from ..errors import TritonServerError
 
 __all__ = ["TritonServer", "TritonServerError", "default_server_env", "free_port"]
-
-
-class TritonServerError(JetplugError):
-    """The Triton server could not be found, started or stopped."""
 
 
 def free_port() -> int:

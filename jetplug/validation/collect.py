@@ -18,6 +18,7 @@ import numpy as np
 import uproot
 
 from ..chain import PluginChain
+from ..chunk import ChunkContext
 from ..config import PluginConfig
 from ..errors import InputFileError, JetplugError
 from ..host import PluginHost
@@ -152,7 +153,7 @@ def collect(
         table.events += len(events)
         if len(events) == 0:
             continue
-        events = chain.apply(events, source=path)
+        events = chain.apply(events, chunk=ChunkContext(file=str(path), entrystop=len(events)))
         jets = events.FatJet
         pt = ak.to_numpy(ak.flatten(jets["pt"]))
         eta = ak.to_numpy(ak.flatten(jets["eta"]))

@@ -1,8 +1,9 @@
 """The config-driven coffea processor: run plugins on each chunk, fill histograms.
 
-The processor holds only plain configuration, so it pickles cheaply to
-futures and Dask workers. The plugin chain (plugin host, models, backends) is
-built lazily, once per worker process, keyed by the configuration hash.
+It is built on :class:`jetplug.Plugins`, the same object a user puts in their
+own processor: it holds plain configuration and a picklable description of
+the plugin host, so it pickles cheaply to futures and Dask workers, and each
+worker process builds the models once.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 import awkward as ak
 from coffea import processor
 
-from jetplug.chain import PluginChain, PluginRunError, chain_for
 from jetplug.config import RunConfig
+from jetplug.errors import error_context
 from jetplug.histograms import book, fill
+from jetplug.host import PluginHost
+from jetplug.plugins import Plugins
 
 __all__ = ["PluginProcessor"]
 
@@ -26,21 +29,18 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
     The output accumulator is a dict::
 
         {"hists": {dataset: {name: hist.Hist}},
-         "chunks": [{dataset, file, entrystart, entrystop, events, filled: {...}}],
+         "chunks": [{dataset, file, entrystart, entrystop, events, filled, backends, ran}],
          "failed": [{dataset, file, entrystart, entrystop, plugin, error, traceback}]}
 
     A chunk that fails is recorded in ``failed`` (never silently dropped);
     the caller decides whether that fails the run.
     """
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(
+        self, config: RunConfig, plugins: Plugins | None = None, host: PluginHost | None = None
+    ) -> None:
         self.config = config
-        self._key = config.hash()
-
-    @property
-    def chain(self) -> PluginChain:
-        """This worker process's plugin chain."""
-        return chain_for(self.config.plugins, self._key)
+        self.plugins = plugins if plugins is not None else Plugins(config.plugins, host=host)
 
     def process(self, events: ak.Array) -> dict[str, Any]:
         """Process one chunk."""
@@ -53,21 +53,19 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
         }
         source = f"{meta['filename']} [entries {meta['entrystart']}-{meta['entrystop']})"
         try:
-            self.chain.reports()  # reset counters left by a previous failed chunk
-            events = self.chain.apply(events, source=source)
+            self.plugins.report()  # reset counters left by a previous failed chunk
+            events = self.plugins(events)
             hists = {h.name: book(h) for h in self.config.histograms}
             filled = {
                 h.name: fill(hists[h.name], h, events, source=source)
                 for h in self.config.histograms
             }
         except Exception as e:
-            plugin = e.plugin if isinstance(e, PluginRunError) else None
-            cause = e.error if isinstance(e, PluginRunError) else e
             failure = {
                 **record,
-                "plugin": plugin,
-                "error": f"{type(cause).__name__}: {cause}",
-                "traceback": "".join(traceback.format_exception(cause)),
+                "plugin": error_context(e).get("plugin"),
+                "error": f"{type(e).__name__}: {e}",
+                "traceback": "".join(traceback.format_exception(e)),
             }
             return {"hists": {}, "chunks": [], "failed": [failure]}
         return {
@@ -77,7 +75,8 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
                     **record,
                     "events": len(events),
                     "filled": filled,
-                    "backends": self.chain.reports(),
+                    "backends": self.plugins.report(),
+                    "ran": self.plugins.fingerprint(),
                 }
             ],
             "failed": [],

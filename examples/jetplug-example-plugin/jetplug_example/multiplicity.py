@@ -16,20 +16,19 @@ from jetplug import (
     ModelSpec,
     OutputSpec,
     TensorSpec,
+    lazy_spec,
     load_model_metadata,
 )
 
 _MODEL = Path(__file__).parent / "models" / "multiplicity.ubj"
-_META = load_model_metadata(_MODEL)
 
 
-class MultiplicityTagger(JetModel):
-    """P(top) from (nConstituents, mass, msoftdrop)."""
-
-    spec = ModelSpec(
+def _spec() -> ModelSpec:
+    meta = load_model_metadata(_MODEL)
+    return ModelSpec(
         name="example_multiplicity",
         kind=Kind.TAGGER,
-        version=_META["version"],
+        version=meta["version"],
         description="example third-party tagger on constituent multiplicity and masses",
         inputs=InputSpec(
             collection="FatJet",
@@ -42,8 +41,14 @@ class MultiplicityTagger(JetModel):
         tensors_in=(TensorSpec("features", "float32", (3,)),),
         tensors_out=(TensorSpec("score", "float32", ()),),
         outputs=(OutputSpec("score", "float32", description="probability of a top jet"),),
-        artifact=Artifact(_MODEL, _META["sha256"], "xgboost-ubj"),
+        artifact=Artifact(_MODEL, meta["sha256"], "xgboost-ubj"),
     )
+
+
+class MultiplicityTagger(JetModel):
+    """P(top) from (nConstituents, mass, msoftdrop)."""
+
+    spec = lazy_spec("example_multiplicity", _spec)
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """``(n_jets, 3)`` float32 features."""

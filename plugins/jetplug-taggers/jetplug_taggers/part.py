@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jetplug import load_model_metadata
+from jetplug import lazy_spec, load_model_metadata
 
 from .particles import CLASSES, PARTICLE_FEATURES, ConstituentTagger, constituent_tagger_spec
 
@@ -20,18 +20,20 @@ __all__ = ["ParticleTransformerTagger"]
 
 MAX_PARTICLES = 32
 _MODEL = Path(__file__).parent / "models" / "part.pt"
-_META = load_model_metadata(_MODEL)
 
 
 class ParticleTransformerTagger(ConstituentTagger):
     """Multi-class ParT; outputs ``probs`` (with ``probs_<class>`` fields) and ``top_vs_qcd``."""
 
-    spec = constituent_tagger_spec(
+    spec = lazy_spec(
         "part",
-        _MODEL,
-        _META,
-        MAX_PARTICLES,
-        "multi-class Particle Transformer on the 32 hardest PF candidates",
+        lambda: constituent_tagger_spec(
+            "part",
+            _MODEL,
+            load_model_metadata(_MODEL),
+            MAX_PARTICLES,
+            "multi-class Particle Transformer on the 32 hardest PF candidates",
+        ),
     )
 
     def build_module(self) -> Any:

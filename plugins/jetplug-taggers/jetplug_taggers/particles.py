@@ -159,11 +159,14 @@ class ConstituentTagger(JetModel):
         return {"particles": x, "mask": mask}
 
     def finalize(
-        self, tensors: Mapping[str, np.ndarray], inputs: ModelInputs
+        self,
+        outputs: Mapping[str, np.ndarray],
+        inputs: ModelInputs,
+        prepared: Mapping[str, np.ndarray],
     ) -> dict[str, np.ndarray]:
         """Probabilities and the top-vs-QCD discriminant."""
-        del inputs
-        probs = np.asarray(tensors["probs"], dtype=np.float32)
+        del inputs, prepared
+        probs = np.asarray(outputs["probs"], dtype=np.float32)
         top, qcd = probs[:, CLASSES.index("top")], probs[:, CLASSES.index("QCD")]
         denom = np.where(top + qcd > 0, top + qcd, 1.0)
         return {"probs": probs, "top_vs_qcd": (top / denom).astype(np.float32)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jetplug import load_model_metadata
+from jetplug import lazy_spec, load_model_metadata
 
 from .particles import CLASSES, PARTICLE_FEATURES, ConstituentTagger, constituent_tagger_spec
 
@@ -19,18 +19,20 @@ __all__ = ["ParticleFlowTagger"]
 
 MAX_PARTICLES = 64
 _MODEL = Path(__file__).parent / "models" / "pfn.pt"
-_META = load_model_metadata(_MODEL)
 
 
 class ParticleFlowTagger(ConstituentTagger):
     """Multi-class PFN; outputs ``probs`` (with ``probs_<class>`` fields) and ``top_vs_qcd``."""
 
-    spec = constituent_tagger_spec(
+    spec = lazy_spec(
         "pfn",
-        _MODEL,
-        _META,
-        MAX_PARTICLES,
-        "multi-class Particle Flow Network on up to 64 PF candidates",
+        lambda: constituent_tagger_spec(
+            "pfn",
+            _MODEL,
+            load_model_metadata(_MODEL),
+            MAX_PARTICLES,
+            "multi-class Particle Flow Network on up to 64 PF candidates",
+        ),
     )
 
     def build_module(self) -> Any:

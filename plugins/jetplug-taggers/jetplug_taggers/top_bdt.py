@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from jetplug import JetModel, ModelInputs, load_model_metadata
+from jetplug import JetModel, ModelInputs, lazy_spec, load_model_metadata
 
 from .features import substructure_features, substructure_tagger_spec
 
@@ -27,12 +27,15 @@ class TopBDT(JetModel):
 
     signal_truth: ClassVar[int | None] = 1
 
-    spec = substructure_tagger_spec(
+    spec = lazy_spec(
         "top_bdt",
-        _MODEL,
-        load_model_metadata(_MODEL),
-        "xgboost-ubj",
-        "top vs QCD BDT on FatJet substructure (msoftdrop, tau ratios, N2, N3)",
+        lambda: substructure_tagger_spec(
+            "top_bdt",
+            _MODEL,
+            load_model_metadata(_MODEL),
+            "xgboost-ubj",
+            "top vs QCD BDT on FatJet substructure (msoftdrop, tau ratios, N2, N3)",
+        ),
     )
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:

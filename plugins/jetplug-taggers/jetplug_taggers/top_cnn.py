@@ -22,6 +22,7 @@ from jetplug import (
     ModelSpec,
     OutputSpec,
     TensorSpec,
+    lazy_spec,
     load_model_metadata,
 )
 
@@ -31,17 +32,14 @@ __all__ = ["TopCNN"]
 
 MAX_PARTICLES = 128
 _MODEL = Path(__file__).parent / "models" / "top_cnn.pt"
-_META = load_model_metadata(_MODEL)
 
 
-class TopCNN(JetModel):
-    """Binary top tagger on jet images; output ``score`` = P(top)."""
-
-    signal_truth: ClassVar[int | None] = 1
-    spec = ModelSpec(
+def _spec() -> ModelSpec:
+    meta = load_model_metadata(_MODEL)
+    return ModelSpec(
         name="top_cnn",
         kind=Kind.TAGGER,
-        version=str(_META["version"]),
+        version=str(meta["version"]),
         description="top vs QCD CNN on 32x32 jet images of PF-candidate pT",
         inputs=InputSpec(
             collection="FatJet",
@@ -52,8 +50,15 @@ class TopCNN(JetModel):
         tensors_in=(TensorSpec("image", "float32", (N_PIXELS, N_PIXELS)),),
         tensors_out=(TensorSpec("score", "float32", ()),),
         outputs=(OutputSpec("score", "float32", description="probability of a top jet"),),
-        artifact=Artifact(_MODEL, str(_META["sha256"]), "torch-state-dict"),
+        artifact=Artifact(_MODEL, str(meta["sha256"]), "torch-state-dict"),
     )
+
+
+class TopCNN(JetModel):
+    """Binary top tagger on jet images; output ``score`` = P(top)."""
+
+    signal_truth: ClassVar[int | None] = 1
+    spec = lazy_spec("top_cnn", _spec)
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """The ``(n_jets, 32, 32)`` images."""

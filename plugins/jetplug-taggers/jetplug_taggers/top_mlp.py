@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from jetplug import JetModel, ModelInputs, load_model_metadata
+from jetplug import JetModel, ModelInputs, lazy_spec, load_model_metadata
 
 from .features import FEATURES, substructure_features, substructure_tagger_spec
 
@@ -26,12 +26,15 @@ class TopMLP(JetModel):
 
     signal_truth: ClassVar[int | None] = 1
 
-    spec = substructure_tagger_spec(
+    spec = lazy_spec(
         "top_mlp",
-        _MODEL,
-        load_model_metadata(_MODEL),
-        "torch-state-dict",
-        "top vs QCD MLP (torch) on FatJet substructure",
+        lambda: substructure_tagger_spec(
+            "top_mlp",
+            _MODEL,
+            load_model_metadata(_MODEL),
+            "torch-state-dict",
+            "top vs QCD MLP (torch) on FatJet substructure",
+        ),
     )
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:

@@ -1,0 +1,201 @@
+"""The one reading of a :class:`~jetplug.spec.ModelSpec`: what it reads and writes.
+
+Every part of jetplug that interprets a spec asks its :class:`Plan`: the
+chunk gatherer (:mod:`jetplug.columns`), preflight (which branches a file
+must have), training (which branches to read) and the chain (execution order
+from what plugins read and write). The PFNano layout of constituents (the
+``<collection>PFCands`` index table and the candidate collection) is named
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from .errors import MissingInputError
+from .registry import DerivationRegistry
+from .spec import ConstituentSpec, ModelSpec, TargetMode
+
+__all__ = ["COLLECTION", "ConstituentTables", "Plan", "Provided", "branch_of"]
+
+COLLECTION = ""
+"""Field name standing for "the collection itself" in read/write sets."""
+
+Ref = tuple[str, str]
+"""``(collection, dotted field)``; ``(collection, COLLECTION)`` is the collection."""
+
+
+def branch_of(collection: str, field: str) -> str:
+    """NanoAOD branch of a collection field: ``("FatJet", "pt")`` -> ``FatJet_pt``."""
+    return f"{collection}_{field}"
+
+
+@dataclass(frozen=True)
+class ConstituentTables:
+    """Where the constituents of ``collection`` live in the PFNano layout."""
+
+    collection: str
+    spec: ConstituentSpec
+
+    @property
+    def table(self) -> str:
+        """The index table, e.g. ``FatJetPFCands`` (``jetIdx``, ``pFCandsIdx``)."""
+        return f"{self.collection}PFCands"
+
+    @property
+    def candidates(self) -> str:
+        """The candidate collection, e.g. ``PFCands``."""
+        return self.spec.candidates
+
+    def branches(self) -> tuple[str, ...]:
+        """Branches the constituents are read from."""
+        index = (branch_of(self.table, "jetIdx"), branch_of(self.table, "pFCandsIdx"))
+        return index + tuple(branch_of(self.candidates, f) for f in self.spec.fields)
+
+
+class Plan:
+    """Reads, writes and needed branches of one plugin (its spec as run)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.collection = spec.inputs.collection
+        self.target = spec.target_collection
+        self.mode = spec.target.mode
+
+    @cached_property
+    def constituents(self) -> ConstituentTables | None:
+        """The constituent tables, if the plugin reads constituents."""
+        cspec = self.spec.inputs.constituents
+        return None if cspec is None else ConstituentTables(self.collection, cspec)
+
+    @cached_property
+    def output_names(self) -> tuple[str, ...]:
+        """Flat output columns: each output, then ``<output>_<label>`` per label."""
+        names: list[str] = []
+        for out in self.spec.outputs:
+            names.append(out.name)
+            names.extend(f"{out.name}_{label}" for label in out.labels)
+        return tuple(names)
+
+    @cached_property
+    def stored_names(self) -> tuple[str, ...]:
+        """Output columns that are attached (a ``create`` target's ``keep`` is not)."""
+        keep = self.spec.target.keep
+        return tuple(n for n in self.output_names if n != keep)
+
+    @cached_property
+    def reads(self) -> frozenset[Ref]:
+        """What the plugin reads: its collection, its fields, its constituents' fields."""
+        refs = {(self.collection, COLLECTION)}
+        refs.update((self.collection, f.name) for f in self.spec.inputs.fields)
+        if self.constituents is not None:
+            refs.add((self.constituents.candidates, COLLECTION))
+            refs.update((self.constituents.candidates, f) for f in self.constituents.spec.fields)
+        return frozenset(refs)
+
+    @cached_property
+    def writes(self) -> frozenset[Ref]:
+        """What the plugin writes (see :class:`~jetplug.spec.TargetMode`)."""
+        coll, name = self.target, self.spec.name
+        if self.mode is TargetMode.CREATE:
+            fields = [COLLECTION, *self.stored_names, "sourceIdx"]
+        elif self.mode is TargetMode.REPLACE:
+            fields = []
+            for n in self.stored_names:
+                fields += [n, f"{n}_raw", f"{n}_{name}"]
+        else:
+            fields = [name, *(f"{name}.{n}" for n in self.stored_names)]
+        return frozenset((coll, f) for f in fields)
+
+    @cached_property
+    def replaces(self) -> frozenset[Ref]:
+        """Existing fields the plugin overwrites (``replace`` mode)."""
+        if self.mode is not TargetMode.REPLACE:
+            return frozenset()
+        return frozenset((self.target, n) for n in self.stored_names)
+
+    # -- files ------------------------------------------------------------------------------
+    def branches(self, available: Iterable[str], derivations: DerivationRegistry) -> list[str]:
+        """The file branches this plugin reads, given the branches a file has.
+
+        Fields the file lacks are replaced by the branches of their derivation;
+        fields that other plugins write are not branches (callers skip them).
+        """
+        have = set(available)
+        wanted: set[str] = set()
+        for fs in self.spec.inputs.fields:
+            branch = branch_of(self.collection, fs.name)
+            if branch in have or fs.derive is None:
+                wanted.add(branch)
+            else:
+                wanted.update(derivations.get(fs.derive).required_branches(self.collection))
+        if self.constituents is not None:
+            wanted.update(self.constituents.branches())
+        return sorted(wanted)
+
+    def check_file(
+        self,
+        branches: set[str],
+        provided: Provided,
+        derivations: DerivationRegistry,
+        path: str,
+    ) -> None:
+        """Raise :class:`MissingInputError` if the plugin cannot run on a file with ``branches``."""
+        consumer = f"plugin {self.spec.name!r}"
+        coll = self.collection
+        prefix = f"{coll}_"
+        coll_fields = sorted(b[len(prefix) :] for b in branches if b.startswith(prefix))
+        if not provided.has(coll, COLLECTION) and not coll_fields:
+            raise MissingInputError(
+                consumer=consumer, field=coll, path=path, hint="(no such collection)"
+            )
+        for fs in self.spec.inputs.fields:
+            if provided.has(coll, fs.name) or branch_of(coll, fs.name) in branches:
+                continue
+            if fs.derive is not None:
+                needed = derivations.get(fs.derive).required_branches(coll)
+                missing = [b for b in needed if b not in branches]
+                if not missing:
+                    continue
+                hint = f"(derivation {fs.derive!r} would need branches {missing}, also missing)"
+            else:
+                hint = ""
+            raise MissingInputError(
+                consumer=consumer,
+                field=f"{coll}.{fs.name}",
+                path=path,
+                available=coll_fields + provided.fields_of(coll),
+                hint=hint,
+            )
+        if self.constituents is not None:
+            missing = [b for b in self.constituents.branches() if b not in branches]
+            if missing:
+                raise MissingInputError(
+                    consumer=consumer,
+                    field=f"{coll} constituents ({self.constituents.candidates})",
+                    path=path,
+                    hint=f"(constituents need the PFNano layout: branches {missing} are missing)",
+                )
+
+
+class Provided:
+    """What plugins that ran before have written, as ``(collection, field)`` refs."""
+
+    def __init__(self, plans: Iterable[Plan] = ()) -> None:
+        self.refs: set[Ref] = set()
+        for plan in plans:
+            self.add(plan)
+
+    def add(self, plan: Plan) -> None:
+        """Record what ``plan`` writes."""
+        self.refs |= plan.writes
+
+    def has(self, collection: str, field: str) -> bool:
+        """Whether ``collection.field`` (or the collection, for ``COLLECTION``) is written."""
+        return (collection, field) in self.refs
+
+    def fields_of(self, collection: str) -> list[str]:
+        """Fields written into ``collection``."""
+        return sorted(f for c, f in self.refs if c == collection and f)
