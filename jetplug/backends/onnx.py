@@ -187,6 +187,12 @@ class OnnxBackend(Backend):
 
     def session(self, spec: ModelSpec) -> Any:
         """The cached session of ``spec``, checked against the spec once per instance."""
+        if spec.artifact.format not in self.formats:
+            msg = (
+                f"plugin {spec.name!r}: the onnx backend runs 'onnx' artifacts, not "
+                f"{spec.artifact.format!r} (jetplug.export_onnx.export_onnx converts torch plugins)"
+            )
+            raise BackendError(msg)
         session = load_session(spec, self.device, int(self.options["threads"]))
         key = (spec.name, spec.artifact.sha256)
         if key not in self._checked:
