@@ -43,6 +43,7 @@ BLOCK_ENV = "JETPLUG_BLOCK_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "jetplug.backends.xgboost",
     "jetplug.backends.torch",
+    "jetplug.backends.onnx",
     "jetplug.backends.triton",
     "jetplug.derivations",
 )

@@ -28,9 +28,10 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
 fi
 
 # The Triton server's own environment (its python backend needs numpy<2).
+# onnxruntime runs ONNX models in model.py; 1.32.0 is checked to work with numpy 1.26.
 TRITON_VENV="${JETPLUG_TRITON_ENV:-$(dirname "$VENV")/.venv-triton}"
 TSTAMP="$TRITON_VENV/.jetplug-installed"
-TREQ="nvidia-pytriton==0.7.0 numpy<2 xgboost>=2.1 torch==2.13.0"
+TREQ="nvidia-pytriton==0.7.0 numpy<2 xgboost>=2.1 torch==2.13.0 onnxruntime==1.32.0"
 if [[ ! -f "$TSTAMP" || "$(cat "$TSTAMP")" != "$TREQ" ]]; then
   echo "==> creating the Triton server environment $TRITON_VENV"
   [[ -x "$TRITON_VENV/bin/python" ]] || "$PYTHON" -m venv "$TRITON_VENV"

@@ -22,7 +22,7 @@ def test_plugins_lists_name_kind_version_package() -> None:
     assert rows["example_multiplicity"]["package"] == "jetplug-example-plugin"
     table = CliRunner().invoke(main, ["plugins"]).output
     assert table.splitlines()[0].split() == ["name", "kind", "version", "package"]
-    assert "backends: torch, triton, xgboost" in table
+    assert "backends: onnx, torch, triton, xgboost" in table
 
 
 def test_train_writes_model_and_metadata(generated: dict[str, list[Path]], tmp_path: Path) -> None:

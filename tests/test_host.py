@@ -55,9 +55,9 @@ def test_unknown_plugin_lists_available(host: PluginHost) -> None:
 
 def test_unknown_backend_lists_available(host: PluginHost) -> None:
     with pytest.raises(
-        UnknownPluginError, match=r"unknown backend 'onnx'.*Available backends: .*xgboost"
+        UnknownPluginError, match=r"unknown backend 'tensorrt'.*Available backends: .*onnx.*xgboost"
     ):
-        host.create_backend(host.spec("top_bdt"), "onnx")
+        host.create_backend(host.spec("top_bdt"), "tensorrt")
 
 
 def test_duplicate_model_name_names_both(host: PluginHost) -> None:

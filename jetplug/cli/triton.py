@@ -11,7 +11,7 @@ import click
 
 from ..host import PluginHost
 from ..triton import ExportSettings, TritonServer, export_repository
-from ..triton.repository import SERVABLE_FORMATS
+from ..triton.repository import SERVABLE_FORMATS, TORCH_FORMATS
 
 
 @click.group()
@@ -39,6 +39,14 @@ def triton() -> None:
 @click.option("--instances", type=int, default=1, show_default=True, help="KIND_CPU instances.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads per instance.")
 @click.option("--version", "model_version", type=int, default=1, show_default=True)
+@click.option(
+    "--format",
+    "torch_format",
+    type=click.Choice(TORCH_FORMATS),
+    default="torchscript",
+    show_default=True,
+    help="File torch plugins are served as (run by torch or by onnxruntime on the server).",
+)
 def export(
     plugins: tuple[str, ...],
     output: Path,
@@ -47,13 +55,20 @@ def export(
     instances: int,
     threads: int,
     model_version: int,
+    torch_format: str,
 ) -> None:
-    """Write a Triton model repository for PLUGINS (default: every servable plugin)."""
+    """Write a Triton model repository for PLUGINS (default: every servable plugin).
+
+    xgboost and ONNX artifacts are served as shipped; torch plugins as
+    TorchScript or, with ``--format onnx``, as ONNX.
+    """
     host = PluginHost()
     names = list(plugins) or [
         n for n in host.models.names() if host.spec(n).artifact.format in SERVABLE_FORMATS
     ]
-    settings = ExportSettings(max_batch_size, queue_delay_us, instances, threads, model_version)
+    settings = ExportSettings(
+        max_batch_size, queue_delay_us, instances, threads, model_version, torch_format
+    )
     for path in export_repository(host, names, output, settings):
         click.echo(f"wrote {path}/config.pbtxt and {path}/{model_version}/")
 

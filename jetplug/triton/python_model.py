@@ -5,7 +5,9 @@ It must not import jetplug: the server runs in its own environment
 artifact name, format and sha256 from the standard ``parameters`` of
 ``config.pbtxt``, verifies the sha256, loads the model once per instance
 and serves every request of an execute() call with one prediction on the
-concatenated batch.
+concatenated batch. Formats: xgboost JSON/UBJ (``xgboost``), TorchScript
+(``torch``) and ONNX (``onnxruntime``, CPU execution provider); each is
+imported only when a model of that format is loaded.
 """
 
 import hashlib
@@ -26,7 +28,7 @@ def _sha256(path: str) -> str:
 
 
 class TritonPythonModel:
-    """Serves one jetplug model (xgboost JSON/UBJ, or TorchScript exported from torch weights)."""
+    """Serves one jetplug model (xgboost JSON/UBJ, TorchScript or ONNX)."""
 
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
@@ -39,17 +41,21 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(msg)
         self.format = params["jetplug_format"]
         self.inputs = [i["name"] for i in config["input"]]
-        self.output = config["output"][0]
-        self.out_dtype = pb_utils.triton_string_to_numpy(self.output["data_type"])
-        self.out_dims = [int(d) for d in self.output["dims"]]
+        self.outputs = [o["name"] for o in config["output"]]
+        self.out_dtypes = [
+            pb_utils.triton_string_to_numpy(o["data_type"]) for o in config["output"]
+        ]
+        self.out_dims = [[int(d) for d in o["dims"]] for o in config["output"]]
         threads = int(params.get("jetplug_threads", "1"))
         self.booster: Any = None
         self.module: Any = None
+        self.session: Any = None
+        self.ranks: list[int] = []
         if self.format in ("xgboost-ubj", "xgboost-json"):
             import xgboost
 
-            if len(self.inputs) != 1:
-                msg = f"an xgboost model takes one input, the config declares {self.inputs}"
+            if len(self.inputs) != 1 or len(self.outputs) != 1:
+                msg = f"an xgboost model has one input and one output, not {config['input']}"
                 raise pb_utils.TritonModelException(msg)
 
             self.booster = xgboost.Booster(model_file=path)
@@ -59,21 +65,46 @@ class TritonPythonModel:
 
             torch.set_num_threads(threads)
             self.module = torch.jit.load(path, map_location="cpu").eval()
+        elif self.format == "onnx":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            # a scalar per object is served as dims [1]: the ONNX model may want rank 1
+            ranks = {i.name: len(i.shape) for i in self.session.get_inputs()}
+            missing = [n for n in self.inputs if n not in ranks]
+            if missing:
+                msg = f"ONNX model {path} lacks input(s) {missing} (it has {sorted(ranks)})"
+                raise pb_utils.TritonModelException(msg)
+            self.ranks = [ranks[n] for n in self.inputs]
         else:
             msg = f"unsupported artifact format {self.format!r}"
             raise pb_utils.TritonModelException(msg)
 
-    def _predict(self, xs: list[np.ndarray]) -> np.ndarray:
+    def _predict(self, xs: list[np.ndarray]) -> list[np.ndarray]:
         n = len(xs[0])
-        if self.module is not None:
+        if self.session is not None:
+            feed = {
+                name: np.ascontiguousarray(x.reshape(n) if rank == 1 else x)
+                for name, x, rank in zip(self.inputs, xs, self.ranks, strict=True)
+            }
+            ys = list(self.session.run(self.outputs, feed))
+        elif self.module is not None:
             import torch
 
             with torch.inference_mode():
                 args = [torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
-                y = self.module(*args).numpy()
+                out = self.module(*args)
+                ys = [o.numpy() for o in (out if isinstance(out, tuple | list) else (out,))]
         else:
-            y = self.booster.inplace_predict(xs[0], validate_features=False)
-        return np.asarray(y, dtype=self.out_dtype).reshape([n, *self.out_dims])
+            ys = [self.booster.inplace_predict(xs[0], validate_features=False)]
+        return [
+            np.asarray(y, dtype=dtype).reshape([n, *dims])
+            for y, dtype, dims in zip(ys, self.out_dtypes, self.out_dims, strict=True)
+        ]
 
     def execute(self, requests: list[Any]) -> list[Any]:
         per_input = [
@@ -82,19 +113,20 @@ class TritonPythonModel:
         ]
         sizes = [len(a) for a in per_input[0]]
         xs = [np.concatenate(arrays, axis=0) for arrays in per_input]
-        y = self._predict(xs) if sum(sizes) else None
+        ys = (
+            self._predict(xs)
+            if sum(sizes)
+            else [np.zeros([0, *d], t) for d, t in zip(self.out_dims, self.out_dtypes, strict=True)]
+        )
         responses, start = [], 0
         for n in sizes:
-            part = (
-                y[start : start + n]
-                if y is not None
-                else np.zeros([0, *self.out_dims], self.out_dtype)
-            )
+            tensors = [
+                pb_utils.Tensor(name, y[start : start + n])
+                for name, y in zip(self.outputs, ys, strict=True)
+            ]
             start += n
-            responses.append(
-                pb_utils.InferenceResponse([pb_utils.Tensor(self.output["name"], part)])
-            )
+            responses.append(pb_utils.InferenceResponse(tensors))
         return responses
 
     def finalize(self) -> None:
-        self.booster = self.module = None
+        self.booster = self.module = self.session = None

@@ -3,7 +3,11 @@
 Each model gets ``<name>/config.pbtxt`` (python backend, inputs/outputs with
 names, dtypes and dims from the plugin's :class:`~jetplug.spec.ModelSpec`,
 ``max_batch_size``, ``dynamic_batching``, an instance group) and a versioned
-directory ``<name>/<version>/`` holding ``model.py`` and the artifact. Only
+directory ``<name>/<version>/`` holding ``model.py`` and the served model
+file: an xgboost or ONNX artifact as shipped, or a torch plugin's module
+with its weights exported as TorchScript (default) or ONNX
+(``ExportSettings.torch_format``); ONNX files are run by ``model.py`` with
+onnxruntime in the server's environment. Only
 standard configuration fields are used (jetplug's own information travels
 in ``parameters``), so a stock Triton container reads the same repository.
 
@@ -25,7 +29,9 @@ from ..spec import TRITON_DATATYPES, Artifact, ModelSpec, TensorSpec, sha256_fil
 
 __all__ = ["ExportSettings", "config_pbtxt", "export_repository", "triton_dims", "triton_dtype"]
 
-SERVABLE_FORMATS = ("xgboost-ubj", "xgboost-json", "torch-state-dict")
+SERVABLE_FORMATS = ("xgboost-ubj", "xgboost-json", "torch-state-dict", "onnx")
+TORCH_FORMATS = ("torchscript", "onnx")
+"""How a torch plugin is served: traced to TorchScript or exported to ONNX."""
 PYTHON_MODEL = Path(__file__).with_name("python_model.py")
 
 
@@ -38,6 +44,13 @@ class ExportSettings:
     instances: int = 1
     threads: int = 1
     version: int = 1
+    torch_format: str = "torchscript"
+    """``torchscript`` or ``onnx``: the file a ``torch-state-dict`` plugin is served as."""
+
+    def __post_init__(self) -> None:
+        if self.torch_format not in TORCH_FORMATS:
+            msg = f"torch_format {self.torch_format!r} unknown; use one of {TORCH_FORMATS}"
+            raise JetplugError(msg)
 
 
 def triton_dtype(dtype: str) -> str:
@@ -127,20 +140,25 @@ def export_repository(
                 f"(servable: {', '.join(SERVABLE_FORMATS)})"
             )
             raise JetplugError(msg)
-        one_input = spec.artifact.format.startswith("xgboost")
-        if (one_input and len(spec.tensors_in) != 1) or len(spec.tensors_out) != 1:
-            msg = (
-                f"plugin {name!r}: the python-backend runner serves one output tensor "
-                "(and xgboost models one input)"
-            )
+        xgb = spec.artifact.format.startswith("xgboost")
+        if xgb and (len(spec.tensors_in) != 1 or len(spec.tensors_out) != 1):
+            msg = f"plugin {name!r}: an xgboost model is served with one input and one output"
             raise JetplugError(msg)
         artifact = spec.artifact.verify()
         model_dir = outdir / name
         version_dir = model_dir / str(settings.version)
         version_dir.mkdir(parents=True, exist_ok=True)
-        if spec.artifact.format == "torch-state-dict":
+        if spec.artifact.format == "torch-state-dict" and settings.torch_format == "onnx":
+            from ..export_onnx import export_onnx
+
+            served = export_onnx(host.create_model(name), version_dir / f"{name}.onnx")
+        elif spec.artifact.format == "torch-state-dict":
             served = _torchscript(host, name, version_dir / f"{name}.torchscript.pt")
         else:
+            if spec.artifact.format == "onnx":  # the file's tensors must be the spec's
+                from ..backends.onnx import check_session, load_session
+
+                check_session(spec, load_session(spec, "cpu", 1))
             shutil.copyfile(artifact, version_dir / artifact.name)
             served = spec.artifact
         (model_dir / "config.pbtxt").write_text(config_pbtxt(spec, settings, served))
