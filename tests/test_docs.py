@@ -26,3 +26,19 @@ def test_every_hook_has_a_docstring_and_a_docs_heading() -> None:
     assert headings <= set(_hooks()), (
         f"docs mention hooks that do not exist: {headings - set(_hooks())}"
     )
+
+
+def test_generated_reference_is_up_to_date() -> None:
+    from jetplug.reference import render_reference
+
+    text = (REPO / "docs" / "reference.md").read_text()
+    assert text == render_reference(), (
+        "docs/reference.md is out of date: python -m jetplug.reference > docs/reference.md"
+    )
+
+
+def test_hook_headings_carry_the_real_signatures() -> None:
+    text = (REPO / "docs" / "hooks.md").read_text()
+    for name in _hooks():
+        params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"## `{name}({params})`" in text, f"docs/hooks.md: {name} heading lacks ({params})"

@@ -43,15 +43,13 @@ from jetplug import (
 from jetplug.backends.onnx import OnnxBackend
 from jetplug.backends.triton import TritonBackend
 from jetplug.chain import PluginChain
+from jetplug.chunk import ChunkContext
 from jetplug.cli import main
 from jetplug.columns import gather_inputs
 from jetplug.config import PluginConfig
 from jetplug.export_onnx import OnnxExportError, export_onnx
-from jetplug.options import options_table
 from jetplug.spec import sha256_file
 from jetplug.triton import ExportSettings, TritonServer, export_repository
-
-from .conftest import REPO
 
 ATOL = 1e-5
 """Largest |torch - ONNX Runtime| accepted on every output (probabilities and scores)."""
@@ -335,7 +333,7 @@ def test_chain_with_an_onnx_plugin_matches_torch_and_records_onnxruntime(
     ]
     chain = PluginChain(configs, own_host)
     for path in (real_data / "pfnano.root", generated["qcd"][0]):
-        out = chain.apply(_events(path), source=path.name)
+        out = chain.apply(_events(path), chunk=ChunkContext(file=path.name))
         torch_score = ak.to_numpy(ak.flatten(out.FatJet.top_mlp.score))
         onnx_score = ak.to_numpy(ak.flatten(out.FatJet.top_mlp_onnx.score))
         assert len(torch_score) > 10
@@ -348,11 +346,6 @@ def test_chain_with_an_onnx_plugin_matches_torch_and_records_onnxruntime(
         "providers": ["CPUExecutionProvider"],
         "threads": 1,
     }
-
-
-def test_docs_list_the_declared_options() -> None:
-    text = (REPO / "docs" / "running.md").read_text()
-    assert options_table(OnnxBackend.options_spec) in text
 
 
 # -- Triton ------------------------------------------------------------------------------
