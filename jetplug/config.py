@@ -44,6 +44,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from .declared import ModelDeclaration, parse_models
 from .errors import ConfigError
 from .expressions import ExpressionError, parse_expression
 
@@ -178,6 +179,8 @@ class RunConfig:
 
     fileset: tuple[DatasetConfig, ...]
     plugins: tuple[PluginConfig, ...] = ()
+    models: tuple[ModelDeclaration, ...] = ()
+    """Model files declared in the config (:mod:`jetplug.declared`)."""
     histograms: tuple[HistogramConfig, ...] = ()
     plots: tuple[PlotConfig, ...] = ()
     treename: str = "Events"
@@ -460,6 +463,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
             "schema",
             "chunksize",
             "maxchunks",
+            "models",
         ),
     )
     schema = str(raw.get("schema", "pfnano")).lower()
@@ -472,6 +476,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
     return RunConfig(
         fileset=_parse_datasets(ctx, raw.get("fileset"), base),
         plugins=_parse_plugins(ctx, raw.get("plugins")),
+        models=parse_models(ctx, raw.get("models"), base),
         histograms=hists,
         plots=_parse_plots(ctx, raw.get("plots"), hists),
         treename=str(raw.get("treename", "Events")),

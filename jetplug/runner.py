@@ -24,6 +24,7 @@ from jetplug_processors import PluginProcessor
 
 from . import __version__
 from .config import RunConfig
+from .declared import DeclaredModels
 from .errors import ChunksFailedError, JetplugError
 from .histograms import book
 from .host import PluginHost
@@ -129,6 +130,9 @@ def run(
     """
     started = dt.datetime.now(dt.UTC)
     host = host or PluginHost()
+    declared = f"run-config:{config.hash()[:16]}"
+    if config.models and declared not in host.plugin_names():  # model files as plugins
+        host.register(DeclaredModels(config.models), name=declared)
     plugins = Plugins(config.plugins, host=host)
     chain = plugins.chain
     files = check_files(config, chain.specs, chain.host.derivations)

@@ -1,8 +1,12 @@
-"""Local torch backend: runs ``torch-state-dict`` artifacts in-process, on CPU or CUDA.
+"""Local torch backend: runs ``torch-state-dict`` and ``torchscript`` artifacts, on CPU or CUDA.
 
-* The architecture comes from the plugin (:meth:`jetplug.JetModel.build_module`);
-  the weights are loaded with ``torch.load(weights_only=True)`` (no pickle
-  code execution), once per worker process and device (cache keyed by the
+* ``torch-state-dict``: the architecture comes from the plugin
+  (:meth:`jetplug.JetModel.build_module`); the weights are loaded with
+  ``torch.load(weights_only=True)`` (no pickle code execution).
+* ``torchscript``: a file written by ``torch.jit.save`` (e.g. a model someone
+  else trained), loaded with ``torch.jit.load``, which reads TorchScript code
+  and tensors, not Python pickles.
+* Either is loaded once per worker process and device (cache keyed by the
   artifact's sha256).
 * ``device``: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda[:N]``.
 * ``threads``: torch intra-op threads for this process (default 1, so that
@@ -59,9 +63,12 @@ def load_module(model: JetModel, device: str) -> Any:
         if module is None:
             path = spec.artifact.verify()
             try:
-                state = torch.load(path, map_location=device, weights_only=True)
-                module = model.build_module()
-                module.load_state_dict(state)
+                if spec.artifact.format == "torchscript":
+                    module = torch.jit.load(str(path), map_location=device)
+                else:
+                    state = torch.load(path, map_location=device, weights_only=True)
+                    module = model.build_module()
+                    module.load_state_dict(state)
             except Exception as e:
                 msg = f"plugin {spec.name!r}: cannot load torch weights {path}: {e}"
                 raise BackendError(msg) from e
@@ -74,7 +81,7 @@ class TorchBackend(Backend):
     """In-process torch inference (see the module docstring for options)."""
 
     name: ClassVar[str] = "torch"
-    formats: ClassVar[tuple[str, ...]] = ("torch-state-dict",)
+    formats: ClassVar[tuple[str, ...]] = ("torch-state-dict", "torchscript")
     options_spec: ClassVar[tuple[Option, ...]] = (
         Option("device", "str", "auto", "``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``"),
         Option("threads", "int", 1, "torch intra-op threads of this process"),

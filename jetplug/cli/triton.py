@@ -47,6 +47,12 @@ def triton() -> None:
     show_default=True,
     help="File torch plugins are served as (run by torch or by onnxruntime on the server).",
 )
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Also serve the model files declared under 'models:' in this run config.",
+)
 def export(
     plugins: tuple[str, ...],
     output: Path,
@@ -56,6 +62,7 @@ def export(
     threads: int,
     model_version: int,
     torch_format: str,
+    config_path: Path | None,
 ) -> None:
     """Write a Triton model repository for PLUGINS (default: every servable plugin).
 
@@ -63,6 +70,11 @@ def export(
     TorchScript or, with ``--format onnx``, as ONNX.
     """
     host = PluginHost()
+    if config_path is not None:
+        from ..config import load_config
+        from ..declared import DeclaredModels
+
+        host.register(DeclaredModels(load_config(config_path).models))
     names = list(plugins) or [
         n for n in host.models.names() if host.spec(n).artifact.format in SERVABLE_FORMATS
     ]

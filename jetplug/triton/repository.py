@@ -29,7 +29,7 @@ from ..spec import TRITON_DATATYPES, Artifact, ModelSpec, TensorSpec, sha256_fil
 
 __all__ = ["ExportSettings", "config_pbtxt", "export_repository", "triton_dims", "triton_dtype"]
 
-SERVABLE_FORMATS = ("xgboost-ubj", "xgboost-json", "torch-state-dict", "onnx")
+SERVABLE_FORMATS = ("xgboost-ubj", "xgboost-json", "torch-state-dict", "torchscript", "onnx")
 TORCH_FORMATS = ("torchscript", "onnx")
 """How a torch plugin is served: traced to TorchScript or exported to ONNX."""
 PYTHON_MODEL = Path(__file__).with_name("python_model.py")
