@@ -171,6 +171,37 @@ def _check_histograms(config: RunConfig, branches: set[str], provided: Provided,
             )
 
 
+def _check_skims(config: RunConfig, branches: set[str], provided: Provided, path: str) -> None:
+    """Skim fields exist (or are plugin outputs); cuts and event fields fit the collection."""
+    lists = {b[1:] for b in branches if b.startswith("n")} | provided.collections
+    for s in config.skims:
+        consumer = f"skim {s.name!r}"
+        if s.collection is not None and s.collection not in lists:
+            raise MissingInputError(
+                consumer=consumer, field=s.collection, path=path, hint="(no such collection)"
+            )
+        for fld in s.reads():
+            head, _, rest = fld.partition(".")
+            if rest:
+                known = (head, rest) in provided.fields or _branch_of(fld) in branches
+                available = {b.split("_", 1)[1] for b in branches if b.startswith(f"{head}_")}
+                available |= {f for c, f in provided.fields if c == head}
+            else:
+                known = fld in branches
+                available = {b for b in branches if "_" not in b}
+            if not known:
+                raise MissingInputError(
+                    consumer=consumer, field=fld, path=path, available=sorted(available)
+                )
+            if rest and head in lists and (head != s.collection or fld in s.event):
+                per = f" or per {s.collection}" if s.collection else ""
+                msg = (
+                    f"skims.{s.name}: {fld!r} is a field of the collection {head}; "
+                    f"this skim's event fields and cuts take one value per event{per}"
+                )
+                raise ConfigError(msg, source=config.source)
+
+
 def check_files(
     config: RunConfig, specs: Sequence[ModelSpec], derivations: DerivationRegistry
 ) -> list[FileInfo]:
@@ -185,5 +216,6 @@ def check_files(
                 _check_plugin(spec, branches, provided, derivations, path)
                 provided.add(spec)
             _check_histograms(config, branches, provided, path)
+            _check_skims(config, branches, provided, path)
             infos.append(FileInfo(dataset.name, path, entries, size))
     return infos

@@ -8,6 +8,7 @@ built lazily, once per worker process, keyed by the configuration hash.
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -16,6 +17,7 @@ from coffea import processor
 from jetplug.chain import PluginChain, PluginRunError, chain_for
 from jetplug.config import RunConfig
 from jetplug.histograms import book, fill
+from jetplug.skims import write_skims
 
 __all__ = ["PluginProcessor"]
 
@@ -26,15 +28,17 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
     The output accumulator is a dict::
 
         {"hists": {dataset: {name: hist.Hist}},
-         "chunks": [{dataset, file, entrystart, entrystop, events, filled: {...}}],
+         "chunks": [{dataset, file, entrystart, entrystop, events, filled: {...}, skims: [...]}],
          "failed": [{dataset, file, entrystart, entrystop, plugin, error, traceback}]}
 
     A chunk that fails is recorded in ``failed`` (never silently dropped);
-    the caller decides whether that fails the run.
+    the caller decides whether that fails the run. With ``outdir``, the
+    config's skims are written under ``<outdir>/skims`` (:mod:`jetplug.skims`).
     """
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig, outdir: Path | None = None) -> None:
         self.config = config
+        self.outdir = outdir
         self._key = config.hash()
 
     @property
@@ -60,6 +64,7 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
                 h.name: fill(hists[h.name], h, events, source=source)
                 for h in self.config.histograms
             }
+            skims = write_skims(self.config, events, record, self.outdir, source=source)
         except Exception as e:
             plugin = e.plugin if isinstance(e, PluginRunError) else None
             cause = e.error if isinstance(e, PluginRunError) else e
@@ -77,6 +82,7 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
                     **record,
                     "events": len(events),
                     "filled": filled,
+                    "skims": skims,
                     "backends": self.chain.reports(),
                 }
             ],
