@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from .config import PlotConfig, RunConfig
 from .metrics import roc_from_counts
 
-__all__ = ["make_plots"]
+__all__ = ["log_scale", "make_plots"]
 
 _CATEGORY = (hist.axis.IntCategory, hist.axis.StrCategory)
 Hist = hist.Hist[Any]
@@ -63,15 +63,32 @@ def _hist1d(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
         }
     filled = {k: v for k, v in lines.items() if np.sum(v.values()) > 0}
     lines = filled or lines
+    drawn = []
     for label, h1 in lines.items():
         values = h1.values()
         if cfg.density and values.sum() > 0:
             h1 = h1 / np.sum(values * h1.axes[0].widths)
         hep.histplot(h1, ax=ax, label=label)
+        drawn.append(h1)
     ax.set_ylabel("density" if cfg.density else "entries")
     if cfg.log:
-        ax.set_yscale("log")
+        log_scale(ax, [h1.values() for h1 in drawn])
     ax.legend(fontsize="small")
+
+
+def log_scale(ax: Axes, contents: Sequence[np.ndarray]) -> None:
+    """Log y axis with its range from the positive ``contents`` (empty bins do not set it).
+
+    The lower limit is half the smallest positive content; without any, the
+    axis stays linear.
+    """
+    values = np.concatenate([np.ravel(c) for c in contents]) if contents else np.array([])
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size == 0:
+        return
+    ax.set_yscale("log")
+    low, high = float(positive.min()) / 2.0, float(positive.max())
+    ax.set_ylim(low, high * (high / low) ** 0.25)  # headroom for the legend
 
 
 def _roc(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from ..plotting import log_scale
 from .collect import CLASS_NAMES, QCD, JetTable
 from .report import cut_at
 
@@ -60,10 +61,12 @@ def _distributions(table: JetTable, name: str, signal: int, score: np.ndarray, o
     fig, ax = plt.subplots(figsize=(7, 5.5))
     lo, hi = float(np.min(score)), float(np.max(score))
     edges = np.linspace(lo, hi if hi > lo else lo + 1, 51)
+    drawn = []
     for label in sorted(set(truth.tolist())):
         h, _ = np.histogram(score[truth == label], edges, density=True)
         hep.histplot(h, edges, ax=ax, label=f"{CLASS_NAMES[label]} ({(truth == label).sum()})")
-    ax.set_yscale("log")
+        drawn.append(h)
+    log_scale(ax, drawn)
     ax.set_xlabel(f"{name} ({CLASS_NAMES[signal]} vs QCD)")
     ax.set_ylabel("density")
     ax.legend(fontsize=10)
