@@ -33,6 +33,7 @@ Example (YAML)::
         event: [run, event, genWeight]
         cuts: ["FatJet.pt > 400"]
         format: [parquet, root]
+    energy: 13.6                            # TeV, for plot labels
 
 Every error names the key at fault and the file it came from.
 """
@@ -203,6 +204,8 @@ class RunConfig:
     histograms: tuple[HistogramConfig, ...] = ()
     plots: tuple[PlotConfig, ...] = ()
     skims: tuple[SkimConfig, ...] = ()
+    energy: float | None = None
+    """Centre-of-mass energy in TeV for plot labels (None: from the samples, if recorded)."""
     treename: str = "Events"
     schema: str = "pfnano"
     chunksize: int = 100_000
@@ -500,6 +503,14 @@ def _parse_skims(ctx: _Ctx, raw: Any) -> tuple[SkimConfig, ...]:
     return tuple(_parse_skim(ctx, str(n), s) for n, s in ctx.mapping(raw, "skims").items())
 
 
+def _parse_energy(ctx: _Ctx, raw: Any) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not raw > 0:
+        ctx.fail("energy", f"the centre-of-mass energy in TeV, a positive number; got {raw!r}")
+    return float(raw)
+
+
 def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig:
     """Validate a configuration mapping; relative file paths resolve against ``base``."""
     ctx = _Ctx(source)
@@ -517,6 +528,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
             "chunksize",
             "maxchunks",
             "skims",
+            "energy",
         ),
     )
     schema = str(raw.get("schema", "pfnano")).lower()
@@ -532,6 +544,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
         histograms=hists,
         plots=_parse_plots(ctx, raw.get("plots"), hists),
         skims=_parse_skims(ctx, raw.get("skims")),
+        energy=_parse_energy(ctx, raw.get("energy")),
         treename=str(raw.get("treename", "Events")),
         schema=schema,
         chunksize=chunksize,

@@ -1,4 +1,4 @@
-"""Plots read well: log axes ignore empty bins and rounding remainders."""
+"""Plots read well: log axes ignore empty bins, the energy label follows the config or samples."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from jetplug import plotting
+from jetplug import ConfigError, plotting
 from jetplug.config import PlotConfig, parse_config
 
 
@@ -72,3 +72,58 @@ def test_log_axis_of_an_empty_histogram_does_not_fail(tmp_path: Path) -> None:
     )
     (path,) = plotting.make_plots(cfg, {"d": {"score": h}}, tmp_path / "plots")
     assert path.stat().st_size > 0
+
+
+def _config(tmp_path: Path, fileset: dict[str, Any], **extra: Any) -> Any:
+    return parse_config({"fileset": fileset, **extra}, base=tmp_path)
+
+
+def test_energy_label_from_config_metadata_and_files(
+    tmp_path: Path, generated: dict[str, list[Path]], real_data: Path
+) -> None:
+    gen = {"ttbar": [str(generated["ttbar"][0])], "qcd": [str(generated["qcd"][0])]}
+    real = {"dy": [str(real_data / "nano_dy.root")]}
+    assert plotting.energy_label(_config(tmp_path, gen)) == "13.6 TeV"  # recorded by generate
+    assert plotting.energy_label(_config(tmp_path, real)) is None  # CMS files do not record it
+    assert plotting.energy_label(_config(tmp_path, {**gen, **real})) is None  # not one energy
+    assert plotting.energy_label(_config(tmp_path, real, energy=13)) == "13 TeV"
+    assert plotting.energy_label(_config(tmp_path, gen, energy=14)) == "14 TeV"  # config wins
+    with_meta = {"dy": {"files": real["dy"], "metadata": {"energy": 13.6}}}
+    assert plotting.energy_label(_config(tmp_path, with_meta)) == "13.6 TeV"
+    assert plotting.files_energy(generated["ttbar"]) == "13.6 TeV"
+    assert plotting.files_energy([real_data / "nano_dy.root"]) is None
+
+
+@pytest.mark.parametrize(("energy", "expected"), [(13, "13 TeV"), (None, "")])
+def test_plot_label_follows_the_config(
+    tmp_path: Path,
+    real_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    energy: float | None,
+    expected: str,
+) -> None:
+    labels: list[str] = []
+    original = plotting.hep.label.exp_label
+
+    def spy(**kwargs: Any) -> Any:
+        labels.append(kwargs["rlabel"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(plotting.hep.label, "exp_label", spy)
+    extra = {} if energy is None else {"energy": energy}
+    cfg = _config(
+        tmp_path,
+        {"dy": [str(real_data / "nano_dy.root")]},
+        histograms={"score": {"axes": [{"field": "FatJet.s", "bins": 10, "start": 0, "stop": 1}]}},
+        plots=[{"type": "hist1d", "hist": "score"}],
+        **extra,
+    )
+    h = hist.Hist(hist.axis.Regular(10, 0, 1, name="FatJet_s"))
+    plotting.make_plots(cfg, {"dy": {"score": h}}, tmp_path / "plots")
+    assert labels == [expected]
+
+
+@pytest.mark.parametrize("energy", [0, -1, "high", True])
+def test_bad_energy_names_the_key(tmp_path: Path, energy: object) -> None:
+    with pytest.raises(ConfigError, match=r"energy: the centre-of-mass energy in TeV"):
+        parse_config({"fileset": {"a": ["x.root"]}, "energy": energy}, base=tmp_path)
