@@ -106,12 +106,9 @@ def _columns(
     raise SkimError(msg)
 
 
-def _flat_columns(
-    node: ak.Array, paths: Iterable[str], depth: int, consumer: str, source: str | None
-) -> dict[str, ak.Array]:
+def _flat_columns(node: ak.Array, paths: Iterable[str], depth: int) -> dict[str, ak.Array]:
     out: dict[str, ak.Array] = {}
     for path in paths:
-        resolve(node, path, consumer, source)  # names the field if it is missing
         head, _, name = path.rpartition(".")
         parent = get_path(node, head) if head else node
         _columns(parent, name, f"{head.replace('.', '_')}_" if head else "", depth, out)
@@ -121,24 +118,28 @@ def _flat_columns(
 def skim_array(events: ak.Array, skim: SkimConfig, *, source: str | None = None) -> ak.Array:
     """The skim's rows for ``events``: one per event with a selected object (or passing cuts)."""
     consumer = f"skim {skim.name!r}"
+    for path in skim.reads():
+        resolve(events, path, consumer, source)  # names the field if it is missing
     mask = cut_mask(events, skim.cuts, consumer, source)
     if skim.collection is None:
         if mask is not None and mask.ndim != 1:
             msg = f"{consumer}: without a collection, cuts must be on event-level fields"
             raise SkimError(msg)
         keep = np.ones(len(events), dtype=bool) if mask is None else ak.to_numpy(mask)
-        return ak.zip(_flat_columns(events[keep], skim.event, 1, consumer, source), depth_limit=1)
-    objects = resolve(events, skim.collection, consumer, source)
+        return ak.zip(_flat_columns(events[keep], skim.event, 1), depth_limit=1)
+    objects = events[skim.collection]
     index = ak.local_index(objects, axis=1)
     try:
         selected = ak.broadcast_arrays(True if mask is None else mask, index)[0]
-    except ValueError as e:
-        msg = f"{consumer}: cuts on another collection than {skim.collection} ({e})"
+    except ValueError:
+        cuts = ", ".join(map(str, skim.cuts))
+        msg = f"{consumer}: the cuts [{cuts}] select objects of another collection"
+        msg += f" than {skim.collection}"
         raise SkimError(msg) from None
     keep = ak.to_numpy(ak.any(selected, axis=1))
     chosen = objects[selected][keep]
-    obj = _flat_columns(chosen, skim.fields, 2, consumer, source)
-    columns = _flat_columns(events[keep], skim.event, 1, consumer, source)
+    obj = _flat_columns(chosen, skim.fields, 2)
+    columns = _flat_columns(events[keep], skim.event, 1)
     columns[skim.collection] = ak.zip(obj, depth_limit=2)
     return ak.zip(columns, depth_limit=1)
 
