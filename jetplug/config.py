@@ -26,6 +26,14 @@ Example (YAML)::
     plots:
       - {type: hist1d, hist: score, overlay: truth, density: true}
       - {type: roc, hist: score, axis: truth, signal: 1, background: 0}
+    skims:                                  # per-object columns after cuts, per chunk
+      jets:
+        collection: FatJet
+        fields: [pt, msoftdrop, top_bdt.score]
+        event: [run, event, genWeight]
+        cuts: ["FatJet.pt > 400"]
+        format: [parquet, root]
+    energy: 13.6                            # TeV, for plot labels
 
 Every error names the key at fault and the file it came from.
 """
@@ -56,6 +64,7 @@ __all__ = [
     "PlotConfig",
     "PluginConfig",
     "RunConfig",
+    "SkimConfig",
     "load_config",
     "plugin_configs",
 ]
@@ -64,6 +73,8 @@ SCHEMAS = ("pfnano", "nanoaod")
 _PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _CUT = re.compile(rf"^\s*({_PATH})\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
 _FIELD = re.compile(rf"^{_PATH}$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+SKIM_FORMATS = ("parquet", "root")
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,28 @@ class PlotConfig:
 
 
 @dataclass(frozen=True)
+class SkimConfig:
+    """Columns of one collection (and event-level fields) written per chunk after cuts.
+
+    ``fields`` are relative to ``collection``; ``event`` fields are paths from
+    the event (one value per event). Without a collection the skim has event
+    fields only. See :mod:`jetplug.skims`.
+    """
+
+    name: str
+    collection: str | None
+    fields: tuple[str, ...] = ()
+    event: tuple[str, ...] = ()
+    cuts: tuple[Cut, ...] = ()
+    formats: tuple[str, ...] = ("parquet",)
+
+    def reads(self) -> list[str]:
+        """Every field path (from the event) the skim reads: fields, event fields, cuts."""
+        own = [f"{self.collection}.{f}" for f in self.fields]
+        return [*own, *self.event, *(c.field for c in self.cuts)]
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A validated run configuration (plain data: picklable and hashable by content)."""
 
@@ -183,6 +216,9 @@ class RunConfig:
     """Model files declared in the config (:mod:`jetplug.declared`)."""
     histograms: tuple[HistogramConfig, ...] = ()
     plots: tuple[PlotConfig, ...] = ()
+    skims: tuple[SkimConfig, ...] = ()
+    energy: float | None = None
+    """Centre-of-mass energy in TeV for plot labels (None: from the samples, if recorded)."""
     treename: str = "Events"
     schema: str = "pfnano"
     chunksize: int = 100_000
@@ -447,6 +483,70 @@ def _parse_plots(ctx: _Ctx, raw: Any, hists: tuple[HistogramConfig, ...]) -> tup
     return tuple(out)
 
 
+def _field_list(ctx: _Ctx, raw: Any, where: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        ctx.fail(where, "expected a list of field paths")
+    return tuple(ctx.field(f, f"{where}[{i}]") for i, f in enumerate(raw))
+
+
+def _parse_skim(ctx: _Ctx, name: str, raw: Any) -> SkimConfig:
+    where = f"skims.{name}"
+    if not _NAME.match(name):
+        ctx.fail(where, "a skim name is a directory name: letters, digits, '_', '-', '.'")
+    raw = ctx.mapping(raw, where)
+    ctx.keys(raw, where, ("collection", "fields", "event", "cuts", "format"))
+    collection = raw.get("collection")
+    if collection is not None and not (isinstance(collection, str) and collection.isidentifier()):
+        ctx.fail(f"{where}.collection", f"{collection!r} is not a collection name like 'FatJet'")
+    fields = _field_list(ctx, raw.get("fields"), f"{where}.fields")
+    event = _field_list(ctx, raw.get("event"), f"{where}.event")
+    if collection is None and fields:
+        ctx.fail(f"{where}.fields", "needs a 'collection' (or list event-level fields in 'event')")
+    if collection is not None and not fields:
+        ctx.fail(f"{where}.fields", f"list at least one field of {collection}")
+    if not fields and not event:
+        ctx.fail(where, "needs 'collection' and 'fields', or 'event' fields")
+    for key, names in (("fields", fields), ("event", event)):
+        flat = [f.replace(".", "_") for f in names]
+        dupes = sorted({f for f in flat if flat.count(f) > 1})
+        if dupes:
+            ctx.fail(f"{where}.{key}", f"column name(s) {dupes} given twice")
+    if collection is not None:
+        clash = {collection, f"n{collection}"} & {f.replace(".", "_") for f in event}
+        if clash:
+            ctx.fail(f"{where}.event", f"{sorted(clash)} clash with the collection's columns")
+    cuts_raw = raw.get("cuts") or []
+    if not isinstance(cuts_raw, list):
+        ctx.fail(f"{where}.cuts", "expected a list of cuts like 'FatJet.pt > 300'")
+    cuts = tuple(_parse_cut(ctx, c, f"{where}.cuts[{i}]") for i, c in enumerate(cuts_raw))
+    formats = raw.get("format", "parquet")
+    formats = [formats] if isinstance(formats, str) else formats
+    if (
+        not isinstance(formats, list)
+        or not formats
+        or any(f not in SKIM_FORMATS for f in formats)
+        or len(set(formats)) != len(formats)
+    ):
+        ctx.fail(f"{where}.format", f"{formats!r}: use one or both of {list(SKIM_FORMATS)}")
+    return SkimConfig(name, collection, fields, event, cuts, tuple(formats))
+
+
+def _parse_skims(ctx: _Ctx, raw: Any) -> tuple[SkimConfig, ...]:
+    if raw is None:
+        return ()
+    return tuple(_parse_skim(ctx, str(n), s) for n, s in ctx.mapping(raw, "skims").items())
+
+
+def _parse_energy(ctx: _Ctx, raw: Any) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not raw > 0:
+        ctx.fail("energy", f"the centre-of-mass energy in TeV, a positive number; got {raw!r}")
+    return float(raw)
+
+
 def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig:
     """Validate a configuration mapping; relative file paths resolve against ``base``."""
     ctx = _Ctx(source)
@@ -464,6 +564,8 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
             "chunksize",
             "maxchunks",
             "models",
+            "skims",
+            "energy",
         ),
     )
     schema = str(raw.get("schema", "pfnano")).lower()
@@ -479,6 +581,8 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
         models=parse_models(ctx, raw.get("models"), base),
         histograms=hists,
         plots=_parse_plots(ctx, raw.get("plots"), hists),
+        skims=_parse_skims(ctx, raw.get("skims")),
+        energy=_parse_energy(ctx, raw.get("energy")),
         treename=str(raw.get("treename", "Events")),
         schema=schema,
         chunksize=chunksize,

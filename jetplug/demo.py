@@ -172,6 +172,15 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
             },
             {"type": "hist1d", "hist": "pt", "overlay": "dataset", "log": True, "name": "pt"},
         ],
+        "skims": {
+            "jets": {  # the jets of the score histograms, with both taggers' outputs
+                "collection": "FatJet",
+                "fields": ["pt", "eta", "msoftdrop", "truthLabel", "top_bdt.score", "part.probs"],
+                "event": ["run", "luminosityBlock", "event", "genWeight"],
+                "cuts": kinematics,
+                "format": "parquet",
+            }
+        },
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import awkward as ak
@@ -11,11 +11,11 @@ import hist
 import numpy as np
 
 from .columns import get_path, has_path
-from .config import AxisConfig, HistogramConfig
+from .config import AxisConfig, Cut, HistogramConfig
 from .errors import MissingInputError
 from .expressions import parse_expression
 
-__all__ = ["book", "fill"]
+__all__ = ["book", "cut_mask", "fill", "resolve"]
 
 _OPS: Mapping[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
@@ -53,7 +53,8 @@ def book(cfg: HistogramConfig) -> hist.Hist[Any]:
     return h
 
 
-def _resolve(events: ak.Array, path: str, consumer: str, source: str | None) -> ak.Array:
+def resolve(events: ak.Array, path: str, consumer: str, source: str | None) -> ak.Array:
+    """``events`` at the dotted ``path``; :class:`MissingInputError` names ``consumer``."""
     if not has_path(events, path):
         head, _, rest = path.partition(".")
         available = (
@@ -65,8 +66,28 @@ def _resolve(events: ak.Array, path: str, consumer: str, source: str | None) -> 
 
 def _axis_values(events: ak.Array, cfg: AxisConfig, consumer: str, source: str | None) -> Any:
     if cfg.expr is None:
-        return _resolve(events, cfg.field, consumer, source)
-    return parse_expression(cfg.expr).evaluate(lambda p: _resolve(events, p, consumer, source))
+        return resolve(events, cfg.field, consumer, source)
+    return parse_expression(cfg.expr).evaluate(lambda p: resolve(events, p, consumer, source))
+
+
+def cut_mask(
+    events: ak.Array, cuts: Sequence[Cut], consumer: str, source: str | None = None
+) -> ak.Array | None:
+    """The AND of ``cuts`` over ``events`` (None without cuts).
+
+    Cut fields are broadcast together: event-level cuts select whole events,
+    object-level cuts single objects of their collection.
+    """
+    if not cuts:
+        return None
+    columns = [resolve(events, c.field, consumer, source) for c in cuts]
+    if len(columns) > 1:
+        columns = list(ak.broadcast_arrays(*columns))
+    mask = None
+    for cut, column in zip(cuts, columns, strict=True):
+        passed = _OPS[cut.op](column, cut.value)
+        mask = passed if mask is None else mask & passed
+    return mask
 
 
 def fill(
@@ -79,16 +100,15 @@ def fill(
     """
     consumer = f"histogram {cfg.name!r}"
     arrays = [_axis_values(events, a, consumer, source) for a in cfg.axes]
-    cuts = [_resolve(events, c.field, consumer, source) for c in cfg.cuts]
-    weights = [_resolve(events, cfg.weight, consumer, source)] if cfg.weight else []
+    cut = cut_mask(events, cfg.cuts, consumer, source)
+    cuts = [] if cut is None else [cut]
+    weights = [resolve(events, cfg.weight, consumer, source)] if cfg.weight else []
     everything = arrays + cuts + weights
     if len(everything) > 1:
         everything = list(ak.broadcast_arrays(*everything))
     flat = [ak.to_numpy(ak.ravel(a)) for a in everything]
     values = flat[: len(arrays)]
-    mask = np.ones(len(values[0]), dtype=bool)
-    for cut, column in zip(cfg.cuts, flat[len(arrays) : len(arrays) + len(cuts)], strict=True):
-        mask &= np.asarray(_OPS[cut.op](column, cut.value), dtype=bool)
+    mask = np.asarray(flat[len(arrays)], dtype=bool) if cuts else np.ones(len(values[0]), bool)
     selected = [v[mask] for v in values]
     if cfg.weight:
         h.fill(*selected, weight=flat[-1][mask])

@@ -196,6 +196,10 @@ class Provided:
         """Whether ``collection.field`` (or the collection, for ``COLLECTION``) is written."""
         return (collection, field) in self.refs
 
+    def collections(self) -> list[str]:
+        """Collections that plugins create."""
+        return sorted(c for c, f in self.refs if f == COLLECTION)
+
     def fields_of(self, collection: str) -> list[str]:
         """Fields written into ``collection``."""
         return sorted(f for c, f in self.refs if c == collection and f)

@@ -1,13 +1,20 @@
-"""mplhep plots of a run's histograms, as the run config's ``plots`` section asks."""
+"""mplhep plots of a run's histograms, as the run config's ``plots`` section asks.
+
+The label's centre-of-mass energy comes from the run config (``energy``, in
+TeV), else from the datasets' metadata (``energy``), else from what the input
+files record (files made by ``jetplug generate`` store it in
+``Runs/jetplugSqrtS``, in GeV); when none of these says, the label has no energy.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import hist
 import matplotlib as mpl
+import uproot
 
 mpl.use("Agg")
 
@@ -16,10 +23,10 @@ import mplhep as hep
 import numpy as np
 from matplotlib.axes import Axes
 
-from .config import PlotConfig, RunConfig
+from .config import DatasetConfig, PlotConfig, RunConfig
 from .metrics import roc_from_counts
 
-__all__ = ["make_plots"]
+__all__ = ["energy_label", "file_energy", "files_energy", "log_scale", "make_plots"]
 
 _CATEGORY = (hist.axis.IntCategory, hist.axis.StrCategory)
 Hist = hist.Hist[Any]
@@ -63,15 +70,32 @@ def _hist1d(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
         }
     filled = {k: v for k, v in lines.items() if np.sum(v.values()) > 0}
     lines = filled or lines
+    drawn = []
     for label, h1 in lines.items():
         values = h1.values()
         if cfg.density and values.sum() > 0:
             h1 = h1 / np.sum(values * h1.axes[0].widths)
         hep.histplot(h1, ax=ax, label=label)
+        drawn.append(h1)
     ax.set_ylabel("density" if cfg.density else "entries")
     if cfg.log:
-        ax.set_yscale("log")
+        log_scale(ax, [h1.values() for h1 in drawn])
     ax.legend(fontsize="small")
+
+
+def log_scale(ax: Axes, contents: Sequence[np.ndarray]) -> None:
+    """Log y axis with its range from the positive ``contents`` (empty bins do not set it).
+
+    The lower limit is half the smallest positive content; without any, the
+    axis stays linear.
+    """
+    values = np.concatenate([np.ravel(c) for c in contents]) if contents else np.array([])
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size == 0:
+        return
+    ax.set_yscale("log")
+    low, high = float(positive.min()) / 2.0, float(positive.max())
+    ax.set_ylim(low, high * (high / low) ** 0.25)  # headroom for the legend
 
 
 def _roc(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
@@ -94,10 +118,53 @@ def _roc(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
     ax.legend(fontsize="small", title=f"{sig_name} vs {bkg_name}")
 
 
+def file_energy(path: str) -> float | None:
+    """The centre-of-mass energy in TeV a (local) file records, or None."""
+    if "://" in path:
+        return None
+    try:
+        with uproot.open(path) as f:
+            values = np.unique(f["Runs"]["jetplugSqrtS"].array(library="np"))
+    except Exception:
+        return None
+    return float(values[0]) / 1000.0 if values.size == 1 else None
+
+
+def files_energy(paths: Sequence[str | Path]) -> str | None:
+    """``"13.6 TeV"`` when every file records the same energy, else None."""
+    found = {file_energy(str(p)) for p in paths}
+    energy = found.pop() if len(found) == 1 else None
+    return None if energy is None else f"{energy:g} TeV"
+
+
+def energy_label(config: RunConfig) -> str | None:
+    """``"13.6 TeV"``: from the config, the datasets' metadata or the files; None if unknown.
+
+    The metadata and the files count only when every dataset gives the same
+    energy (one file per dataset is read).
+    """
+    energy = config.energy
+    if energy is None:
+        found = {_dataset_energy(d) for d in config.fileset}
+        energy = found.pop() if len(found) == 1 else None
+    return None if energy is None else f"{energy:g} TeV"
+
+
+def _dataset_energy(dataset: DatasetConfig) -> float | None:
+    value = dataset.metadata.get("energy")
+    if value is None:
+        return file_energy(dataset.files[0]) if dataset.files else None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def make_plots(config: RunConfig, hists: Hists, outdir: Path) -> list[Path]:
     """Draw every configured plot into ``outdir`` as PNG; returns the paths written."""
     outdir.mkdir(parents=True, exist_ok=True)
     hep.style.use("CMS")
+    energy = energy_label(config)
     written = []
     for i, cfg in enumerate(config.plots):
         fig, ax = plt.subplots(figsize=(8, 6))
@@ -106,7 +173,7 @@ def make_plots(config: RunConfig, hists: Hists, outdir: Path) -> list[Path]:
                 _roc(cfg, hists, ax)
             else:
                 _hist1d(cfg, hists, ax)
-            hep.label.exp_label(exp="jetplug", data=False, rlabel="13.6 TeV", ax=ax)
+            hep.label.exp_label(exp="jetplug", data=False, rlabel=energy or "", ax=ax)
             path = outdir / f"{cfg.name or f'{i:02d}_{cfg.type}_{cfg.hist}'}.png"
             fig.savefig(path, dpi=100, bbox_inches="tight")
             written.append(path)

@@ -79,24 +79,46 @@ def _open(dataset: str, path: str, treename: str) -> tuple[set[str], int, int | 
     return branches, entries, Path(path).stat().st_size if local else None
 
 
+def _require(consumer: str, fld: str, branches: set[str], provided: Provided, path: str) -> None:
+    """Raise :class:`MissingInputError` unless ``fld`` is a branch or a plugin output."""
+    head, _, rest = fld.partition(".")
+    if rest and (provided.has(head, rest) or _branch_of(fld) in branches):
+        return
+    if not rest and fld in branches:
+        return
+    if rest:
+        available = {b.split("_", 1)[1] for b in branches if b.startswith(f"{head}_")}
+        available |= set(provided.fields_of(head))
+    else:
+        available = {b for b in branches if "_" not in b}
+    raise MissingInputError(consumer=consumer, field=fld, path=path, available=sorted(available))
+
+
 def _check_histograms(config: RunConfig, branches: set[str], provided: Provided, path: str) -> None:
     for h in config.histograms:
         for fld in h.fields():
-            head, _, rest = fld.partition(".")
-            if rest and (provided.has(head, rest) or _branch_of(fld) in branches):
-                continue
-            if not rest and fld in branches:
-                continue
-            if rest:
-                available = sorted(
-                    {b.split("_", 1)[1] for b in branches if b.startswith(f"{head}_")}
-                    | set(provided.fields_of(head))
-                )
-            else:
-                available = sorted(b for b in branches if "_" not in b)
+            _require(f"histogram {h.name!r}", fld, branches, provided, path)
+
+
+def _check_skims(config: RunConfig, branches: set[str], provided: Provided, path: str) -> None:
+    """Skim fields exist (or are plugin outputs); cuts and event fields fit the collection."""
+    lists = {b[1:] for b in branches if b.startswith("n")} | set(provided.collections())
+    for s in config.skims:
+        consumer = f"skim {s.name!r}"
+        if s.collection is not None and s.collection not in lists:
             raise MissingInputError(
-                consumer=f"histogram {h.name!r}", field=fld, path=path, available=available
+                consumer=consumer, field=s.collection, path=path, hint="(no such collection)"
             )
+        for fld in s.reads():
+            _require(consumer, fld, branches, provided, path)
+            head, _, rest = fld.partition(".")
+            if rest and head in lists and (head != s.collection or fld in s.event):
+                per = f" or per {s.collection}" if s.collection else ""
+                msg = (
+                    f"skims.{s.name}: {fld!r} is a field of the collection {head}; "
+                    f"this skim's event fields and cuts take one value per event{per}"
+                )
+                raise ConfigError(msg, source=config.source)
 
 
 def check_files(
@@ -117,5 +139,6 @@ def check_files(
                 plan.check_file(branches, provided, derivations, path)
                 provided.add(plan)
             _check_histograms(config, branches, provided, path)
+            _check_skims(config, branches, provided, path)
             infos.append(FileInfo(dataset.name, path, entries, size))
     return infos

@@ -31,6 +31,7 @@ from .host import PluginHost
 from .outputs import save_histograms, write_provenance
 from .plugins import Plugins
 from .preflight import FileInfo, check_files
+from .skims import clear_skims
 
 __all__ = ["EXECUTORS", "RunResult", "run"]
 
@@ -48,6 +49,7 @@ class RunResult:
     failed: list[dict[str, Any]]
     files: list[FileInfo]
     outputs: list[Path] = field(default_factory=list)
+    skims: list[Path] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,7 +125,7 @@ def run(
     plots: bool = True,
     host: PluginHost | None = None,
 ) -> RunResult:
-    """Run ``config`` and, if ``outdir`` is given, write histograms, provenance and plots.
+    """Run ``config`` and, if ``outdir`` is given, write histograms, skims, provenance and plots.
 
     Raises :class:`ChunksFailedError` (after writing outputs) when more than
     ``max_failures`` chunks failed.
@@ -136,7 +138,9 @@ def run(
     plugins = Plugins(config.plugins, host=host)
     chain = plugins.chain
     files = check_files(config, chain.specs, chain.host.derivations)
-    proc = PluginProcessor(config, plugins)
+    if outdir is not None:
+        clear_skims(config, outdir)
+    proc = PluginProcessor(config, plugins, outdir=None if outdir is None else outdir.resolve())
     # worker processes inherit this: coffea's schema warns about PFNano cross-references
     # that generated files do not have (JetSVs, SubJet, ...), once per chunk
     os.environ.setdefault(
@@ -193,9 +197,11 @@ def run(
         "chunks_processed": [dict(c) for c in result.chunks],
         "chunks_failed": result.failed,
         "events_processed": result.events,
+        "skims": [p for c in result.chunks for p in c.get("skims", [])],
         "complete": not result.failed,
     }
     if outdir is not None:
+        result.skims = [outdir / p for p in result.provenance["skims"]]
         outdir.mkdir(parents=True, exist_ok=True)
         result.outputs = save_histograms(result.hists, outdir)
         if plots and config.plots:

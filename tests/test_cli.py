@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import awkward as ak
 import numpy as np
 import xgboost as xgb
 from click.testing import CliRunner
@@ -83,6 +84,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert top.sum() > 0 and qcd.sum() > 0
     # the tagger separates: top jets score higher than QCD jets on average
     assert np.average(centers, weights=top) > np.average(centers, weights=qcd) + 0.3
+    # the skim holds the jets the score histogram was filled with
+    jets = ak.from_parquet(outdir / "skims" / "jets" / "ttbar").FatJet
+    assert len(ak.flatten(jets.top_bdt_score)) == sum(
+        c["filled"]["score"] for c in prov["chunks_processed"] if c["dataset"] == "ttbar"
+    )
     # a second run reuses the cached sample
     again = CliRunner().invoke(
         main, ["demo", "-o", str(tmp_path / "again"), "-n", "400", "--cache", str(cache)]

@@ -36,6 +36,7 @@ def test_pfnano_schema_gives_constituents(generated: dict[str, list[Path]]) -> N
         runs = f["Runs"].arrays()
         assert runs.genEventCount[0] == tree.num_entries
         assert runs.jetplugCrossSection[0] > 0
+        assert runs.jetplugSqrtS[0] == 13600.0
 
 
 def test_substructure_is_physical(generated: dict[str, list[Path]]) -> None:

@@ -19,7 +19,7 @@ from ..runner import run as run_config
     type=click.Path(path_type=Path),
     default=Path("results"),
     show_default=True,
-    help="Directory for histograms, provenance and plots.",
+    help="Directory for histograms, skims, provenance and plots.",
 )
 @click.option(
     "-e",
@@ -83,3 +83,5 @@ def run(
     )
     for path in result.outputs:
         click.echo(f"  {path}")
+    if result.skims:
+        click.echo(f"  {len(result.skims)} skim file(s) in {outdir / 'skims'}")

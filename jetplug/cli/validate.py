@@ -102,6 +102,7 @@ def validate(
     Writes OUTPUT/validation.md, validation.json and plots/ (ROC curves, score
     distributions per class, QCD soft-drop mass sculpting).
     """
+    from ..plotting import files_energy
     from ..validation import (
         cms_check,
         cms_markdown,
@@ -156,6 +157,7 @@ def validate(
         "cms": [vars(c) for c in checks],
     }
     md, js = write_report(output, rows, info, cms_markdown(checks) if checks else "")
-    plots = plot_all(table, scores_of(table, discs), edges, output / "plots")
+    energy = files_energy(files)
+    plots = plot_all(table, scores_of(table, discs), edges, output / "plots", energy=energy)
     click.echo(md.read_text())
     click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")

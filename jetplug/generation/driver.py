@@ -87,7 +87,8 @@ def _run_job(job: _Job, progress: Callable[[int], None] | None = None) -> Path:
             batch_index += 1
             if progress is not None:
                 progress(len(batch))
-        writer.close(cross_section_pb=pythia.infoPython().sigmaGen() * _MB_TO_PB)
+        info = pythia.infoPython()
+        writer.close(cross_section_pb=info.sigmaGen() * _MB_TO_PB, sqrt_s_gev=info.eCM())
     return job.path
 
 

@@ -4,7 +4,8 @@
 schemas do not read, so the ``Events`` TTree is created with ``mktree`` from
 the first batch's types and extended batch by batch. A record collection
 ``X`` becomes a counter ``nX`` and branches ``X_<field>``. A ``Runs`` tree
-holds ``genEventCount``, ``genEventSumw`` and the generator cross-section.
+holds ``genEventCount``, ``genEventSumw``, the generator cross-section and
+the centre-of-mass energy (``jetplugSqrtS``, GeV).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class NanoWriter:
         self.count += n
         self.sumw += float(np.sum(collections["genWeight"], dtype=np.float64))
 
-    def close(self, cross_section_pb: float) -> None:
+    def close(self, cross_section_pb: float, sqrt_s_gev: float) -> None:
         """Write the ``Runs`` tree and close the file."""
         if self._file is None:
             return
@@ -70,6 +71,7 @@ class NanoWriter:
                 "genEventCount": np.int64,
                 "genEventSumw": np.float64,
                 "jetplugCrossSection": np.float64,
+                "jetplugSqrtS": np.float64,
             },
         ).extend(
             {
@@ -77,6 +79,7 @@ class NanoWriter:
                 "genEventCount": np.array([self.count], dtype=np.int64),
                 "genEventSumw": np.array([self.sumw]),
                 "jetplugCrossSection": np.array([cross_section_pb]),
+                "jetplugSqrtS": np.array([sqrt_s_gev]),
             }
         )
         self._file.close()

@@ -9,6 +9,7 @@ worker process builds the models once.
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -19,6 +20,7 @@ from jetplug.errors import error_context
 from jetplug.histograms import book, fill
 from jetplug.host import PluginHost
 from jetplug.plugins import Plugins
+from jetplug.skims import write_skims
 
 __all__ = ["PluginProcessor"]
 
@@ -29,18 +31,24 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
     The output accumulator is a dict::
 
         {"hists": {dataset: {name: hist.Hist}},
-         "chunks": [{dataset, file, entrystart, entrystop, events, filled, backends, ran}],
+         "chunks": [{dataset, file, entrystart, entrystop, events, filled, skims, backends, ran}],
          "failed": [{dataset, file, entrystart, entrystop, plugin, error, traceback}]}
 
     A chunk that fails is recorded in ``failed`` (never silently dropped);
-    the caller decides whether that fails the run.
+    the caller decides whether that fails the run. With ``outdir``, the
+    config's skims are written under ``<outdir>/skims`` (:mod:`jetplug.skims`).
     """
 
     def __init__(
-        self, config: RunConfig, plugins: Plugins | None = None, host: PluginHost | None = None
+        self,
+        config: RunConfig,
+        plugins: Plugins | None = None,
+        host: PluginHost | None = None,
+        outdir: Path | None = None,
     ) -> None:
         self.config = config
         self.plugins = plugins if plugins is not None else Plugins(config.plugins, host=host)
+        self.outdir = outdir
 
     def process(self, events: ak.Array) -> dict[str, Any]:
         """Process one chunk."""
@@ -60,6 +68,7 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
                 h.name: fill(hists[h.name], h, events, source=source)
                 for h in self.config.histograms
             }
+            skims = write_skims(self.config, events, record, self.outdir, source=source)
         except Exception as e:
             failure = {
                 **record,
@@ -75,6 +84,7 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
                     **record,
                     "events": len(events),
                     "filled": filled,
+                    "skims": skims,
                     "backends": self.plugins.report(),
                     "ran": self.plugins.fingerprint(),
                 }
