@@ -18,7 +18,13 @@ __all__ = ["load_model_metadata", "metadata_path", "write_model_metadata"]
 
 
 def metadata_path(model: Path) -> Path:
-    """``models/top_bdt.ubj`` -> ``models/top_bdt.json``."""
+    """``models/top_bdt.ubj`` -> ``models/top_bdt.json``; ``m.json`` -> ``m.meta.json``.
+
+    A model that is itself a JSON file (xgboost JSON) keeps its metadata
+    beside it under another name, never on top of it.
+    """
+    if model.suffix == ".json":
+        return model.with_name(f"{model.stem}.meta.json")
     return model.with_suffix(".json")
 
 

@@ -13,7 +13,8 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from .chunk import ChunkContext, ObjectRandom
 from .errors import JetplugError, TensorSpecError
 from .options import resolve_options
 from .spec import ModelSpec
+
+if TYPE_CHECKING:
+    from .training import TrainingData, TrainSettings
 
 __all__ = ["JetModel", "LazySpec", "ModelInputs", "lazy_spec"]
 
@@ -151,6 +155,28 @@ class JetModel(ABC):
             f"plugin {self.spec.name!r} has no torch module (artifact {self.spec.artifact.format})"
         )
         raise NotImplementedError(msg)
+
+    def train(
+        self,
+        data: TrainingData,
+        output: Path,
+        *,
+        version: str,
+        settings: TrainSettings,
+        log: Callable[[str], None],
+    ) -> dict[str, Any]:
+        """Train this plugin's model on ``data`` and write it to ``output``; return its metadata.
+
+        ``jetplug train PLUGIN FILES`` calls it with
+        :func:`jetplug.training.training_inputs` of the files: exactly the
+        inputs :meth:`prepare` sees, truth labels, gen-matched targets and
+        the event-based split. Write the model and its metadata
+        (:func:`jetplug.write_model_metadata`). Taggers with xgboost or
+        torch-state-dict models have built-in trainers; other kinds
+        (calibrators, anomaly scores, fast simulation, ...) implement this.
+        """
+        del data, output, version, settings, log
+        raise NotImplementedError
 
     def finalize(
         self,

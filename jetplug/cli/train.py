@@ -6,15 +6,10 @@ from pathlib import Path
 
 import click
 
-from ..errors import JetplugError
+from ..artifacts import metadata_path
 from ..host import PluginHost
-from ..training import TrainSettings, train_torch_tagger, train_xgboost_tagger
-
-TRAINERS = {
-    "xgboost-ubj": train_xgboost_tagger,
-    "xgboost-json": train_xgboost_tagger,
-    "torch-state-dict": train_torch_tagger,
-}
+from ..training import TrainSettings
+from ..training.dispatch import train_plugin
 
 
 @click.command()
@@ -64,15 +59,12 @@ def train(
     lr: float,
     patience: int,
 ) -> None:
-    """Train PLUGIN's model on generated FILES (split by event into train/val/test)."""
-    model = PluginHost().create_model(plugin)
-    trainer = TRAINERS.get(model.spec.artifact.format)
-    if trainer is None:
-        msg = (
-            f"plugin {plugin!r} has a {model.spec.artifact.format} model; "
-            f"trainable formats: {', '.join(TRAINERS)}"
-        )
-        raise JetplugError(msg)
+    """Train PLUGIN's model on generated FILES (split by event into train/val/test).
+
+    Taggers with xgboost or torch models use the built-in trainers; other
+    plugins train through their own ``JetModel.train`` on the same inputs
+    their ``prepare`` sees, with truth labels and gen-matched targets.
+    """
     settings = TrainSettings(
         signal=signal,
         background=background,
@@ -86,6 +78,13 @@ def train(
         lr=lr,
         patience=patience,
     )
-    output = output or model.spec.artifact.path
-    meta = trainer(model, files, output, version=model_version, settings=settings, log=click.echo)
-    click.echo(f"wrote {output} (sha256 {meta['sha256'][:12]}…) and {output.with_suffix('.json')}")
+    output, meta = train_plugin(
+        PluginHost(),
+        plugin,
+        files,
+        output,
+        version=model_version,
+        settings=settings,
+        log=click.echo,
+    )
+    click.echo(f"wrote {output} (sha256 {meta['sha256'][:12]}…) and {metadata_path(output)}")

@@ -1,4 +1,4 @@
-"""Training data: generated FatJets, selected and split by event."""
+"""Tagger training data: generated FatJets, selected and split by event."""
 
 from __future__ import annotations
 
@@ -9,18 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
-import uproot
 
 from ..artifacts import write_model_metadata
-from ..chunk import ChunkContext
-from ..errors import InputFileError, JetplugError
+from ..errors import JetplugError
 from ..metrics import tagging_metrics
 from ..model import JetModel, ModelInputs
-from ..plan import Plan, branch_of
 from ..registry import DerivationRegistry
 from ..spec import sha256_file
+from .inputs import SPLITS, select_inputs, split_of, training_inputs
 
 __all__ = [
     "SPLITS",
@@ -59,9 +56,6 @@ class TrainSettings:
     patience: int = 8
 
 
-SPLITS = {"train": (0, 60), "val": (60, 80), "test": (80, 100)}
-
-
 @dataclass
 class JetSample:
     """Selected jets: the plugin's inputs, class labels, truth labels, pt, event-based split.
@@ -78,45 +72,7 @@ class JetSample:
 
     def subset(self, name: str) -> tuple[ModelInputs, np.ndarray]:
         """Inputs and labels of the ``train``/``val``/``test`` split."""
-        return _select(self.inputs, self.split == name), self.label[self.split == name]
-
-
-def _select(inputs: ModelInputs, keep: np.ndarray) -> ModelInputs:
-    return ModelInputs(
-        {k: v[keep] for k, v in inputs.fields.items()},
-        None if inputs.constituents is None else inputs.constituents[keep],
-        None if inputs.mask is None else inputs.mask[keep],
-    )
-
-
-def split_of(event: np.ndarray, run: np.ndarray) -> np.ndarray:
-    """Deterministic split per event: 60 % train, 20 % val, 20 % test."""
-    key = event.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ run.astype(np.uint64)
-    bucket = (key >> np.uint64(33)) % np.uint64(100)
-    out = np.empty(len(event), dtype="<U5")
-    for name, (lo, hi) in SPLITS.items():
-        out[(bucket >= lo) & (bucket < hi)] = name
-    return out
-
-
-def _branches(model: JetModel, available: set[str], derivations: DerivationRegistry) -> list[str]:
-    coll = model.spec.inputs.collection
-    wanted = {branch_of(coll, n) for n in ("pt", "eta", "truthLabel")} | {"event", "run"}
-    wanted.update(b for b in Plan(model.spec).branches(available, derivations) if "_" in b)
-    return sorted(wanted)
-
-
-def _as_events(arrays: ak.Array) -> ak.Array:
-    """Group ``X_field`` branches into ``X`` records, as NanoEvents would."""
-    groups: dict[str, dict[str, ak.Array]] = {}
-    top: dict[str, ak.Array] = {}
-    for name in ak.fields(arrays):
-        head, sep, field = name.partition("_")
-        if sep:
-            groups.setdefault(head, {})[field] = arrays[name]
-        else:
-            top[name] = arrays[name]
-    return ak.zip({**top, **{k: ak.zip(v) for k, v in groups.items()}}, depth_limit=1)
+        return select_inputs(self.inputs, self.split == name), self.label[self.split == name]
 
 
 def load_jets(
@@ -125,69 +81,33 @@ def load_jets(
     settings: TrainSettings,
     derivations: DerivationRegistry | None = None,
 ) -> JetSample:
-    """Read the FatJets of ``files`` that pass the selection and carry a wanted label.
+    """The jets of ``files`` that pass the tagger selection and carry a wanted label.
 
-    The plugin's inputs are gathered with :func:`jetplug.columns.gather_inputs`,
-    the same code the processor runs (derivations and padded constituents included).
+    Built on :func:`~jetplug.training.inputs.training_inputs` (the processor's
+    own input path): pT window, |eta| and the truth labels the tagger learns.
     """
-    from ..columns import gather_inputs
-    from ..host import PluginHost
-
-    derivations = derivations or PluginHost(autoload=False).derivations
-    coll = model.spec.inputs.collection
+    data = training_inputs(files, model.spec, derivations)
     classes = model.truth_classes
     wanted = list(classes) if classes else [settings.signal, settings.background]
-    pieces: list[tuple[ModelInputs, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    for path in files:
-        try:
-            with uproot.open(path) as f:
-                tree = f["Events"]
-                branches = _branches(model, set(tree.keys()), derivations)
-                missing = [b for b in branches if b not in tree]
-                if missing:
-                    raise InputFileError(str(path), f"lacks branches {missing} needed for training")
-                arrays = tree.arrays(branches, library="ak")
-        except InputFileError:
-            raise
-        except Exception as e:
-            raise InputFileError(str(path), f"cannot be read: {type(e).__name__}: {e}") from None
-        events = _as_events(arrays)
-        chunk = ChunkContext(file=str(path), entrystop=len(events))
-        inputs, counts = gather_inputs(events, model.spec, derivations, chunk=chunk)
-        objects = events[coll]
-        pt = ak.to_numpy(ak.flatten(objects["pt"]))
-        eta = ak.to_numpy(ak.flatten(objects["eta"]))
-        truth = ak.to_numpy(ak.flatten(objects["truthLabel"])).astype(int)
-        keep = (
-            (pt > settings.pt_min)
-            & (pt < settings.pt_max)
-            & (np.abs(eta) < settings.eta_max)
-            & np.isin(truth, wanted)
-        )
-        event = np.repeat(ak.to_numpy(events["event"]), counts)
-        run = np.repeat(ak.to_numpy(events["run"]), counts)
-        pieces.append((_select(inputs, keep), truth[keep], pt[keep], event[keep], run[keep]))
-    merged = ModelInputs(
-        {k: np.concatenate([p[0].fields[k] for p in pieces]) for k in pieces[0][0].fields},
-        None
-        if pieces[0][0].constituents is None
-        else np.concatenate([p[0].constituents for p in pieces]),
-        None if pieces[0][0].mask is None else np.concatenate([p[0].mask for p in pieces]),
+    pt, eta = data.reco["pt"], data.reco["eta"]
+    keep = (
+        (pt > settings.pt_min)
+        & (pt < settings.pt_max)
+        & (np.abs(eta) < settings.eta_max)
+        & np.isin(data.truth, wanted)
     )
-    truth = np.concatenate([p[1] for p in pieces])
+    data = data.select(keep)
     if classes:
         lookup = {t: i for i, t in enumerate(classes)}
-        label = np.asarray([lookup[t] for t in truth], dtype=np.int64)
+        label = np.asarray([lookup[t] for t in data.truth], dtype=np.int64)
     else:
-        label = (truth == settings.signal).astype(np.int32)
+        label = (data.truth == settings.signal).astype(np.int32)
     return JetSample(
-        inputs=merged,
+        inputs=data.inputs,
         label=label,
-        truth=truth,
-        pt=np.concatenate([p[2] for p in pieces]),
-        split=split_of(
-            np.concatenate([p[3] for p in pieces]), np.concatenate([p[4] for p in pieces])
-        ),
+        truth=data.truth,
+        pt=data.reco["pt"].astype(np.float32),
+        split=data.split,
     )
 
 
