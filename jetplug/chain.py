@@ -39,7 +39,7 @@ from .model import JetModel
 from .plan import COLLECTION, Plan
 from .spec import ModelSpec
 
-__all__ = ["PluginChain", "Step", "chain_for", "execution_order"]
+__all__ = ["PluginChain", "Step", "chain_for", "execution_order", "release_chain"]
 
 
 def _ref(ref: tuple[str, str]) -> str:
@@ -227,6 +227,11 @@ class PluginChain:
         """Provenance of each step, in execution order."""
         return [s.provenance() for s in self.steps]
 
+    def close(self) -> None:
+        """Close every backend (connections to servers); the chain is not used afterwards."""
+        for step in self.steps:
+            step.backend.close()
+
     def fingerprint(self) -> dict[str, str]:
         """``plugin -> version sha256`` of what this process runs (checked against the driver)."""
         return {s.spec.name: f"{s.spec.version} {s.spec.artifact.sha256}" for s in self.steps}
@@ -256,3 +261,11 @@ def chain_for(
             chain = PluginChain(plugins, live)
             _CHAINS[cache_key] = chain
     return chain
+
+
+def release_chain(key: str, host: HostDescription | PluginHost) -> None:
+    """Close and forget this process's chain for ``key`` on ``host`` (if it was built)."""
+    with _CHAINS_LOCK:
+        chain = _CHAINS.pop((os.getpid(), host.token, key), None)
+    if chain is not None:
+        chain.close()

@@ -39,7 +39,7 @@ from typing import Any
 
 import awkward as ak
 
-from .chain import PluginChain, chain_for
+from .chain import PluginChain, chain_for, release_chain
 from .chunk import ChunkContext
 from .config import PluginConfig, plugin_configs
 from .host import HostDescription, PluginHost
@@ -132,6 +132,15 @@ class Plugins:
     def fingerprint(self) -> dict[str, str]:
         """``plugin -> "version sha256"`` in this process (to check workers ran the same)."""
         return self.chain.fingerprint()
+
+    def close(self) -> None:
+        """Close this process's backends (server connections) and forget its models.
+
+        Optional: clients are also closed at interpreter exit. A later call
+        builds the chain again.
+        """
+        release_chain(self.key, self.host)
+        self._local = None
 
     def __repr__(self) -> str:
         return f"Plugins({[c.name for c in self.configs]!r})"

@@ -20,8 +20,6 @@ from typing import Any, Literal
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
 
-from jetplug_processors import PluginProcessor
-
 from . import __version__
 from .config import RunConfig
 from .declared import DeclaredModels
@@ -31,6 +29,7 @@ from .host import PluginHost
 from .outputs import save_histograms, write_provenance
 from .plugins import Plugins
 from .preflight import FileInfo, check_files
+from .processor import PluginProcessor
 from .skims import clear_skims
 
 __all__ = ["EXECUTORS", "RunResult", "run"]
@@ -130,12 +129,31 @@ def run(
     Raises :class:`ChunksFailedError` (after writing outputs) when more than
     ``max_failures`` chunks failed.
     """
-    started = dt.datetime.now(dt.UTC)
     host = host or PluginHost()
     declared = f"run-config:{config.hash()[:16]}"
     if config.models and declared not in host.plugin_names():  # model files as plugins
         host.register(DeclaredModels(config.models), name=declared)
     plugins = Plugins(config.plugins, host=host)
+    try:
+        return _execute(
+            config, plugins, outdir, executor, workers, scheduler, max_failures, progress, plots
+        )
+    finally:
+        plugins.close()  # this process's backends: server connections closed, models freed
+
+
+def _execute(
+    config: RunConfig,
+    plugins: Plugins,
+    outdir: Path | None,
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    max_failures: int,
+    progress: bool,
+    plots: bool,
+) -> RunResult:
+    started = dt.datetime.now(dt.UTC)
     chain = plugins.chain
     files = check_files(config, chain.specs, chain.host.derivations)
     if outdir is not None:

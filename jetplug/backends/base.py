@@ -56,6 +56,10 @@ class Backend(ABC):
         """
         return {}
 
+    def close(self) -> None:
+        """Release clients and pools (a remote backend's connections); default: nothing."""
+        return None
+
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
         """Provenance for this backend running ``spec`` (name, device, server, ...)."""
         del spec

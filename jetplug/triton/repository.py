@@ -23,13 +23,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..backends.onnx import OnnxBackend
+from ..backends.torch import TorchBackend
+from ..backends.xgboost import XGBoostBackend
 from ..errors import JetplugError
 from ..host import PluginHost
 from ..spec import TRITON_DATATYPES, Artifact, ModelSpec, TensorSpec, sha256_file
 
 __all__ = ["ExportSettings", "config_pbtxt", "export_repository", "triton_dims", "triton_dtype"]
 
-SERVABLE_FORMATS = ("xgboost-ubj", "xgboost-json", "torch-state-dict", "torchscript", "onnx")
+SERVABLE_FORMATS = tuple(
+    f for backend in (XGBoostBackend, TorchBackend, OnnxBackend) for f in backend.formats
+)
+"""Every format a core local backend runs: the server's ``model.py`` runs the same ones."""
 TORCH_FORMATS = ("torchscript", "onnx")
 """How a torch plugin is served: traced to TorchScript or exported to ONNX."""
 PYTHON_MODEL = Path(__file__).with_name("python_model.py")

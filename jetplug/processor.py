@@ -15,12 +15,12 @@ from typing import Any
 import awkward as ak
 from coffea import processor
 
-from jetplug.config import RunConfig
-from jetplug.errors import error_context
-from jetplug.histograms import book, fill
-from jetplug.host import PluginHost
-from jetplug.plugins import Plugins
-from jetplug.skims import write_skims
+from .config import RunConfig
+from .errors import error_context
+from .histograms import book, fill
+from .host import PluginHost
+from .plugins import Plugins
+from .skims import write_skims
 
 __all__ = ["PluginProcessor"]
 

@@ -1,5 +1,0 @@
-"""coffea processors shipped with jetplug."""
-
-from .plugin_processor import PluginProcessor
-
-__all__ = ["PluginProcessor"]
