@@ -27,9 +27,7 @@ from coffea.ml_tools.triton_wrapper import triton_wrapper
 from coffea.ml_tools.xgboost_wrapper import xgboost_wrapper
 from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
-from jetplug import PluginHost
-from jetplug.chain import PluginChain
-from jetplug.config import PluginConfig
+from jetplug import PluginHost, Plugins
 from jetplug.generation import generate
 from jetplug.triton import ExportSettings, TritonServer, export_repository
 
@@ -129,9 +127,9 @@ def main() -> None:
     threads = 2  # xgboost's predict uses every core by default: give jetplug the same
 
     def chain(backend: str = "local", **options: Any) -> Callable[[ak.Array], ak.Array]:
-        plugins = [PluginConfig("top_bdt", backend=backend, backend_options=options)]
-        c = PluginChain(plugins, host)
-        return lambda e: c.apply(e).FatJet.top_bdt.score
+        # the public object a user's processor calls: checks, chunk context and all
+        plugins = Plugins([{"name": "top_bdt", "backend": backend, "backend_options": options}])
+        return lambda e: plugins(e).FatJet.top_bdt.score
 
     local: list[Contender] = [
         (

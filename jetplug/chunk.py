@@ -100,9 +100,9 @@ class ObjectRandom:
         The plugin's seed (run config ``seed``) and name.
     file_key
         :attr:`ChunkContext.file_key`.
-    entry, index
-        Per object: entry number of its event in the file, and its index in
-        the event's collection.
+    entrystart, counts
+        Entry number of the chunk's first event in the file, and the number
+        of objects in each event: they give each object its entry and index.
 
     Each call of :meth:`uniform` / :meth:`normal` draws the next numbers of
     every object's stream, so a plugin that draws in a fixed order gets the
@@ -110,24 +110,34 @@ class ObjectRandom:
     """
 
     def __init__(
-        self, seed: int, stream: str, file_key: str, entry: np.ndarray, index: np.ndarray
+        self, seed: int, stream: str, file_key: str, entrystart: int, counts: np.ndarray
     ) -> None:
         self.seed = int(seed)
         self.stream = stream
         self.file_key = file_key
-        base = _key(self.seed, stream, file_key)
-        entry = np.asarray(entry, dtype=np.uint64)
-        index = np.asarray(index, dtype=np.uint64)
-        self._objects = _mix(_mix(entry ^ base) + index * _GOLDEN)
+        self._start = int(entrystart)
+        self._counts = np.asarray(counts, dtype=np.int64)
+        self._objects: np.ndarray | None = None  # built on first draw: free for plugins not drawing
         self._draws = 0
 
     def __len__(self) -> int:
-        return len(self._objects)
+        return int(self._counts.sum())
+
+    def _keys(self) -> np.ndarray:
+        if self._objects is None:
+            n_events = len(self._counts)
+            entry = np.repeat(np.arange(self._start, self._start + n_events), self._counts)
+            offsets = np.repeat(np.cumsum(self._counts) - self._counts, self._counts)
+            index = np.arange(len(entry)) - offsets
+            base = _key(self.seed, self.stream, self.file_key)
+            entry_u, index_u = entry.astype(np.uint64), index.astype(np.uint64)
+            self._objects = _mix(_mix(entry_u ^ base) + index_u * _GOLDEN)
+        return self._objects
 
     def _bits(self, k: int) -> np.ndarray:
         draws = np.arange(self._draws, self._draws + k, dtype=np.uint64)
         self._draws += k
-        return _mix(self._objects[:, None] + _mix(draws + _GOLDEN)[None, :])
+        return _mix(self._keys()[:, None] + _mix(draws + _GOLDEN)[None, :])
 
     def uniform(self, k: int | None = None) -> np.ndarray:
         """Uniform numbers in (0, 1): shape ``(n,)``, or ``(n, k)`` if ``k`` is given."""

@@ -148,9 +148,7 @@ def gather_inputs(
         flat = ak.flatten(constituents_of(events, tables), axis=1)
         constituents, mask = pad_constituents(flat, tables.spec)
     chunk = chunk or ChunkContext(entrystop=len(events))
-    entry = np.repeat(np.arange(chunk.entrystart, chunk.entrystart + len(counts)), counts)
-    index = ak.to_numpy(ak.flatten(ak.local_index(objects, axis=1), axis=1))
-    random = ObjectRandom(seed, spec.name, chunk.file_key, entry, index)
+    random = ObjectRandom(seed, spec.name, chunk.file_key, chunk.entrystart, counts)
     return ModelInputs(fields, constituents, mask, chunk=chunk, random=random), counts
 
 

@@ -6,7 +6,10 @@ import awkward as ak
 import numpy as np
 
 from .hookspecs import hookimpl
+from .plan import index_table
 from .registry import Derivation, DerivationRegistry
+
+TABLE = index_table("{collection}")
 
 __all__ = ["count_constituents"]
 
@@ -18,7 +21,7 @@ def count_constituents(events: ak.Array, collection: str) -> ak.Array:
     object indices), whatever the schema, with one vectorised bincount.
     """
     objects = events[collection]
-    table = events[f"{collection}PFCands"]
+    table = events[index_table(collection)]
     n_obj = ak.to_numpy(ak.num(objects, axis=1))
     offsets = np.concatenate([[0], np.cumsum(n_obj)[:-1]]).astype(np.int64)
     local = table.jetIdx
@@ -33,7 +36,7 @@ def jetplug_register_derivations(registry: DerivationRegistry) -> None:
     registry.add(
         Derivation(
             name="count_constituents",
-            requires=("n{collection}PFCands", "{collection}PFCands_jetIdx"),
+            requires=(f"n{TABLE}", f"{TABLE}_jetIdx"),
             func=count_constituents,
             description="number of PF candidates per object from the PFNano index table",
         )

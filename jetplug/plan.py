@@ -18,7 +18,7 @@ from .errors import MissingInputError
 from .registry import DerivationRegistry
 from .spec import ConstituentSpec, ModelSpec, TargetMode
 
-__all__ = ["COLLECTION", "ConstituentTables", "Plan", "Provided", "branch_of"]
+__all__ = ["COLLECTION", "ConstituentTables", "Plan", "Provided", "branch_of", "index_table"]
 
 COLLECTION = ""
 """Field name standing for "the collection itself" in read/write sets."""
@@ -32,6 +32,11 @@ def branch_of(collection: str, field: str) -> str:
     return f"{collection}_{field}"
 
 
+def index_table(collection: str) -> str:
+    """The PFNano table indexing the constituents of ``collection``: ``FatJetPFCands``."""
+    return f"{collection}PFCands"
+
+
 @dataclass(frozen=True)
 class ConstituentTables:
     """Where the constituents of ``collection`` live in the PFNano layout."""
@@ -42,7 +47,7 @@ class ConstituentTables:
     @property
     def table(self) -> str:
         """The index table, e.g. ``FatJetPFCands`` (``jetIdx``, ``pFCandsIdx``)."""
-        return f"{self.collection}PFCands"
+        return index_table(self.collection)
 
     @property
     def candidates(self) -> str:
