@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import xgboost as xgb
@@ -64,9 +65,14 @@ def train_regressor(
     return Artifact(path, sha256_file(path), "xgboost-json")
 
 
-def _stack(inputs: ModelInputs, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    cols = [np.asarray(inputs.fields[n], dtype=np.float32) for n in names]
-    return {"x": np.stack(cols, axis=1) if cols else np.zeros((0, len(names)), np.float32)}
+class Stacked(JetModel):
+    """Base of the contract plugins: the model input ``x`` stacks the fields ``STACK``."""
+
+    STACK: ClassVar[tuple[str, ...]] = ("pt", "eta")
+
+    def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
+        cols = [np.asarray(inputs.fields[n], dtype=np.float32) for n in self.STACK]
+        return {"x": np.stack(cols, axis=1) if cols else np.zeros((0, 2), np.float32)}
 
 
 def make_models(tmp: Path) -> dict[str, type[JetModel]]:
@@ -75,7 +81,7 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
     fast_art = train_regressor(tmp / "fast.json", [(100, 1500), (-2.5, 2.5)], fastsim_response)
     decor_art = train_regressor(tmp / "decor.json", [(0, 300), (150, 1500)], decorrelation_offset)
 
-    class PtCalibrator(JetModel):
+    class PtCalibrator(Stacked):
         spec = ModelSpec(
             name="pt_calibrator",
             kind=Kind.CALIBRATOR,
@@ -88,9 +94,6 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
             artifact=calib_art,
         )
 
-        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
-            return _stack(inputs, ("pt", "eta"))
-
         def finalize(
             self,
             tensors: Mapping[str, np.ndarray],
@@ -99,7 +102,7 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
         ) -> dict[str, np.ndarray]:
             return {"pt": (inputs.fields["pt"] * tensors["factor"]).astype(np.float32)}
 
-    class GenFastSim(JetModel):
+    class GenFastSim(Stacked):
         spec = ModelSpec(
             name="gen_fastsim",
             kind=Kind.FASTSIM,
@@ -113,9 +116,6 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
             target=Target(TargetMode.CREATE, "FastSimFatJet"),
             artifact=fast_art,
         )
-
-        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
-            return _stack(inputs, ("pt", "eta"))
 
         def finalize(
             self,
@@ -132,7 +132,7 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
                 "mass": (f["mass"] * r).astype(np.float32),
             }
 
-    class ScoreDecorrelator(JetModel):
+    class ScoreDecorrelator(Stacked):
         spec = ModelSpec(
             name="score_decorrelator",
             kind=Kind.DECORRELATOR,
@@ -147,8 +147,7 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
             artifact=decor_art,
         )
 
-        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
-            return _stack(inputs, ("msoftdrop", "pt"))
+        STACK = ("msoftdrop", "pt")
 
         def finalize(
             self,
@@ -175,7 +174,7 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
         ) -> dict[str, np.ndarray]:
             return {"pt": (inputs.fields["pt"] * 0.5 * (1 + tensors["factor"])).astype(np.float32)}
 
-    class PtSeen(JetModel):
+    class PtSeen(Stacked):
         """A tagger that reads FatJet.pt (no ``requires``): records what it saw."""
 
         spec = ModelSpec(
@@ -189,9 +188,6 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
             artifact=calib_art,
         )
 
-        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
-            return _stack(inputs, ("pt", "eta"))
-
         def finalize(
             self,
             tensors: Mapping[str, np.ndarray],
@@ -200,7 +196,7 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
         ) -> dict[str, np.ndarray]:
             return {"pt": np.asarray(inputs.fields["pt"], np.float32)}
 
-    class ReconstructionError(JetModel):
+    class ReconstructionError(Stacked):
         """An anomaly score that needs input and output together: |pt - model(pt, eta)|."""
 
         spec = ModelSpec(
@@ -214,9 +210,6 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
             artifact=calib_art,
         )
 
-        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
-            return _stack(inputs, ("pt", "eta"))
-
         def finalize(
             self,
             tensors: Mapping[str, np.ndarray],
@@ -225,7 +218,7 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
         ) -> dict[str, np.ndarray]:
             return {"score": np.abs(prepared["x"][:, 0] - tensors["recon"]).astype(np.float32)}
 
-    class SmearingFastSim(JetModel):
+    class SmearingFastSim(Stacked):
         """Gen jets -> reco-like jets: random smearing, an efficiency, re-ranked by pt."""
 
         spec = ModelSpec(
@@ -245,9 +238,6 @@ def make_models(tmp: Path) -> dict[str, type[JetModel]]:
             artifact=fast_art,
             options=(Option("resolution", "float", 0.3, "relative pt resolution"),),
         )
-
-        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
-            return _stack(inputs, ("pt", "eta"))
 
         def finalize(
             self,

@@ -12,7 +12,21 @@ from ..model import JetModel
 from ..options import Option, resolve_options
 from ..spec import ModelSpec
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "assemble_outputs"]
+
+
+def assemble_outputs(
+    spec: ModelSpec, parts: list[list[np.ndarray]], n: int
+) -> dict[str, np.ndarray]:
+    """Concatenate per-batch outputs (one list per ``spec.tensors_out``) into ``n`` rows each."""
+    return {
+        t.name: (
+            np.concatenate(parts[i]).astype(t.dtype).reshape((n, *t.shape))
+            if parts[i]
+            else np.zeros((0, *t.shape), dtype=t.dtype)
+        )
+        for i, t in enumerate(spec.tensors_out)
+    }
 
 
 class Backend(ABC):

@@ -32,7 +32,7 @@ from ..hookspecs import hookimpl
 from ..options import Option
 from ..registry import BackendRegistry
 from ..spec import ModelSpec, TensorSpec
-from .base import Backend
+from .base import Backend, assemble_outputs
 
 __all__ = ["ONNX_DTYPES", "OnnxBackend", "check_session", "load_session", "resolve_providers"]
 
@@ -214,14 +214,7 @@ class OnnxBackend(Backend):
             }
             for i, value in enumerate(session.run(names, feed)):
                 parts[i].append(np.asarray(value))
-        return {
-            t.name: (
-                np.concatenate(parts[i]).astype(t.dtype).reshape((n, *t.shape))
-                if parts[i]
-                else np.zeros((0, *t.shape), dtype=t.dtype)
-            )
-            for i, t in enumerate(spec.tensors_out)
-        }
+        return assemble_outputs(spec, parts, n)
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
         """Backend, onnxruntime version, device, providers of the session and threads."""

@@ -28,7 +28,7 @@ from ..model import JetModel
 from ..options import Option
 from ..registry import BackendRegistry
 from ..spec import ModelSpec
-from .base import Backend
+from .base import Backend, assemble_outputs
 
 __all__ = ["TorchBackend", "resolve_device"]
 
@@ -137,14 +137,7 @@ class TorchBackend(Backend):
                 outs = out if isinstance(out, tuple | list) else (out,)
                 for i, value in enumerate(outs):
                     parts[i].append(value.detach().to("cpu").numpy())
-        return {
-            t.name: (
-                np.concatenate(parts[i]).astype(t.dtype).reshape((n, *t.shape))
-                if parts[i]
-                else np.zeros((0, *t.shape), dtype=t.dtype)
-            )
-            for i, t in enumerate(spec.tensors_out)
-        }
+        return assemble_outputs(spec, parts, n)
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
         """Backend, torch version, device (with the CUDA device name) and threads."""
