@@ -3,7 +3,7 @@
 A plugin does not touch events directly. It declares, in a :class:`ModelSpec`,
 
 * what it reads (:class:`InputSpec`: a NanoEvents collection, per-object
-  fields, optional padded constituents, standardisation constants),
+  fields, optional padded constituents),
 * the tensors its model consumes and produces (:class:`TensorSpec`; these are
   exactly the inputs/outputs of a Triton ``config.pbtxt``),
 * what it writes back (:class:`OutputSpec` columns and a :class:`Target` that
@@ -22,12 +22,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from .errors import ArtifactError, PluginValidationError
 from .options import Option
@@ -156,18 +153,10 @@ class InputSpec:
     collection: str
     fields: tuple[FieldSpec, ...] = ()
     constituents: ConstituentSpec | None = None
-    standardization: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    """Per-field ``(mean, std)``, applied by the plugin's ``prepare`` through
-    :meth:`standardize`; kept here so that it is part of the declared contract."""
 
     def field_names(self) -> tuple[str, ...]:
         """Names of the declared fields, in order."""
         return tuple(f.name for f in self.fields)
-
-    def standardize(self, name: str, values: np.ndarray) -> np.ndarray:
-        """Return ``(values - mean) / std`` for a declared standardised field."""
-        mean, std = self.standardization[name]
-        return (values - mean) / std
 
 
 @dataclass(frozen=True)

@@ -59,22 +59,15 @@ def substructure_tagger_spec(
 ) -> ModelSpec:
     """The spec shared by the binary top taggers on :data:`FEATURES`.
 
-    ``meta`` is the model's metadata (version, sha256, and for networks the
-    standardisation constants, mirrored in the input spec).
+    ``meta`` is the model's metadata (version, sha256). Networks standardise
+    their inputs inside the module (buffers saved with the weights).
     """
-    constants = meta.get("standardization", {})
-    standardization = {
-        f: (float(m), float(s))
-        for f, m, s in zip(
-            FEATURES, constants.get("mean", ()), constants.get("std", ()), strict=False
-        )
-    }
     return ModelSpec(
         name=name,
         kind=Kind.TAGGER,
         version=str(meta["version"]),
         description=description,
-        inputs=InputSpec(collection="FatJet", fields=FIELDS, standardization=standardization),
+        inputs=InputSpec(collection="FatJet", fields=FIELDS),
         tensors_in=(TensorSpec("features", "float32", (len(FEATURES),)),),
         tensors_out=(TensorSpec("score", "float32", ()),),
         outputs=(OutputSpec("score", "float32", description="probability of a top jet"),),

@@ -99,16 +99,6 @@ def particle_features(inputs: ModelInputs) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), mask.astype(np.float32)
 
 
-def _standardization(meta: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
-    constants = meta.get("standardization", {})
-    return {
-        name: (float(m), float(s))
-        for name, m, s in zip(
-            PARTICLE_FEATURES, constants.get("mean", ()), constants.get("std", ()), strict=False
-        )
-    }
-
-
 def constituent_tagger_spec(
     name: str, model: Path, meta: Mapping[str, Any], max_particles: int, description: str
 ) -> ModelSpec:
@@ -124,7 +114,6 @@ def constituent_tagger_spec(
             constituents=ConstituentSpec(
                 fields=_CONSTITUENT_FIELDS, max_constituents=max_particles
             ),
-            standardization=_standardization(meta),
         ),
         tensors_in=(
             TensorSpec("particles", "float32", (max_particles, len(PARTICLE_FEATURES))),
