@@ -18,7 +18,13 @@ __all__ = ["load_model_metadata", "metadata_path", "write_model_metadata"]
 
 
 def metadata_path(model: Path) -> Path:
-    """``models/top_bdt.ubj`` -> ``models/top_bdt.json``."""
+    """``models/top_bdt.ubj`` -> ``models/top_bdt.json``.
+
+    An artifact that is itself JSON (``xgboost-json``) keeps its metadata in
+    ``<stem>.meta.json``: ``models/calib.json`` -> ``models/calib.meta.json``.
+    """
+    if model.suffix == ".json":
+        return model.with_name(f"{model.stem}.meta.json")
     return model.with_suffix(".json")
 
 
