@@ -49,6 +49,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
+    from .check import check
     from .demo import demo
     from .generate import generate
     from .plugins import plugins
@@ -57,7 +58,7 @@ def _register() -> None:
     from .triton import triton
     from .validate import validate
 
-    for command in (plugins, generate, train, validate, run, demo, triton):
+    for command in (plugins, check, generate, train, validate, run, demo, triton):
         main.add_command(command)
 
 

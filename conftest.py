@@ -1,0 +1,15 @@
+"""Root conftest: the jetplug pytest plugin in a source checkout.
+
+An installed jetplug registers :mod:`jetplug.testing` through its ``pytest11``
+entry point; a checkout run with ``PYTHONPATH`` (or an install made before the
+entry point existed) does not, so it is registered here instead. Registering
+it both ways would be an error, hence the check.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+_ENTRY_POINTS = importlib.metadata.entry_points(group="pytest11")
+if not any(ep.value == "jetplug.testing" for ep in _ENTRY_POINTS):
+    pytest_plugins = ["jetplug.testing"]
