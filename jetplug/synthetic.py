@@ -61,7 +61,7 @@ def _fatjets(rng: np.random.Generator, n_events: int) -> tuple[np.ndarray, dict[
     truth = rng.choice(5, size=n, p=[0.5, 0.25, 0.1, 0.075, 0.075]).astype(np.int32)
     gen_pt = 200.0 + rng.exponential(200.0, n)
     eta = rng.uniform(-2.4, 2.4, n)
-    mean_response = 0.96 + 0.03 * np.abs(eta) / 2.4 + 10.0 / gen_pt
+    mean_response = 0.90 + 0.05 * np.abs(eta) / 2.4 + 10.0 / gen_pt
     response = mean_response * (1 + 0.08 * rng.standard_normal(n))
     pt = gen_pt * response
     qcd_msd = rng.gamma(1.5, 30.0, n) * (pt / 400.0) ** 0.5
@@ -110,13 +110,17 @@ def _constituents(
     jet = np.repeat(np.arange(len(ncons)), ncons)
     prongs = np.array([_PRONGS[int(t)] for t in fat["truthLabel"]])
     prong = rng.integers(0, 1 << 30, len(jet)) % prongs[jet]
-    offset_eta = rng.normal(0.0, 0.25, (len(ncons), 3))
-    offset_phi = rng.normal(0.0, 0.25, (len(ncons), 3))
+    # prongs ~2 m/pt apart and particles spread ~m/pt around them: the constituents'
+    # mass follows the jet's soft-drop mass
+    size = np.clip(fat["msoftdrop"] / fat["pt"], 0.02, 0.4)
+    angle = rng.uniform(0.0, 2 * np.pi, (len(ncons), 3))
+    offset_eta = size[:, None] * 2.0 * np.cos(angle)
+    offset_phi = size[:, None] * 2.0 * np.sin(angle)
     offset_eta[:, 0] = offset_phi[:, 0] = 0.0
     share = rng.gamma(0.6, 1.0, len(jet)) * np.where(prong == 0, 1.5, 1.0)
     total = np.bincount(jet, weights=share, minlength=len(ncons))
     pdg = rng.choice(_PDG, size=len(jet), p=_PDG_P)
-    spread = rng.normal(0.0, 0.05, (2, len(jet)))
+    spread = rng.normal(0.0, 1.0, (2, len(jet))) * (0.3 * size[jet] + 0.01)
     cands = {
         "pt": (fat["pt"][jet] * share / total[jet]).astype(np.float32),
         "eta": (fat["eta"][jet] + offset_eta[jet, prong] + spread[0]).astype(np.float32),
@@ -125,10 +129,8 @@ def _constituents(
         "pdgId": pdg,
         "charge": np.array([_CHARGE.get(int(p), 0) for p in pdg], dtype=np.int32),
     }
-    per_event = np.add.reduceat(ncons, np.r_[0, np.cumsum(counts)[:-1]]) if len(ncons) else None
-    n_cands = np.zeros(len(counts), dtype=np.int64)
-    if per_event is not None:
-        n_cands[counts > 0] = per_event[counts > 0]
+    event_of_jet = np.repeat(np.arange(len(counts)), counts)
+    n_cands = np.bincount(event_of_jet, weights=ncons, minlength=len(counts)).astype(np.int64)
     first_jet = np.r_[0, np.cumsum(counts)[:-1]]
     jet_local = (jet - np.repeat(first_jet, n_cands)).astype(np.int32)
     cand_local = ak.local_index(ak.unflatten(jet_local, n_cands))
