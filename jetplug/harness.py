@@ -21,8 +21,10 @@ from typing import Any
 
 import awkward as ak
 
+from .chain import PluginChain
 from .chunk import ChunkContext
 from .columns import gather_inputs
+from .config import plugin_configs
 from .host import PluginHost
 from .model import ModelInputs
 from .plan import Plan
@@ -48,10 +50,25 @@ def _with_requirements(host: PluginHost, name: str) -> list[str]:
     return order
 
 
+def entries_for(host: PluginHost, name: str, config: Mapping[str, Any]) -> list[Any]:
+    """Run-config entries: what ``name`` requires (with defaults), then ``name`` with ``config``."""
+    required: list[Any] = [n for n in _with_requirements(host, name) if n != name]
+    return [*required, {"name": name, **config}]
+
+
 def plugins_for(host: PluginHost, name: str, config: Mapping[str, Any]) -> Plugins:
     """:class:`Plugins` running ``name`` with ``config``, after the plugins it requires."""
-    required = [n for n in _with_requirements(host, name) if n != name]
-    return Plugins([*required, {"name": name, **config}], host=host)
+    return Plugins(entries_for(host, name, config), host=host)
+
+
+def chain_of(host: PluginHost, name: str, config: Mapping[str, Any]) -> PluginChain:
+    """A new (not process-cached) chain of ``name`` and its requirements on ``host``.
+
+    :class:`Plugins` keeps one chain per host and configuration for the life of
+    the process; a test that makes a fresh host per run builds its chain here,
+    so that it is freed with the test.
+    """
+    return PluginChain(plugin_configs(entries_for(host, name, config)), host)
 
 
 def chunk_of(events: ak.Array, chunk: ChunkContext | None = None) -> ChunkContext:

@@ -46,7 +46,7 @@ from .chain import PluginChain, Step
 from .checks import check_tensors
 from .chunk import ChunkContext
 from .columns import gather_inputs
-from .harness import chunk_of, events_from_file, model_inputs, outputs_of, plugins_for, run_plugin
+from .harness import chain_of, chunk_of, events_from_file, model_inputs, outputs_of, run_plugin
 from .host import PluginHost
 from .plan import Plan
 from .spec import Kind, ModelSpec, TargetMode
@@ -135,14 +135,14 @@ def pfnano_chunk() -> ak.Array:
     return synthetic_events(CHUNK_EVENTS, seed=1, layout="pfnano")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def jetplug_file(request: pytest.FixtureRequest) -> FileFinder:
     """``jetplug_file(name=None) -> Path`` of a real file; skips the test when it is absent."""
     data = request.config.getoption("jetplug_data") or os.environ.get("JETPLUG_DATA")
     return FileFinder(list(request.config.getoption("jetplug_file")), data)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def jetplug_file_chunk(jetplug_file: FileFinder) -> ak.Array:
     """The first 200 events of the first ``--jetplug-file``."""
     return events_from_file(jetplug_file(), entry_stop=200)
@@ -214,8 +214,7 @@ class PluginContract:
         self, events: ak.Array, chunk: ChunkContext | None = None, **config: Any
     ) -> tuple[ak.Array, ak.Array, ModelSpec]:
         """``(events before, events after, spec as run)`` for one run on a fresh host."""
-        plugins = plugins_for(self.make_host(), self.plugin, {**self.config, **config})
-        chain = plugins.chain
+        chain = chain_of(self.make_host(), self.plugin, {**self.config, **config})
         ctx = chunk_of(events, chunk)
         steps = chain.steps
         index = next(i for i, s in enumerate(steps) if s.spec.name == self.plugin)
@@ -231,7 +230,7 @@ class PluginContract:
         return outputs_of(after, spec)
 
     def _step(self) -> tuple[PluginChain, Step, int]:
-        chain = plugins_for(self.make_host(), self.plugin, self.config).chain
+        chain = chain_of(self.make_host(), self.plugin, self.config)
         index = next(i for i, s in enumerate(chain.steps) if s.spec.name == self.plugin)
         return chain, chain.steps[index], index
 
@@ -341,9 +340,7 @@ class PluginContract:
             what="one chunk vs the same events in two chunks",
         )
 
-    def test_local_matches_triton(
-        self, contract_events: ak.Array, request: pytest.FixtureRequest
-    ) -> None:
+    def test_local_matches_triton(self, request: pytest.FixtureRequest) -> None:
         """The Triton backend gives the local backend's outputs (skipped without a server)."""
         url = (
             self.triton_url
@@ -352,9 +349,10 @@ class PluginContract:
         )
         if not url:
             pytest.skip("no Triton server (triton_url, --jetplug-triton-url, JETPLUG_TRITON_URL)")
-        local = self.outputs(contract_events)
+        events = request.getfixturevalue("contract_events")
+        local = self.outputs(events)
         options = {**self.config.get("backend_options", {}), "url": url}
-        remote = self.outputs(contract_events, backend="triton", backend_options=options)
+        remote = self.outputs(events, backend="triton", backend_options=options)
         assert_same_outputs(
             local, remote, rtol=self.triton_rtol, atol=self.triton_rtol, what="local vs Triton"
         )
