@@ -21,7 +21,8 @@ Functions
     :func:`run_plugin` runs one plugin (and the plugins it requires) on events
     through :class:`jetplug.Plugins` and returns its per-object outputs;
     :func:`model_inputs` gives the :class:`~jetplug.ModelInputs` a plugin's
-    ``prepare`` receives; :func:`events_from_file` reads NanoEvents from a file.
+    ``prepare`` receives; :func:`events_from_file` reads NanoEvents from a file;
+    :func:`assert_same_outputs` compares two runs' outputs object by object.
 
 :class:`PluginContract`
     Tests every plugin should pass; subclass it with ``plugin = "name"``.
@@ -54,6 +55,7 @@ from .synthetic import synthetic_events
 
 __all__ = [
     "PluginContract",
+    "assert_same_outputs",
     "events_from_file",
     "model_inputs",
     "outputs_of",
@@ -236,7 +238,7 @@ class PluginContract:
 
     # -- the tests ----------------------------------------------------------------------------
     def test_spec_validates(self) -> None:
-        """The spec builds (lazy specs included), validates and names its artifact's file."""
+        """The spec builds (lazy specs included) and validates; the artifact matches its sha256."""
         if not self.plugin:
             pytest.fail(f"{type(self).__name__}: set the class attribute plugin = '<name>'")
         host = self.make_host()
