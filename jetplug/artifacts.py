@@ -18,10 +18,10 @@ __all__ = ["load_model_metadata", "metadata_path", "write_model_metadata"]
 
 
 def metadata_path(model: Path) -> Path:
-    """``models/top_bdt.ubj`` -> ``models/top_bdt.json``.
+    """``models/top_bdt.ubj`` -> ``models/top_bdt.json``; ``m.json`` -> ``m.meta.json``.
 
-    An artifact that is itself JSON (``xgboost-json``) keeps its metadata in
-    ``<stem>.meta.json``: ``models/calib.json`` -> ``models/calib.meta.json``.
+    A model that is itself a JSON file (xgboost JSON) keeps its metadata
+    beside it under another name, never on top of it.
     """
     if model.suffix == ".json":
         return model.with_name(f"{model.stem}.meta.json")

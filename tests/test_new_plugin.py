@@ -124,7 +124,7 @@ def test_wheels_ship_py_typed_templates_and_the_pytest_plugin(tmp_path: Path) ->
     assert built.returncode == 0, built.stderr
     wheels = {w.name.split("-")[0]: zipfile.ZipFile(w) for w in tmp_path.glob("*.whl")}
     core = wheels["jetplug"].namelist()
-    assert "jetplug/py.typed" in core and "jetplug_processors/py.typed" in core
+    assert "jetplug/py.typed" in core
     templates = {n for n in core if n.startswith("jetplug/templates/plugin/")}
     assert len(templates) == 8 + 3 * len(KINDS) + 5
     entry_points = wheels["jetplug"].read("jetplug-0.1.0.dist-info/entry_points.txt").decode()
