@@ -317,11 +317,34 @@ def synthetic_events(
 def write_synthetic(
     path: Path, n_events: int = 64, *, seed: int = 1, layout: str = "pfnano"
 ) -> Path:
-    """Write :func:`synthetic_collections` as a NanoAOD-layout ROOT file (``Events`` tree)."""
-    from .generation.writer import NanoWriter
+    """Write :func:`synthetic_collections` as a NanoAOD-layout ROOT file.
+
+    An ``Events`` TTree (``nX`` counters and ``X_field`` branches, written
+    with ``mktree`` + ``extend`` as coffea's schemas read them) and a ``Runs``
+    tree with ``genEventCount`` and ``genEventSumw``, as CMS files have.
+    """
+    import uproot
 
     collections = synthetic_collections(n_events, seed=seed, layout=layout)
-    with NanoWriter(Path(path)) as writer:
-        writer.write(dict(collections), luminosity_block=1, first_event=1)
-        writer.close(cross_section_pb=1.0)
-    return Path(path)
+    data: dict[str, Any] = {
+        "run": np.ones(n_events, dtype=np.uint32),
+        "luminosityBlock": np.ones(n_events, dtype=np.uint32),
+        "event": np.arange(1, n_events + 1, dtype=np.uint64),
+        **collections,
+    }
+    types = {
+        k: v.dtype if isinstance(v, np.ndarray) else ak.type(v).content for k, v in data.items()
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with uproot.recreate(path) as f:
+        f.mktree("Events", types).extend(data)
+        runs = {"run": np.uint32, "genEventCount": np.int64, "genEventSumw": np.float64}
+        f.mktree("Runs", runs).extend(
+            {
+                "run": np.array([1], dtype=np.uint32),
+                "genEventCount": np.array([n_events], dtype=np.int64),
+                "genEventSumw": np.array([float(collections["genWeight"].sum())]),
+            }
+        )
+    return path
