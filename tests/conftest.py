@@ -9,6 +9,8 @@ import pytest
 
 from jetplug import PluginHost
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("JETPLUG_SHARED_DATA", REPO.parent / "shared" / "data"))
 REAL_FILES = ("pfnano.root", "nano_tt_v15.root", "nano_dy.root", "nano_dy_empty.root")

@@ -42,3 +42,18 @@ def test_hook_headings_carry_the_real_signatures() -> None:
     for name in _hooks():
         params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
         assert f"## `{name}({params})`" in text, f"docs/hooks.md: {name} heading lacks ({params})"
+
+
+def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
+    text = (REPO / "docs" / "cookbook.md").read_text()
+    blocks = re.findall(r"`(examples/[\w/.-]+\.py)`:\n\n```python\n(.*?)\n```", text, flags=re.S)
+    shown = {path for path, _ in blocks}
+    package = REPO / "examples" / "jetplug-example-plugin" / "jetplug_example"
+    expected = {
+        str(p.relative_to(REPO))
+        for p in package.glob("*.py")
+        if p.name not in ("__init__.py", "backend.py")
+    }
+    assert shown == expected, f"cookbook shows {sorted(shown)}, the package has {sorted(expected)}"
+    for path, code in blocks:
+        assert code == (REPO / path).read_text().rstrip(), f"docs/cookbook.md: {path} differs"

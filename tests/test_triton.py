@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory, PFNanoAODSchema
 
-from jetplug import BackendError, PluginHost
+from jetplug import BackendError, PluginHost, Plugins
 from jetplug.backends.triton import ServerUnavailableError, TritonBackend, TritonMismatchError
 from jetplug.columns import gather_inputs
 from jetplug.config import parse_config
 from jetplug.runner import run
+from jetplug.testing import PluginContract
 from jetplug.triton import ExportSettings, TritonServer, export_repository, free_port
 from jetplug.triton.repository import SERVABLE_FORMATS
 
@@ -48,6 +49,8 @@ def chunk(real_data: Path) -> Any:
 
 def _tensors(host: PluginHost, name: str, events: Any) -> tuple[Any, dict[str, np.ndarray]]:
     spec = host.spec(name)
+    if spec.requires:  # a plugin reading another's output (example_decorrelator)
+        events = Plugins(list(spec.requires), host=host)(events)
     inputs, _ = gather_inputs(events, spec, host.derivations)
     return spec, host.create_model(name).prepare(inputs)
 
@@ -332,3 +335,22 @@ def test_tls_with_a_real_server(tmp_path: Path, servable: list[str]) -> None:
         plain = TritonBackend({"url": srv.grpc_url, "retries": 0, "timeout_s": 3})
         with pytest.raises(BackendError):
             plain.infer(spec, x)
+
+
+# -- PluginContract's local-vs-Triton test, on a real server -------------------------------------
+class _OnTheServer:
+    @pytest.fixture(autouse=True)
+    def _url(self, server: TritonServer) -> None:
+        self.triton_url = server.grpc_url
+
+
+class TestFastSimContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "example_fastsim"  # created collection, per-object random numbers
+
+
+class TestAnomalyContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "example_anomaly"  # torch; finalize uses the prepared tensors
+
+
+class TestDecorrelatorContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "example_decorrelator"  # reads another plugin's output

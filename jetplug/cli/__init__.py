@@ -49,15 +49,17 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
+    from .check import check
     from .demo import demo
     from .generate import generate
+    from .new_plugin import new_plugin
     from .plugins import plugins
     from .run import run
     from .train import train
     from .triton import triton
     from .validate import validate
 
-    for command in (plugins, generate, train, validate, run, demo, triton):
+    for command in (plugins, check, new_plugin, generate, train, validate, run, demo, triton):
         main.add_command(command)
 
 

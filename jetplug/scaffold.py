@@ -1,0 +1,204 @@
+"""Plugin packages from templates (``jetplug new-plugin``).
+
+The templates are package data under ``jetplug/templates/plugin``, rendered
+with :class:`string.Template`: shared files (``pyproject.toml`` with the
+``jetplug`` entry point, the hook module, ``train.py``, the tests, a run
+config), one model per kind (``kinds/<kind>.model.tmpl``, with its training
+data and test) and one fitting function per artifact format
+(``formats/<format>.fit.tmpl``; torch adds its network and ``build_module``).
+Every kind combines with every format.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+
+from .errors import JetplugError
+
+__all__ = ["FORMATS", "KINDS", "PluginNames", "render_plugin"]
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class _Format:
+    ext: str
+    dependencies: tuple[str, ...]
+    train_dependencies: tuple[str, ...] = ()
+
+
+FORMATS: dict[str, _Format] = {
+    "xgboost-json": _Format("json", ("xgboost>=2.1",)),
+    "torch-state-dict": _Format("pt", ("torch>=2.1",)),
+    "onnx": _Format("onnx", ("onnxruntime>=1.20",), ("onnx>=1.17", "scikit-learn>=1.4")),
+}
+"""Artifact formats a template can train: file extension and dependencies."""
+
+
+@dataclass(frozen=True)
+class _Kind:
+    hist: tuple[str, str, float, float]
+    """Histogram of the run config: name, field, start, stop."""
+    files_note: str
+    finalize: bool = True
+
+
+_TRUTH = "FatJet_truthLabel (generated samples: ``jetplug generate``)"
+KINDS: dict[str, _Kind] = {
+    "tagger": _Kind(("probs_top", "FatJet.${name}.probs_top", 0, 1), _TRUTH, finalize=False),
+    "calibrator": _Kind(
+        ("pt_calibrated", "FatJet.pt", 0, 1500), "GenJetAK8 and FatJet_genJetAK8Idx"
+    ),
+    "anomaly": _Kind(("score", "FatJet.${name}.score", 0, 0.2), _TRUTH),
+    "fastsim": _Kind(("pt", "${collection}.pt", 0, 1500), "GenJetAK8 and FatJet_genJetAK8Idx"),
+    "decorrelator": _Kind(
+        ("score", "FatJet.${name}.score", -1, 1), _TRUTH + ", and what the upstream plugin reads"
+    ),
+    "representation": _Kind(
+        ("tau21", "FatJet.${name}.embedding_tau21", 0, 1.2),
+        "the PFNano tables FatJetPFCands and PFCands",
+        finalize=False,
+    ),
+}
+"""What each kind's run config histograms and its training files need."""
+
+
+@dataclass(frozen=True)
+class PluginNames:
+    """The names a package is generated under."""
+
+    name: str
+    """Plugin name (run configs, entry point), e.g. ``my_tagger``."""
+    package: str
+    """Import package, e.g. ``jetplug_my_tagger``."""
+    dist: str
+    """Distribution, e.g. ``jetplug-my-tagger``."""
+
+    @classmethod
+    def from_name(cls, name: str) -> PluginNames:
+        """From a plugin name or a directory name (``my-tagger`` -> ``my_tagger``)."""
+        plugin = re.sub(r"[-\s.]+", "_", name.strip()).lower()
+        if not _IDENTIFIER.match(plugin):
+            msg = f"plugin name {plugin!r} (from {name!r}) is not a lower-case identifier"
+            raise JetplugError(msg)
+        package = plugin if plugin.startswith("jetplug_") else f"jetplug_{plugin}"
+        return cls(plugin, package, package.replace("_", "-"))
+
+
+def _template(path: str) -> Template:
+    return Template(files("jetplug").joinpath("templates", "plugin", path).read_text())
+
+
+def _quoted(items: tuple[str, ...]) -> str:
+    return ", ".join(f'"{i}"' for i in items)
+
+
+def _run_plugins(kind: str, names: PluginNames, upstream: str) -> str:
+    lines = []
+    if kind == "decorrelator":
+        lines.append(f"  - name: {upstream}             # the plugin whose score it decorrelates")
+    lines.append(f"  - name: {names.name}")
+    lines.append("    backend: local")
+    if kind == "fastsim":
+        lines.append("    seed: 1                      # keys the per-object random numbers")
+    return "\n".join(lines)
+
+
+def render_plugin(
+    directory: Path,
+    kind: str,
+    fmt: str,
+    *,
+    name: str | None = None,
+    reads: str = "top_bdt.score",
+    force: bool = False,
+) -> list[Path]:
+    """Write a plugin package of ``kind`` with a ``fmt`` model into ``directory``.
+
+    ``name`` defaults to the directory's name; ``reads`` is the
+    ``<plugin>.<output>`` a decorrelator decorrelates. Returns the files written.
+    """
+    if kind not in KINDS:
+        msg = f"kind {kind!r} has no template; use one of {list(KINDS)}"
+        raise JetplugError(msg)
+    if fmt not in FORMATS:
+        msg = f"format {fmt!r} unknown; use one of {list(FORMATS)}"
+        raise JetplugError(msg)
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()) and not force:
+        msg = f"{directory} exists and is not empty (--force writes into it)"
+        raise JetplugError(msg)
+    names = PluginNames.from_name(name or directory.resolve().name)
+    upstream, _, reads_field = reads.partition(".")
+    if not (_IDENTIFIER.match(upstream) and _IDENTIFIER.match(reads_field)):
+        msg = f"--reads {reads!r} is not <plugin>.<output>, e.g. top_bdt.score"
+        raise JetplugError(msg)
+    form, kinfo = FORMATS[fmt], KINDS[kind]
+    artifact = f"{names.name}.{form.ext}"
+    values = {
+        "name": names.name,
+        "pkg": names.package,
+        "dist": names.dist,
+        "kind": kind,
+        "format": fmt,
+        "artifact": artifact,
+        "metadata": artifact.replace(".json", ".meta.json")
+        if form.ext == "json"
+        else f"{names.name}.json",
+        "collection": "".join(p.capitalize() for p in names.name.split("_")) + "Jet",
+        "upstream": upstream,
+        "reads": reads,
+        "reads_field": reads_field,
+        "dependencies": _quoted(form.dependencies),
+        "train_dependencies": _quoted(form.train_dependencies),
+        "files_note": kinfo.files_note,
+        "finalize_note": ", `finalize()`" if kinfo.finalize else "",
+    }
+    torch = fmt == "torch-state-dict"
+    values["build_module"] = (
+        _template("formats/torch-state-dict.module.tmpl").substitute(values) if torch else ""
+    )
+    values["network_row"] = (
+        f"| `{names.package}/network.py` | the torch network (`build_module()`, `train.py`) |\n"
+        if torch
+        else ""
+    )
+    values["training_data"] = _template(f"kinds/{kind}.train.tmpl").substitute(values).strip()
+    values["fit"] = _template(f"formats/{fmt}.fit.tmpl").substitute(values).strip()
+    values["kind_test"] = _template(f"kinds/{kind}.test.tmpl").substitute(values)
+    hist_name, hist_field, start, stop = kinfo.hist
+    values |= {
+        "plugins": _run_plugins(kind, names, upstream),
+        "hist_name": hist_name,
+        "hist_field": Template(hist_field).substitute(values),
+        "hist_start": str(start),
+        "hist_stop": str(stop),
+    }
+    pkg = Path(names.package)
+    outputs: dict[Path, str] = {
+        Path("pyproject.toml"): "pyproject.toml.tmpl",
+        Path("README.md"): "README.md.tmpl",
+        Path(".gitignore"): "gitignore.tmpl",
+        Path("run.yaml"): "run.yaml.tmpl",
+        Path("train.py"): "train.py.tmpl",
+        Path("tests") / f"test_{names.name}.py": "tests/test_plugin.py.tmpl",
+        pkg / "__init__.py": "package/__init__.py.tmpl",
+        pkg / "plugin.py": "package/plugin.py.tmpl",
+        pkg / "model.py": f"kinds/{kind}.model.tmpl",
+    }
+    if torch:
+        outputs[pkg / "network.py"] = "formats/torch-state-dict.network.tmpl"
+    written = []
+    for rel, template in outputs.items():
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_template(template).substitute(values))
+        written.append(path)
+    typed = directory / pkg / "py.typed"
+    typed.write_text("")
+    (directory / pkg / "models").mkdir(exist_ok=True)
+    return [*written, typed]

@@ -1,0 +1,213 @@
+"""``jetplug new-plugin``: every kind with every format renders a valid package; generated
+packages install (a real wheel, found through its entry point), train and pass their tests."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from jetplug import Kind, PluginHost, PluginUnavailableError
+from jetplug.cli import main
+from jetplug.config import parse_config
+from jetplug.scaffold import FORMATS, KINDS, PluginNames, render_plugin
+
+from .conftest import REPO
+
+PAIRS = [(k, f) for k in KINDS for f in FORMATS]
+RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+
+
+def kit_args() -> list[str]:
+    """``-p jetplug.testing`` unless jetplug is installed with its pytest11 entry point."""
+    eps = importlib.metadata.entry_points(group="pytest11")
+    return [] if any(ep.value == "jetplug.testing" for ep in eps) else ["-p", "jetplug.testing"]
+
+
+def test_every_kind_has_a_template_and_three_formats() -> None:
+    assert set(KINDS) == {k.value for k in Kind}
+    assert set(FORMATS) == {"xgboost-json", "torch-state-dict", "onnx"}
+
+
+def test_names_follow_the_directory() -> None:
+    names = PluginNames.from_name("My-Tagger")
+    assert (names.name, names.package, names.dist) == (
+        "my_tagger",
+        "jetplug_my_tagger",
+        "jetplug-my-tagger",
+    )
+    assert PluginNames.from_name("jetplug_x").package == "jetplug_x"
+
+
+@pytest.mark.parametrize(("kind", "fmt"), PAIRS, ids=[f"{k}-{f}" for k, f in PAIRS])
+def test_template_renders_a_valid_package(
+    kind: str, fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg = tmp_path / f"my-{kind}"
+    written = render_plugin(pkg, kind, fmt)
+    names = PluginNames.from_name(pkg.name)
+    for path in written:
+        if path.suffix == ".py":
+            compile(path.read_text(), str(path), "exec")
+    project = tomllib.loads((pkg / "pyproject.toml").read_text())
+    assert project["project"]["entry-points"]["jetplug"] == {names.name: f"{names.package}.plugin"}
+    assert (pkg / names.package / "py.typed").is_file()
+    assert (pkg / names.package / "network.py").is_file() == (fmt == "torch-state-dict")
+    config = parse_config(yaml.safe_load((pkg / "run.yaml").read_text()), base=pkg)
+    assert names.name in [p.name for p in config.plugins]
+    if RUFF:  # the package's own lint settings (pyproject [tool.ruff])
+        lint = subprocess.run(
+            [RUFF, "check", "--no-cache", "."], cwd=pkg, capture_output=True, text=True, check=False
+        )
+        assert lint.returncode == 0, lint.stdout
+    # untrained: importing reads no file; the host lists the plugin as unavailable, with why
+    monkeypatch.syspath_prepend(str(pkg))
+    try:
+        plugin = __import__(f"{names.package}.plugin", fromlist=["plugin"])
+        host = PluginHost(autoload=False, plugins=[plugin])
+        with pytest.raises(PluginUnavailableError, match=r"metadata .* is missing"):
+            host.spec(names.name)
+    finally:
+        for mod in [m for m in sys.modules if m.startswith(names.package)]:
+            del sys.modules[mod]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kind", "tagger", "top_bdt"], "a plugin named 'top_bdt' is already installed"),
+        (["--kind", "tagger", "9lives"], "is not a lower-case identifier"),
+        (["--kind", "decorrelator", "--reads", "score", "dec"], "is not <plugin>.<output>"),
+        (["--kind", "tagger", "full"], "exists and is not empty"),
+    ],
+)
+def test_new_plugin_refuses_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    args = [str(tmp_path / a) if a in ("top_bdt", "9lives", "dec", "full") else a for a in args]
+    result = CliRunner().invoke(main, ["new-plugin", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_new_plugin_lists_what_it_wrote(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["new-plugin", "--kind", "anomaly", "--format", "onnx", str(tmp_path / "odd-jets")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "odd-jets/jetplug_odd_jets/model.py" in result.output
+    assert "jetplug check odd_jets" in result.output
+
+
+# -- wheels --------------------------------------------------------------------------------------
+def _pip(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "pip", *args, "--no-deps", "--no-build-isolation", "--no-index"]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+
+
+def test_wheels_ship_py_typed_templates_and_the_pytest_plugin(tmp_path: Path) -> None:
+    dirs = [
+        REPO,
+        REPO / "plugins" / "jetplug-taggers",
+        REPO / "examples" / "jetplug-example-plugin",
+    ]
+    built = _pip("wheel", "-q", "-w", str(tmp_path), *map(str, dirs))
+    assert built.returncode == 0, built.stderr
+    wheels = {w.name.split("-")[0]: zipfile.ZipFile(w) for w in tmp_path.glob("*.whl")}
+    core = wheels["jetplug"].namelist()
+    assert "jetplug/py.typed" in core
+    templates = {n for n in core if n.startswith("jetplug/templates/plugin/")}
+    assert len(templates) == 8 + 3 * len(KINDS) + 5
+    entry_points = wheels["jetplug"].read("jetplug-0.1.0.dist-info/entry_points.txt").decode()
+    assert "[pytest11]\njetplug = jetplug.testing" in entry_points
+    assert "jetplug_taggers/py.typed" in wheels["jetplug_taggers"].namelist()
+    assert "jetplug_example/py.typed" in wheels["jetplug_example_plugin"].namelist()
+
+
+# -- generated packages, end to end --------------------------------------------------------------
+GENERATED = [
+    ("tagger", "xgboost-json"),
+    ("calibrator", "torch-state-dict"),
+    ("anomaly", "onnx"),
+    ("fastsim", "torch-state-dict"),
+    ("decorrelator", "onnx"),
+    ("representation", "xgboost-json"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "fmt"), GENERATED, ids=[f"{k}-{f}" for k, f in GENERATED])
+def test_generated_package_trains_installs_and_passes_its_tests(
+    kind: str, fmt: str, tmp_path: Path
+) -> None:
+    """Generate, train, build and install the wheel (into a target directory: the shared
+    environment is not touched), then run the package's tests and ``jetplug check`` with the
+    plugin found through its entry point."""
+    pkg = tmp_path / f"my-{kind}"
+    names = PluginNames.from_name(pkg.name)
+    result = CliRunner().invoke(main, ["new-plugin", "--kind", kind, "--format", fmt, str(pkg)])
+    assert result.exit_code == 0, result.output
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(pkg), env.get("PYTHONPATH")) if p)
+    train = subprocess.run(
+        [sys.executable, "train.py", "--events", "2500"],
+        cwd=pkg,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert train.returncode == 0, train.stderr
+    assert (pkg / names.package / "models").glob(f"{names.name}.*")
+    site = tmp_path / "site"
+    installed = _pip("install", "-q", "--target", str(site), str(pkg))
+    assert installed.returncode == 0, installed.stderr
+    # from here on the package is the installed wheel, not the source directory
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    where = subprocess.run(
+        [sys.executable, "-c", f"import {names.package} as m; print(m.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.startswith(str(site))
+    tests = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *kit_args(),
+            str(pkg / "tests"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert tests.returncode == 0, tests.stdout[-3000:]
+    assert "9 passed, 1 skipped" in tests.stdout  # the skip: local vs Triton, without a server
+    check = subprocess.run(
+        [sys.executable, "-m", "jetplug", "check", names.name, "-n", "100"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"ok: {names.name} ran on 100 events" in check.stdout
