@@ -110,15 +110,18 @@ class Plugins:
         """Reads and writes of each plugin, in execution order."""
         return self.chain.plans
 
-    def __call__(self, events: ak.Array) -> ak.Array:
+    def __call__(self, events: ak.Array, *, chunk: ChunkContext | None = None) -> ak.Array:
         """``events`` with every plugin's outputs attached.
 
         The chunk's dataset, file and entry range come from coffea's
-        ``events.metadata``; errors keep their type and gain a note naming
-        the plugin, the stage and the chunk.
+        ``events.metadata`` unless ``chunk`` is given (pass it for a slice of
+        a chunk, ``events[a:b]``, whose metadata still says where the chunk
+        started: the per-object random numbers are keyed by entry). Errors
+        keep their type and gain a note naming the plugin, the stage and the
+        chunk.
         """
-        metadata = getattr(events, "metadata", None)
-        chunk = ChunkContext.from_metadata(metadata, len(events))
+        if chunk is None:
+            chunk = ChunkContext.from_metadata(getattr(events, "metadata", None), len(events))
         return self.chain.apply(events, chunk=chunk)
 
     def report(self) -> dict[str, dict[str, int]]:
