@@ -20,9 +20,11 @@ __all__ = [
     "InputFileError",
     "JetplugError",
     "MissingInputError",
+    "OnnxExportError",
     "PluginUnavailableError",
     "PluginValidationError",
     "ServerUnavailableError",
+    "SkimError",
     "TensorSpecError",
     "TritonMismatchError",
     "TritonServerError",
@@ -150,6 +152,14 @@ class TritonServerError(JetplugError):
 
 class ExpressionError(JetplugError, ValueError):
     """A field expression (histogram axis, cut) cannot be parsed or is not allowed."""
+
+
+class SkimError(JetplugError, ValueError):
+    """A skim's columns or cuts do not fit the events of a chunk."""
+
+
+class OnnxExportError(JetplugError):
+    """A torch plugin could not be exported to ONNX, or the export does not reproduce torch."""
 
 
 _CONTEXT_ATTR = "_jetplug_context"

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import JetplugError
+from .errors import OnnxExportError
 from .model import JetModel
 from .spec import Artifact, sha256_file
 
@@ -33,10 +33,6 @@ DEFAULT_OPSET = 17
 """ONNX opset written by default (``LayerNormalization`` is a single node from 17 on)."""
 _UNARY = {"sinh": "Sinh", "cosh": "Cosh", "asinh": "Asinh", "acosh": "Acosh", "atanh": "Atanh"}
 _registered: list[bool] = []
-
-
-class OnnxExportError(JetplugError):
-    """A torch plugin could not be exported to ONNX, or the export does not reproduce torch."""
 
 
 def _register_symbolics() -> None:

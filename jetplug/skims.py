@@ -38,6 +38,7 @@ import uproot
 
 from .columns import get_path
 from .config import RunConfig, SkimConfig
+from .errors import SkimError
 from .histograms import cut_mask, resolve
 
 __all__ = ["FORMATS", "SkimError", "chunk_stem", "clear_skims", "skim_array", "write_skims"]
@@ -46,10 +47,6 @@ FORMATS: Mapping[str, str] = {"parquet": ".parquet", "root": ".root"}
 """Skim format -> file suffix."""
 SKIMS = "skims"
 """Subdirectory of the run's output directory that holds the skims."""
-
-
-class SkimError(ValueError):
-    """A skim's columns or cuts do not fit the events of a chunk."""
 
 
 def _safe(name: str) -> str:
