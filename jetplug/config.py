@@ -43,18 +43,19 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
+from .configkit import ConfigContext, Cut, parse_cut
 from .declared import ModelDeclaration, parse_models
 from .errors import ConfigError
 from .expressions import ExpressionError, parse_expression
+from .skimconfig import SkimConfig, parse_skims
 
 __all__ = [
     "AxisConfig",
@@ -70,11 +71,6 @@ __all__ = [
 ]
 
 SCHEMAS = ("pfnano", "nanoaod")
-_PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
-_CUT = re.compile(rf"^\s*({_PATH})\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
-_FIELD = re.compile(rf"^{_PATH}$")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-SKIM_FORMATS = ("parquet", "root")
 
 
 @dataclass(frozen=True)
@@ -134,18 +130,6 @@ class AxisConfig:
 
 
 @dataclass(frozen=True)
-class Cut:
-    """``field op value``; all cuts of a histogram are ANDed."""
-
-    field: str
-    op: str
-    value: float
-
-    def __str__(self) -> str:
-        return f"{self.field} {self.op} {self.value:g}"
-
-
-@dataclass(frozen=True)
 class HistogramConfig:
     """A histogram filled per dataset."""
 
@@ -182,28 +166,6 @@ class PlotConfig:
     name: str | None = None
     labels: Mapping[Any, str] | None = None
     """Legend names of categories, e.g. ``{0: QCD, 1: top}``."""
-
-
-@dataclass(frozen=True)
-class SkimConfig:
-    """Columns of one collection (and event-level fields) written per chunk after cuts.
-
-    ``fields`` are relative to ``collection``; ``event`` fields are paths from
-    the event (one value per event). Without a collection the skim has event
-    fields only. See :mod:`jetplug.skims`.
-    """
-
-    name: str
-    collection: str | None
-    fields: tuple[str, ...] = ()
-    event: tuple[str, ...] = ()
-    cuts: tuple[Cut, ...] = ()
-    formats: tuple[str, ...] = ("parquet",)
-
-    def reads(self) -> list[str]:
-        """Every field path (from the event) the skim reads: fields, event fields, cuts."""
-        own = [f"{self.collection}.{f}" for f in self.fields]
-        return [*own, *self.event, *(c.field for c in self.cuts)]
 
 
 @dataclass(frozen=True)
@@ -251,32 +213,7 @@ class RunConfig:
         raise ConfigError(msg, source=self.source)
 
 
-# -- parsing ---------------------------------------------------------------------------
-class _Ctx:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, message: str) -> NoReturn:
-        msg = f"{where}: {message}"
-        raise ConfigError(msg, source=self.source)
-
-    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            self.fail(where, f"expected a mapping, got {type(value).__name__}")
-        return value
-
-    def keys(self, value: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
-        unknown = sorted(set(value) - set(allowed))
-        if unknown:
-            self.fail(where, f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
-
-    def field(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not _FIELD.match(value):
-            self.fail(where, f"{value!r} is not a field path like 'FatJet.pt'")
-        return value
-
-
-def _parse_datasets(ctx: _Ctx, raw: Any, base: Path) -> tuple[DatasetConfig, ...]:
+def _parse_datasets(ctx: ConfigContext, raw: Any, base: Path) -> tuple[DatasetConfig, ...]:
     if not raw:
         ctx.fail("fileset", "at least one dataset is required")
     out = []
@@ -304,7 +241,7 @@ def _parse_datasets(ctx: _Ctx, raw: Any, base: Path) -> tuple[DatasetConfig, ...
 _PLUGIN_KEYS = ("name", "backend", "options", "backend_options", "collection", "target", "seed")
 
 
-def _parse_plugin(ctx: _Ctx, item: Any, where: str) -> PluginConfig:
+def _parse_plugin(ctx: ConfigContext, item: Any, where: str) -> PluginConfig:
     if isinstance(item, PluginConfig):
         return item
     if isinstance(item, str):
@@ -339,10 +276,10 @@ def plugin_configs(raw: Any, *, source: str = "plugins") -> tuple[PluginConfig, 
     Used by :class:`jetplug.Plugins` inside user processors; errors name the
     entry at fault.
     """
-    return _parse_plugins(_Ctx(source), list(raw))
+    return _parse_plugins(ConfigContext(source), list(raw))
 
 
-def _parse_plugins(ctx: _Ctx, raw: Any) -> tuple[PluginConfig, ...]:
+def _parse_plugins(ctx: ConfigContext, raw: Any) -> tuple[PluginConfig, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -358,7 +295,7 @@ def _parse_plugins(ctx: _Ctx, raw: Any) -> tuple[PluginConfig, ...]:
 _BINNINGS = ("bins", "edges", "categories", "integer")
 
 
-def _parse_axis(ctx: _Ctx, raw: Any, where: str) -> AxisConfig:
+def _parse_axis(ctx: ConfigContext, raw: Any, where: str) -> AxisConfig:
     raw = ctx.mapping(raw, where)
     allowed = ("field", "expr", "name", "label", "bins", "start", "stop", "edges", "categories")
     ctx.keys(raw, where, (*allowed, "integer", "transform"))
@@ -421,14 +358,7 @@ def _parse_axis(ctx: _Ctx, raw: Any, where: str) -> AxisConfig:
     ctx.fail(where, problem)
 
 
-def _parse_cut(ctx: _Ctx, raw: Any, where: str) -> Cut:
-    m = _CUT.match(raw) if isinstance(raw, str) else None
-    if not m:
-        ctx.fail(where, f"{raw!r} is not a cut like 'FatJet.pt > 300'")
-    return Cut(m.group(1), m.group(2), float(m.group(3)))
-
-
-def _parse_histograms(ctx: _Ctx, raw: Any) -> tuple[HistogramConfig, ...]:
+def _parse_histograms(ctx: ConfigContext, raw: Any) -> tuple[HistogramConfig, ...]:
     if raw is None:
         return ()
     out = []
@@ -447,13 +377,15 @@ def _parse_histograms(ctx: _Ctx, raw: Any) -> tuple[HistogramConfig, ...]:
         if weight is not None:
             weight = ctx.field(weight, f"{where}.weight")
         cuts = tuple(
-            _parse_cut(ctx, c, f"{where}.cuts[{i}]") for i, c in enumerate(spec.get("cuts") or [])
+            parse_cut(ctx, c, f"{where}.cuts[{i}]") for i, c in enumerate(spec.get("cuts") or [])
         )
         out.append(HistogramConfig(str(name), axes, weight, cuts))
     return tuple(out)
 
 
-def _parse_plots(ctx: _Ctx, raw: Any, hists: tuple[HistogramConfig, ...]) -> tuple[PlotConfig, ...]:
+def _parse_plots(
+    ctx: ConfigContext, raw: Any, hists: tuple[HistogramConfig, ...]
+) -> tuple[PlotConfig, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -483,63 +415,7 @@ def _parse_plots(ctx: _Ctx, raw: Any, hists: tuple[HistogramConfig, ...]) -> tup
     return tuple(out)
 
 
-def _field_list(ctx: _Ctx, raw: Any, where: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        ctx.fail(where, "expected a list of field paths")
-    return tuple(ctx.field(f, f"{where}[{i}]") for i, f in enumerate(raw))
-
-
-def _parse_skim(ctx: _Ctx, name: str, raw: Any) -> SkimConfig:
-    where = f"skims.{name}"
-    if not _NAME.match(name):
-        ctx.fail(where, "a skim name is a directory name: letters, digits, '_', '-', '.'")
-    raw = ctx.mapping(raw, where)
-    ctx.keys(raw, where, ("collection", "fields", "event", "cuts", "format"))
-    collection = raw.get("collection")
-    if collection is not None and not (isinstance(collection, str) and collection.isidentifier()):
-        ctx.fail(f"{where}.collection", f"{collection!r} is not a collection name like 'FatJet'")
-    fields = _field_list(ctx, raw.get("fields"), f"{where}.fields")
-    event = _field_list(ctx, raw.get("event"), f"{where}.event")
-    if collection is None and fields:
-        ctx.fail(f"{where}.fields", "needs a 'collection' (or list event-level fields in 'event')")
-    if collection is not None and not fields:
-        ctx.fail(f"{where}.fields", f"list at least one field of {collection}")
-    if not fields and not event:
-        ctx.fail(where, "needs 'collection' and 'fields', or 'event' fields")
-    for key, names in (("fields", fields), ("event", event)):
-        flat = [f.replace(".", "_") for f in names]
-        dupes = sorted({f for f in flat if flat.count(f) > 1})
-        if dupes:
-            ctx.fail(f"{where}.{key}", f"column name(s) {dupes} given twice")
-    if collection is not None:
-        clash = {collection, f"n{collection}"} & {f.replace(".", "_") for f in event}
-        if clash:
-            ctx.fail(f"{where}.event", f"{sorted(clash)} clash with the collection's columns")
-    cuts_raw = raw.get("cuts") or []
-    if not isinstance(cuts_raw, list):
-        ctx.fail(f"{where}.cuts", "expected a list of cuts like 'FatJet.pt > 300'")
-    cuts = tuple(_parse_cut(ctx, c, f"{where}.cuts[{i}]") for i, c in enumerate(cuts_raw))
-    formats = raw.get("format", "parquet")
-    formats = [formats] if isinstance(formats, str) else formats
-    if (
-        not isinstance(formats, list)
-        or not formats
-        or any(f not in SKIM_FORMATS for f in formats)
-        or len(set(formats)) != len(formats)
-    ):
-        ctx.fail(f"{where}.format", f"{formats!r}: use one or both of {list(SKIM_FORMATS)}")
-    return SkimConfig(name, collection, fields, event, cuts, tuple(formats))
-
-
-def _parse_skims(ctx: _Ctx, raw: Any) -> tuple[SkimConfig, ...]:
-    if raw is None:
-        return ()
-    return tuple(_parse_skim(ctx, str(n), s) for n, s in ctx.mapping(raw, "skims").items())
-
-
-def _parse_energy(ctx: _Ctx, raw: Any) -> float | None:
+def _parse_energy(ctx: ConfigContext, raw: Any) -> float | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not raw > 0:
@@ -549,7 +425,7 @@ def _parse_energy(ctx: _Ctx, raw: Any) -> float | None:
 
 def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig:
     """Validate a configuration mapping; relative file paths resolve against ``base``."""
-    ctx = _Ctx(source)
+    ctx = ConfigContext(source)
     raw = ctx.mapping(raw, "top level")
     ctx.keys(
         raw,
@@ -581,7 +457,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
         models=parse_models(ctx, raw.get("models"), base),
         histograms=hists,
         plots=_parse_plots(ctx, raw.get("plots"), hists),
-        skims=_parse_skims(ctx, raw.get("skims")),
+        skims=parse_skims(ctx, raw.get("skims")),
         energy=_parse_energy(ctx, raw.get("energy")),
         treename=str(raw.get("treename", "Events")),
         schema=schema,

@@ -29,10 +29,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from .configkit import ConfigContext
 from .errors import ArtifactError, ConfigError, ExpressionError
 from .expressions import Expression, parse_expression
 from .hookspecs import hookimpl
@@ -50,9 +51,6 @@ from .spec import (
     TensorSpec,
     sha256_file,
 )
-
-if TYPE_CHECKING:
-    from .config import _Ctx
 
 __all__ = ["DeclaredModels", "ModelDeclaration", "declared_model", "parse_models"]
 
@@ -105,7 +103,7 @@ def _onnx_names(path: Path) -> tuple[str, tuple[str, ...]]:
     return session.get_inputs()[0].name, tuple(o.name for o in session.get_outputs())
 
 
-def _outputs(ctx: _Ctx, raw: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _outputs(ctx: ConfigContext, raw: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if not isinstance(raw, list) or not raw:
         ctx.fail(where, "needs a non-empty list of output names")
     out = []
@@ -121,7 +119,7 @@ def _outputs(ctx: _Ctx, raw: Any, where: str) -> tuple[tuple[str, tuple[str, ...
     return tuple(out)
 
 
-def parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelDeclaration, ...]:
+def parse_models(ctx: ConfigContext, raw: Any, base: Path) -> tuple[ModelDeclaration, ...]:
     """Validate the ``models:`` section; files are resolved against ``base`` and hashed."""
     if raw is None:
         return ()
