@@ -8,13 +8,52 @@ to build its :class:`~jetplug.spec.ModelSpec`) and how it was trained
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import ArtifactError
 from .spec import sha256_file
 
-__all__ = ["load_model_metadata", "metadata_path", "write_model_metadata"]
+__all__ = [
+    "load_model_metadata",
+    "metadata_path",
+    "recorded_command",
+    "relative_path",
+    "write_model_metadata",
+]
+
+
+def relative_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def recorded_command(
+    subcommand: str, files: Sequence[Path], argv: Sequence[str] | None = None
+) -> str:
+    """The ``jetplug <subcommand>`` command line to record, free of this machine's paths.
+
+    The input files (recorded beside it with their sha256) become one ``FILES``
+    token, other absolute paths are made relative to the working directory.
+    Called from code rather than the command line: ``jetplug <subcommand> FILES``.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if argv[1:2] != [subcommand]:
+        return f"jetplug {subcommand} FILES"
+    names = {str(f) for f in files}
+    words: list[str] = []
+    for arg in argv[2:]:
+        if arg in names:
+            if "FILES" not in words:
+                words.append("FILES")
+        else:
+            words.append(relative_path(Path(arg)) if Path(arg).is_absolute() else arg)
+    return " ".join(["jetplug", subcommand, *words])
 
 
 def metadata_path(model: Path) -> Path:

@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import click
 
+from ..artifacts import recorded_command, relative_path
 from ..errors import JetplugError
 from ..host import PluginHost
 from ..spec import Kind
 
 
-def _relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _command(files: tuple[Path, ...], argv: list[str]) -> str:
-    """The command line with the input files replaced by ``FILES`` (listed in ``inputs``)."""
-    if argv[1:2] != ["validate"]:
-        return "jetplug validate FILES"
-    names = {str(f) for f in files}
-    kept = (a for a in argv[2:] if a not in names)
-    options = (_relative(Path(a)) if Path(a).is_absolute() else a for a in kept)
-    return "jetplug validate FILES " + " ".join(options)
-
-
 def _inputs(files: tuple[Path, ...]) -> dict[str, int]:
     """Number of input files per directory."""
-    return dict(sorted(Counter(_relative(f.parent) for f in files).items()))
+    return dict(sorted(Counter(relative_path(f.parent) for f in files).items()))
 
 
 def _floats(text: str) -> list[float]:
@@ -145,7 +128,7 @@ def validate(
         reference = ""
     checks = [c for path in cms_files for c in cms_check(path, discs, host)]
     info = {
-        "command": _command(files, sys.argv),
+        "command": recorded_command("validate", files),
         "inputs": _inputs(files),
         "split": split,
         "files": len(files),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import write_model_metadata
+from ..artifacts import recorded_command, write_model_metadata
 from ..errors import JetplugError
 from ..metrics import tagging_metrics
 from ..model import JetModel, ModelInputs
@@ -171,7 +170,7 @@ def record_training(
         version,
         plugin=model.spec.name,
         trained=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        command=" ".join(sys.argv),
+        command=recorded_command("train", files),
         settings=vars(settings),
         features=list(model.spec.inputs.field_names()),
         data=[{"file": Path(f).name, "sha256": sha256_file(Path(f))} for f in files],
