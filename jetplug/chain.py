@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,23 +117,39 @@ class Step:
         """What the step reads and writes."""
         return Plan(self.spec)
 
-    def run(self, events: ak.Array, host: PluginHost, chunk: ChunkContext | None) -> ak.Array:
-        """Gather, prepare, infer, finalize and attach; errors keep their type, gain a note."""
+    def run(
+        self,
+        events: ak.Array,
+        host: PluginHost,
+        chunk: ChunkContext | None,
+        record: Callable[[str, Any], None] | None = None,
+    ) -> ak.Array:
+        """Gather, prepare, infer, finalize and attach; errors keep their type, gain a note.
+
+        ``record(stage, value)``, if given, sees what each stage produced:
+        ``gather`` (inputs, counts), ``prepare`` and ``infer`` (tensors),
+        ``finalize`` (columns), as ``jetplug check`` reports them.
+        """
         spec = self.spec
+        seen = record or (lambda stage, value: None)
         stage = "gathering inputs"
         try:
             inputs, counts = gather_inputs(
                 events, spec, host.derivations, chunk=chunk, seed=self.config.seed
             )
             n = int(counts.sum())
+            seen("gather", (inputs, counts))
             stage = "prepare"
             prepared = self.model.prepare(inputs)
             check_tensors(spec.name, "prepare() returned", prepared, spec.tensors_in, n)
+            seen("prepare", prepared)
             stage = f"inference on backend {self.backend.name!r}"
             outputs = self.backend.infer(spec, prepared) if n else _empty(spec)
             check_tensors(spec.name, "the backend returned", outputs, spec.tensors_out, n)
+            seen("infer", outputs)
             stage = "finalize"
             columns = self.model.finalize(outputs, inputs, prepared)
+            seen("finalize", columns)
             stage = "attaching outputs"
             return attach_outputs(events, spec, columns, counts)
         except Exception as e:

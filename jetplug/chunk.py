@@ -67,6 +67,13 @@ class ChunkContext:
             fileuuid=None if uuid is None else str(uuid),
         )
 
+    @classmethod
+    def of(cls, events: Any, chunk: ChunkContext | None = None) -> ChunkContext:
+        """``chunk`` if given, else the chunk ``events.metadata`` describes (coffea's keys)."""
+        if chunk is not None:
+            return chunk
+        return cls.from_metadata(getattr(events, "metadata", None), len(events))
+
     @property
     def file_key(self) -> str:
         """What identifies the file in random streams: its ROOT UUID, else its name."""

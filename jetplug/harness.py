@@ -71,11 +71,6 @@ def chain_of(host: PluginHost, name: str, config: Mapping[str, Any]) -> PluginCh
     return PluginChain(plugin_configs(entries_for(host, name, config)), host)
 
 
-def chunk_of(events: ak.Array, chunk: ChunkContext | None = None) -> ChunkContext:
-    """``chunk``, else the chunk that ``events.metadata`` describes (coffea's keys)."""
-    return chunk or ChunkContext.from_metadata(getattr(events, "metadata", None), len(events))
-
-
 def outputs_of(events: ak.Array, spec: ModelSpec) -> ak.Array:
     """The per-object outputs a plugin attached to ``events`` (``spec`` as run).
 
@@ -108,7 +103,7 @@ def run_plugin(
     """
     host = host or PluginHost()
     plugins = plugins_for(host, name, config)
-    out = plugins.chain.apply(events, chunk=chunk_of(events, chunk))
+    out = plugins(events, chunk=chunk)
     spec = next(s for s in plugins.specs if s.name == name)
     return outputs_of(out, spec)
 
@@ -132,7 +127,7 @@ def model_inputs(
     if isinstance(spec, str):
         spec = host.spec(spec)
     inputs, _ = gather_inputs(
-        events, spec, host.derivations, chunk=chunk_of(events, chunk), seed=seed
+        events, spec, host.derivations, chunk=ChunkContext.of(events, chunk), seed=seed
     )
     return inputs
 

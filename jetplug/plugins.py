@@ -120,9 +120,7 @@ class Plugins:
         keep their type and gain a note naming the plugin, the stage and the
         chunk.
         """
-        if chunk is None:
-            chunk = ChunkContext.from_metadata(getattr(events, "metadata", None), len(events))
-        return self.chain.apply(events, chunk=chunk)
+        return self.chain.apply(events, chunk=ChunkContext.of(events, chunk))
 
     def report(self) -> dict[str, dict[str, int]]:
         """Backend counters per plugin since the last call (e.g. rows on a Triton fallback)."""

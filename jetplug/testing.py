@@ -47,7 +47,7 @@ from .chain import PluginChain, Step
 from .checks import check_tensors
 from .chunk import ChunkContext
 from .columns import gather_inputs
-from .harness import chain_of, chunk_of, events_from_file, model_inputs, outputs_of, run_plugin
+from .harness import chain_of, events_from_file, model_inputs, outputs_of, run_plugin
 from .host import PluginHost
 from .plan import Plan
 from .spec import Kind, ModelSpec, TargetMode
@@ -217,7 +217,7 @@ class PluginContract:
     ) -> tuple[ak.Array, ak.Array, ModelSpec]:
         """``(events before, events after, spec as run)`` for one run on a fresh host."""
         chain = chain_of(self.make_host(), self.plugin, {**self.config, **config})
-        ctx = chunk_of(events, chunk)
+        ctx = ChunkContext.of(events, chunk)
         steps = chain.steps
         index = next(i for i, s in enumerate(steps) if s.spec.name == self.plugin)
         for step in steps[:index]:
@@ -255,7 +255,7 @@ class PluginContract:
         Names, dtypes and shapes, with one row per object (:func:`jetplug.checks.check_tensors`).
         """
         chain, step, index = self._step()
-        events, ctx = contract_events, chunk_of(contract_events, None)
+        events, ctx = contract_events, ChunkContext.of(contract_events)
         for before in chain.steps[:index]:
             events = before.run(events, chain.host, ctx)
         spec = step.spec
@@ -326,7 +326,7 @@ class PluginContract:
     def test_random_numbers_independent_of_chunking(self, contract_events: ak.Array) -> None:
         """The chunk split in two (ChunkContext entry ranges) gives the whole chunk's outputs."""
         events = contract_events
-        ctx = chunk_of(events, None)
+        ctx = ChunkContext.of(events)
         n = len(events)
         assert n >= 2, "the chunk needs two events to be split"
         whole = self.outputs(events, ctx)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,10 @@ import numpy as np
 import yaml
 
 from ..chain import Step
-from ..checks import check_tensors
-from ..columns import attach_outputs, gather_inputs
+from ..chunk import ChunkContext
 from ..config import parse_config
-from ..errors import JetplugError, annotate
-from ..harness import chunk_of, events_from_file, outputs_of, plugins_for
+from ..errors import JetplugError, annotate, error_context
+from ..harness import events_from_file, outputs_of, plugins_for
 from ..host import PluginHost
 from ..plan import Plan
 from ..preflight import check_files
@@ -47,18 +45,6 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, Any]:
     return out
 
 
-@contextmanager
-def _stage(plugin: str, stage: str, chunk: dict[str, object]) -> Iterator[None]:
-    """Errors of ``stage`` become :class:`JetplugError` (type kept if it is one) with a note."""
-    try:
-        yield
-    except JetplugError as e:
-        raise annotate(e, plugin=plugin, stage=stage, **chunk) from None
-    except Exception as e:
-        msg = f"plugin {plugin!r} failed in {stage}: {type(e).__name__}: {e}"
-        raise annotate(JetplugError(msg), **chunk) from e
-
-
 def _summary(values: np.ndarray) -> dict[str, Any]:
     flat = values.reshape(-1).astype(np.float64) if values.size else np.zeros(0)
     finite = flat[np.isfinite(flat)]
@@ -74,32 +60,37 @@ def _summary(values: np.ndarray) -> dict[str, Any]:
 
 
 def _run_step(step: Step, host: PluginHost, events: ak.Array, report: dict[str, Any]) -> ak.Array:
-    """The step's stages one by one, recording what each produced."""
-    spec, ctx = step.spec, chunk_of(events)
-    where = ctx.where()
+    """Run the step, recording what each stage produced.
+
+    An error keeps its type if it is a :class:`JetplugError`; any other
+    becomes one line naming the plugin and the stage (the note says where).
+    """
+    spec, name = step.spec, step.spec.name
     stages: dict[str, Any] = {}
     report["stages"] = stages
-    name = spec.name
+    seen: dict[str, Any] = {}
+
+    def record(stage: str, value: Any) -> None:
+        seen[stage] = value
+        if stage == "gather":
+            n = int(value[1].sum())
+            stages["gather"] = f"{n} {spec.inputs.collection} objects in {len(events)} events"
+        elif stage in ("prepare", "infer"):
+            key = stage if stage == "prepare" else f"infer ({step.backend.name})"
+            stages[key] = {k: f"{v.dtype} {v.shape}" for k, v in value.items()}
+        elif stage == "finalize":
+            stages["finalize"] = sorted(value)
+
+    chunk = ChunkContext.of(events)
     t0 = time.perf_counter()
-    with _stage(name, "gathering inputs", where):
-        inputs, counts = gather_inputs(
-            events, spec, host.derivations, chunk=ctx, seed=step.config.seed
-        )
-    n = int(counts.sum())
-    stages["gather"] = f"{n} {spec.inputs.collection} objects in {len(events)} events"
-    with _stage(name, "prepare", where):
-        prepared = step.model.prepare(inputs)
-        check_tensors(name, "prepare() returned", prepared, spec.tensors_in, n)
-    stages["prepare"] = {k: f"{v.dtype} {v.shape}" for k, v in prepared.items()}
-    with _stage(name, f"inference on backend {step.backend.name!r}", where):
-        outputs = step.backend.infer(spec, prepared)
-        check_tensors(name, "the backend returned", outputs, spec.tensors_out, n)
-    stages[f"infer ({step.backend.name})"] = {k: f"{v.dtype} {v.shape}" for k, v in outputs.items()}
-    with _stage(name, "finalize", where):
-        columns = step.model.finalize(outputs, inputs, prepared)
-    stages["finalize"] = sorted(columns)
-    with _stage(name, "attaching outputs", where):
-        after = attach_outputs(events, spec, columns, counts)
+    try:
+        after = step.run(events, host, chunk, record)
+    except JetplugError:
+        raise
+    except Exception as e:
+        stage = error_context(e).get("stage")
+        msg = f"plugin {name!r} failed in {stage}: {type(e).__name__}: {e}"
+        raise annotate(JetplugError(msg), **chunk.where()) from e
     report["seconds"] = round(time.perf_counter() - t0, 3)
     plan = Plan(spec)
     out = outputs_of(after, spec)
@@ -115,7 +106,7 @@ def _run_step(step: Step, host: PluginHost, events: ak.Array, report: dict[str, 
             "collection": plan.target,
             "created": made,
             "input_collection": plan.collection,
-            "input": n,
+            "input": int(seen["gather"][1].sum()),
         }
     return after
 
@@ -242,7 +233,7 @@ def check(
             if step.spec.name == plugin:
                 _run_step(step, chain.host, events, report)
                 break
-            events = step.run(events, chain.host, chunk_of(events))
+            events = step.run(events, chain.host, ChunkContext.of(events))
             report["ran"].append(step.spec.name)
     if as_json:
         click.echo(json.dumps(report, indent=2))
