@@ -6,6 +6,7 @@ sha256) from xgboost's own JSON/UBJ formats, never from pickles.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -23,6 +24,8 @@ __all__ = ["XGBoostBackend"]
 
 _CACHE: dict[tuple[str, int], Any] = {}
 _LOCK = threading.Lock()
+# free the boosters while xgboost's library is still loaded (at teardown Booster.__del__ fails)
+atexit.register(_CACHE.clear)
 
 
 def load_booster(spec: ModelSpec, threads: int = 1) -> Any:
