@@ -130,11 +130,15 @@ def file_energy(path: str) -> float | None:
     return float(values[0]) / 1000.0 if values.size == 1 else None
 
 
+def _agreed(energies: set[float | None]) -> str | None:
+    """``"13.6 TeV"`` when every source gives the same known energy, else None."""
+    energy = energies.pop() if len(energies) == 1 else None
+    return None if energy is None else f"{energy:g} TeV"
+
+
 def files_energy(paths: Sequence[str | Path]) -> str | None:
     """``"13.6 TeV"`` when every file records the same energy, else None."""
-    found = {file_energy(str(p)) for p in paths}
-    energy = found.pop() if len(found) == 1 else None
-    return None if energy is None else f"{energy:g} TeV"
+    return _agreed({file_energy(str(p)) for p in paths})
 
 
 def energy_label(config: RunConfig) -> str | None:
@@ -143,11 +147,9 @@ def energy_label(config: RunConfig) -> str | None:
     The metadata and the files count only when every dataset gives the same
     energy (one file per dataset is read).
     """
-    energy = config.energy
-    if energy is None:
-        found = {_dataset_energy(d) for d in config.fileset}
-        energy = found.pop() if len(found) == 1 else None
-    return None if energy is None else f"{energy:g} TeV"
+    if config.energy is not None:
+        return _agreed({config.energy})
+    return _agreed({_dataset_energy(d) for d in config.fileset})
 
 
 def _dataset_energy(dataset: DatasetConfig) -> float | None:
