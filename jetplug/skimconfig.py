@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,8 @@ from .configkit import NAME, ConfigContext, Cut, parse_cut
 
 __all__ = ["SKIM_FORMATS", "SkimConfig", "parse_skims"]
 
-SKIM_FORMATS = ("parquet", "root")
+SKIM_FORMATS: Mapping[str, str] = {"parquet": ".parquet", "root": ".root"}
+"""Skim format -> file suffix."""
 
 
 @dataclass(frozen=True)

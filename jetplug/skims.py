@@ -40,11 +40,12 @@ from .columns import get_path
 from .config import RunConfig, SkimConfig
 from .errors import SkimError
 from .histograms import cut_mask, resolve
+from .skimconfig import SKIM_FORMATS
 
 __all__ = ["FORMATS", "SkimError", "chunk_stem", "clear_skims", "skim_array", "write_skims"]
 
-FORMATS: Mapping[str, str] = {"parquet": ".parquet", "root": ".root"}
-"""Skim format -> file suffix."""
+FORMATS = SKIM_FORMATS
+"""Skim format -> file suffix (declared with the config section)."""
 SKIMS = "skims"
 """Subdirectory of the run's output directory that holds the skims."""
 
