@@ -10,7 +10,7 @@ import pytest
 import uproot
 from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
-from jetplug.generation import DetectorResponse, TruthLabel, generate
+from jetplug.generation import DetectorResponse, TruthLabel, generate, read_detector
 
 
 def _events(files: list[Path]) -> ak.Array:
@@ -101,6 +101,96 @@ def test_detector_response_is_a_parameter(tmp_path: Path) -> None:
     n_default = uproot.open(default[0])["Events"]["nPFCands"].array()
     n_smeared = uproot.open(smeared[0])["Events"]["nPFCands"].array()
     assert not ak.array_equal(n_default, n_smeared)
+    # every file records the response that made it, and its pT-hat window
+    assert read_detector(default[0])["name"] == "ideal"
+    recorded = read_detector(smeared[0])
+    assert recorded["fingerprint"] == coarse.fingerprint()
+    assert (
+        DetectorResponse.from_mapping({k: v for k, v in recorded.items() if k != "fingerprint"})
+        == coarse
+    )
+    runs = uproot.open(default[0])["Runs"].arrays()
+    assert (runs.jetplugPtHatMin[0], runs.jetplugPtHatMax[0]) == (500.0, 700.0)
+
+
+def _hadrons(energies: list[float], eta: float, pid: int = 130, events: int = 0) -> ak.Array:
+    """One event per energy, a single neutral particle at ``eta`` (or ``events`` empty ones)."""
+    n = len(energies)
+    pt = np.asarray(energies, dtype=np.float64) / np.cosh(eta)
+    return ak.unflatten(
+        ak.zip(
+            {
+                "pt": pt,
+                "eta": np.full(n, eta),
+                "phi": np.zeros(n),
+                "mass": np.zeros(n),
+                "pdgId": np.full(n, pid),
+                "charge": np.zeros(n, dtype=np.int64),
+            }
+        ),
+        np.ones(n, dtype=np.int64) if n else np.zeros(events, dtype=np.int64),
+    )
+
+
+def _mean_response(response: DetectorResponse, energy: float, eta: float, pid: int = 130) -> float:
+    particles = _hadrons([energy] * 4000, eta, pid)
+    reco = response.apply(particles, np.random.default_rng(1))
+    e_reco = ak.flatten(reco.pt) * np.cosh(ak.flatten(reco.eta))
+    return float(np.sum(e_reco) / (energy * 4000))
+
+
+def test_realistic_response_is_non_compensating_and_eta_dependent() -> None:
+    ideal, realistic = DetectorResponse.preset("ideal"), DetectorResponse.preset("realistic")
+    assert _mean_response(ideal, 20.0, 0.0) == pytest.approx(1.0, abs=0.02)
+    low, high = _mean_response(realistic, 10.0, 0.0), _mean_response(realistic, 100.0, 0.0)
+    expected = realistic.hadron_response(np.array([10.0, 100.0]), np.zeros(2))
+    assert low == pytest.approx(expected[0], abs=0.02)
+    assert high == pytest.approx(expected[1], abs=0.02)
+    assert 0.6 < low < high < 0.9  # below 1 and rising with energy
+    # photons stay at the EM scale; the endcap reads hadrons lower than the barrel
+    assert _mean_response(realistic, 20.0, 0.0, pid=22) == pytest.approx(1.0, abs=0.02)
+    assert _mean_response(realistic, 50.0, 2.0) < 0.95 * _mean_response(realistic, 50.0, 0.5)
+    shifted = realistic.with_overrides({"hadron_scale": 0.95})
+    assert shifted.name == "realistic[hadron_scale=0.95]"
+    assert shifted.fingerprint() != realistic.fingerprint()
+    assert _mean_response(shifted, 50.0, 0.0) == pytest.approx(
+        0.95 * _mean_response(realistic, 50.0, 0.0), rel=0.02
+    )
+
+
+def test_pileup_adds_neutral_particles_with_the_documented_density() -> None:
+    response = DetectorResponse.preset("realistic").with_overrides(
+        {"pileup_mu": 20.0, "hcal_e_min": 0.0, "ecal_e_min": 0.0}
+    )
+    reco = response.apply(_hadrons([], 0.0, events=200), np.random.default_rng(2))
+    assert len(reco) == 200
+    assert set(np.unique(ak.flatten(reco.pdgId))) == {22, 130}
+    assert ak.all(reco.charge == 0)
+    area = 2 * 5.0 * 2 * np.pi
+    # true density 0.25 GeV per unit area per interaction; hadrons are read at R(E) < 1
+    density = float(np.mean(ak.sum(reco.pt, axis=1))) / (20.0 * area)
+    assert 0.15 < density < 0.27
+    with pytest.raises(ValueError, match="pileup_mu"):
+        DetectorResponse(pileup_mu=-1.0)
+
+
+def test_detector_presets_and_overrides_from_the_command_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    with pytest.raises(ValueError, match="neither a preset"):
+        DetectorResponse.resolve("nonexistent")
+    runner = CliRunner()
+    args = ["generate", "qcd", "-n", "5", "-o", str(tmp_path), "--pt-hat-min", "500"]
+    bad = runner.invoke(main, [*args, "--detector", "realistic", "--set", "hadron_scal=0.9"])
+    assert bad.exit_code != 0
+    assert "unknown detector parameter(s) ['hadron_scal']" in bad.output
+    ok = runner.invoke(main, [*args, "--detector", "realistic", "--set", "hadron_scale=0.95"])
+    assert ok.exit_code == 0, ok.output
+    recorded = read_detector(next(tmp_path.glob("*.root")))
+    assert recorded["name"] == "realistic[hadron_scale=0.95]"
+    assert recorded["hadron_scale"] == 0.95
 
 
 def test_bad_arguments_are_clear(tmp_path: Path) -> None:

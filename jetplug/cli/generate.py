@@ -31,9 +31,15 @@ from ..errors import JetplugError
 @click.option("--isr/--no-isr", default=True, show_default=True, help="Initial-state radiation.")
 @click.option(
     "--detector",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
     default=None,
-    help="YAML detector response (default: detector_default.yaml).",
+    help="Detector response: a preset (ideal, realistic) or a YAML file [default: ideal].",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one detector parameter (YAML value), e.g. --set hadron_scale=0.95.",
 )
 @click.option("-j", "--workers", type=int, default=1, show_default=True, help="Processes.")
 def generate(
@@ -45,7 +51,8 @@ def generate(
     pt_hat_max: float | None,
     mpi: bool,
     isr: bool,
-    detector: Path | None,
+    detector: str | None,
+    overrides: tuple[str, ...],
     workers: int,
 ) -> None:
     """Generate PROCESS events (ttbar, wjets, zjets, hbb, qcd) as PFNano ROOT files."""
@@ -56,7 +63,7 @@ def generate(
         msg = f"event generation needs the 'generate' extra: pip install 'jetplug[generate]' ({e})"
         raise JetplugError(msg) from e
     try:
-        response = DetectorResponse.from_file(detector) if detector else None
+        response = DetectorResponse.resolve(detector).with_overrides(_parse_overrides(overrides))
         files = run_generate(
             process,
             n_events,
@@ -72,3 +79,17 @@ def generate(
     except ValueError as e:
         raise JetplugError(str(e)) from e
     click.echo(f"wrote {len(files)} file(s) to {output}")
+
+
+def _parse_overrides(items: tuple[str, ...]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs, values parsed as YAML (numbers, lists)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            msg = f"--set {item!r}: expected KEY=VALUE, e.g. --set hadron_scale=0.95"
+            raise JetplugError(msg)
+        out[key.strip()] = yaml.safe_load(value)
+    return out

@@ -9,5 +9,14 @@ from .detector import DetectorResponse
 from .driver import JOB_EVENTS, generate
 from .processes import PROCESSES, Process
 from .truth import TruthLabel
+from .writer import read_detector
 
-__all__ = ["JOB_EVENTS", "PROCESSES", "DetectorResponse", "Process", "TruthLabel", "generate"]
+__all__ = [
+    "JOB_EVENTS",
+    "PROCESSES",
+    "DetectorResponse",
+    "Process",
+    "TruthLabel",
+    "generate",
+    "read_detector",
+]

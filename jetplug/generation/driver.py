@@ -88,7 +88,12 @@ def _run_job(job: _Job, progress: Callable[[int], None] | None = None) -> Path:
             if progress is not None:
                 progress(len(batch))
         info = pythia.infoPython()
-        writer.close(cross_section_pb=info.sigmaGen() * _MB_TO_PB, sqrt_s_gev=info.eCM())
+        writer.close(
+            cross_section_pb=info.sigmaGen() * _MB_TO_PB,
+            sqrt_s_gev=info.eCM(),
+            detector=detector.record(),
+            pt_hat=(job.pt_hat_min, job.pt_hat_max),
+        )
     return job.path
 
 

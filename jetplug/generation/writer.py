@@ -5,11 +5,15 @@ schemas do not read, so the ``Events`` TTree is created with ``mktree`` from
 the first batch's types and extended batch by batch. A record collection
 ``X`` becomes a counter ``nX`` and branches ``X_<field>``. A ``Runs`` tree
 holds ``genEventCount``, ``genEventSumw``, the generator cross-section and
-the centre-of-mass energy (``jetplugSqrtS``, GeV).
+the centre-of-mass energy (``jetplugSqrtS``, GeV) and the pT-hat window
+(``jetplugPtHatMin``/``jetplugPtHatMax``, GeV, −1 when open). The detector
+response that made the file is stored as JSON in the ``TObjString``
+``jetplugDetector`` (:func:`read_detector`).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,7 +22,18 @@ import awkward as ak
 import numpy as np
 import uproot
 
-__all__ = ["NanoWriter"]
+__all__ = ["DETECTOR_KEY", "NanoWriter", "read_detector"]
+
+DETECTOR_KEY = "jetplugDetector"
+
+
+def read_detector(path: str | Path) -> dict[str, Any] | None:
+    """The detector response recorded in a generated file (``None`` if none is)."""
+    with uproot.open(path) as f:
+        if DETECTOR_KEY not in f:
+            return None
+        record: dict[str, Any] = json.loads(str(f[DETECTOR_KEY]))
+        return record
 
 
 def _branch_type(value: Any) -> Any:
@@ -60,10 +75,20 @@ class NanoWriter:
         self.count += n
         self.sumw += float(np.sum(collections["genWeight"], dtype=np.float64))
 
-    def close(self, cross_section_pb: float, sqrt_s_gev: float) -> None:
-        """Write the ``Runs`` tree and close the file."""
+    def close(
+        self,
+        cross_section_pb: float,
+        sqrt_s_gev: float,
+        *,
+        detector: dict[str, Any] | None = None,
+        pt_hat: tuple[float | None, float | None] = (None, None),
+    ) -> None:
+        """Write the ``Runs`` tree (and the detector record) and close the file."""
         if self._file is None:
             return
+        if detector is not None:
+            self._file[DETECTOR_KEY] = json.dumps(detector, sort_keys=True)
+        lo, hi = (-1.0 if v is None else float(v) for v in pt_hat)
         self._file.mktree(
             "Runs",
             {
@@ -72,6 +97,8 @@ class NanoWriter:
                 "genEventSumw": np.float64,
                 "jetplugCrossSection": np.float64,
                 "jetplugSqrtS": np.float64,
+                "jetplugPtHatMin": np.float64,
+                "jetplugPtHatMax": np.float64,
             },
         ).extend(
             {
@@ -80,6 +107,8 @@ class NanoWriter:
                 "genEventSumw": np.array([self.sumw]),
                 "jetplugCrossSection": np.array([cross_section_pb]),
                 "jetplugSqrtS": np.array([sqrt_s_gev]),
+                "jetplugPtHatMin": np.array([lo]),
+                "jetplugPtHatMax": np.array([hi]),
             }
         )
         self._file.close()
