@@ -51,7 +51,7 @@ from typing import Any
 
 import yaml
 
-from .configkit import ConfigContext, Cut, parse_cut
+from .configkit import ConfigContext, Cut, load_yaml, parse_cut
 from .declared import ModelDeclaration, parse_models
 from .errors import ConfigError
 from .expressions import ExpressionError, parse_expression
@@ -235,7 +235,33 @@ def _parse_datasets(ctx: ConfigContext, raw: Any, base: Path) -> tuple[DatasetCo
             f if "://" in f or Path(f).is_absolute() else str((base / f).resolve()) for f in files
         )
         out.append(DatasetConfig(str(name), resolved, metadata))
+    _refuse_repeated_files(ctx, out)
     return tuple(out)
+
+
+def _refuse_repeated_files(ctx: ConfigContext, datasets: Sequence[DatasetConfig]) -> None:
+    """Fail if one file is listed twice (it would be processed twice).
+
+    Local files are compared by their resolved path (``a.root`` and
+    ``./x/../a.root`` are one file), remote ones (``root://``...) by their URL.
+    """
+    first: dict[str, tuple[str, str]] = {}
+    for dataset in datasets:
+        for f in dataset.files:
+            key = f if "://" in f else str(Path(f).resolve())
+            if key not in first:
+                first[key] = (dataset.name, f)
+                continue
+            where, path = first[key]
+            listed = (
+                f"twice in dataset {where!r}"
+                if where == dataset.name
+                else f"in dataset {where!r} and in dataset {dataset.name!r}"
+            )
+            also = f" (the second time as {f})" if f != path else ""
+            ctx.fail(
+                "fileset", f"file {path} is listed {listed}{also}; it would be processed twice"
+            )
 
 
 _PLUGIN_KEYS = ("name", "backend", "options", "backend_options", "collection", "target", "seed")
@@ -475,7 +501,7 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(msg)
     text = path.read_text()
     try:
-        raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        raw = tomllib.loads(text) if path.suffix == ".toml" else load_yaml(text, str(path))
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
         msg = f"cannot parse: {e}"
         raise ConfigError(msg, source=str(path)) from None

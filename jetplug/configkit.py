@@ -1,18 +1,22 @@
 """What every section parser of a run configuration shares: the error context, field paths, cuts.
 
 Errors name the key at fault and the file it came from (:class:`ConfigContext`).
+YAML is read by :func:`load_yaml`, which refuses a key given twice in one
+mapping (plain YAML silently keeps the last one).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import yaml
+
 from .errors import ConfigError
 
-__all__ = ["NAME", "ConfigContext", "Cut", "parse_cut"]
+__all__ = ["NAME", "ConfigContext", "Cut", "load_yaml", "parse_cut"]
 
 _PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _CUT = re.compile(rf"^\s*({_PATH})\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
@@ -64,3 +68,65 @@ def parse_cut(ctx: ConfigContext, raw: Any, where: str) -> Cut:
     if not m:
         ctx.fail(where, f"{raw!r} is not a cut like 'FatJet.pt > 300'")
     return Cut(m.group(1), m.group(2), float(m.group(3)))
+
+
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A ``SafeLoader`` that refuses a key given twice in one mapping.
+
+    Each mapping node is checked once, on its own keys and before YAML merge
+    keys (``<<: *anchor``) are flattened into it, so a key may still override
+    a merged one.
+    """
+
+    def __init__(self, stream: str, source: str) -> None:
+        super().__init__(stream)
+        self.source = source
+        self._checked: set[int] = set()
+
+    def _check_unique(self, node: yaml.MappingNode) -> None:
+        if id(node) in self._checked:
+            return
+        self._checked.add(id(node))
+        first: dict[Hashable, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                seen = key in first
+            except TypeError:  # unhashable: construct_mapping says so
+                continue
+            if seen:
+                msg = (
+                    f"duplicate key {key!r} at line {line} (first at line {first[key]}); "
+                    "YAML would keep only the last one"
+                )
+                raise ConfigError(msg, source=self.source)
+            first[key] = line
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Check ``node``'s own keys, then merge ``<<`` keys into it as YAML does."""
+        self._check_unique(node)
+        super().flatten_mapping(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        """A mapping whose keys are unique (:class:`ConfigError` naming both lines otherwise)."""
+        self._check_unique(node)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML ``text`` like ``yaml.safe_load``, refusing duplicate mapping keys.
+
+    A duplicate raises :class:`ConfigError` naming the key, the lines of both
+    occurrences and ``source``; a syntax error raises ``yaml.YAMLError``.
+    """
+    loader = _UniqueKeyLoader(text, source)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()

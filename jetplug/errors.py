@@ -8,7 +8,7 @@ without reading a traceback from deep inside coffea or uproot.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "ArtifactError",
@@ -21,6 +21,7 @@ __all__ = [
     "JetplugError",
     "MissingInputError",
     "OnnxExportError",
+    "OutputError",
     "PluginUnavailableError",
     "PluginValidationError",
     "ServerUnavailableError",
@@ -214,3 +215,35 @@ class ChunksFailedError(JetplugError):
             f"{' in plugin ' + repr(first['plugin']) if first.get('plugin') else ''}: "
             f"{first['error']}"
         )
+
+
+class OutputError(JetplugError):
+    """Some outputs of a run could not be written; the others were, and provenance records it.
+
+    ``failures`` holds ``{"output", "error", "traceback"}`` per output that
+    failed, as recorded in ``provenance.json`` under ``outputs_failed``;
+    ``provenance`` says whether ``provenance.json`` was written (None: it was
+    no part of this write).
+    """
+
+    def __init__(
+        self,
+        failures: Sequence[Mapping[str, object]],
+        outdir: object,
+        *,
+        provenance: bool | None = None,
+    ) -> None:
+        self.failures = [dict(f) for f in failures]
+        first = self.failures[0]
+        more = len(self.failures) - 1
+        also = f" and {more} more output(s) (see provenance.json)" if more else ""
+        if provenance is None:
+            rest = f"the other outputs were written to {outdir}"
+        elif provenance:
+            rest = (
+                f"the other outputs and provenance.json, which records the failure, "
+                f"were written to {outdir}"
+            )
+        else:
+            rest = f"the other outputs were written to {outdir}, but not provenance.json"
+        super().__init__(f"could not write {first['output']} ({first['error']}){also}; {rest}")

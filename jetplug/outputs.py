@@ -1,19 +1,48 @@
-"""Write a run's results: histograms (coffea pickle + ROOT), provenance, plots."""
+"""Write a run's results: histograms (coffea pickle + ROOT), provenance, plots.
+
+Every output is written atomically (:func:`atomic_path`): into a hidden
+temporary file in its directory, renamed into place once complete, so an
+output is either the whole new file or the one that was there before.
+:func:`write_outputs` runs each writer on its own: one that fails is recorded,
+and the others are written all the same.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
+import os
 import platform
 import sys
-from collections.abc import Mapping
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import hist
+import numpy as np
 import uproot
 
-__all__ = ["package_versions", "save_histograms", "write_provenance"]
+from .errors import OutputError
+
+__all__ = [
+    "Writer",
+    "atomic_path",
+    "failure_record",
+    "histogram_writers",
+    "package_versions",
+    "save_histograms",
+    "write_coffea",
+    "write_outputs",
+    "write_provenance",
+    "write_root",
+]
+
+Hists = Mapping[str, Mapping[str, hist.Hist[Any]]]
+Writer = tuple[Path, Callable[[Path], object]]
+"""An output: its final path, and a function that writes it into the path it is given."""
 
 PACKAGES = (
     "jetplug",
@@ -48,17 +77,59 @@ def _root_name(*parts: object) -> str:
     return "_".join(str(p) for p in parts).replace("/", "_").replace("-", "m")
 
 
+_CATEGORY = (hist.axis.IntCategory, hist.axis.StrCategory)
+
+
+def _category_th1(h: hist.Hist[Any]) -> Any:
+    """A histogram whose only axis is a category axis, as a TH1D with one labelled bin each.
+
+    Bin ``i`` (1-based) holds the ``i``-th category and is labelled with it;
+    entries in no listed category (the axis' overflow) go to the TH1's
+    overflow bin, which uproot reads back as the ``other`` category.
+    """
+    axis = h.axes[0]
+    n = len(axis)
+    template = uproot.to_writable(h)  # a TH1D with the categories as bin labels
+
+    def padded(flow: Any) -> np.ndarray:
+        out = np.zeros(n + 2, dtype=np.float64)  # ROOT: underflow, bins, overflow
+        out[1 : 1 + len(flow)] = flow
+        return out
+
+    values = padded(h.values(flow=True))
+    variances = padded(h.variances(flow=True)) if h.storage_type is hist.storage.Weight else None
+    inner = values[1:-1]
+    inner_w2 = (values if variances is None else variances)[1:-1]
+    centers = np.arange(n) + 0.5
+    return uproot.writing.to_TH1x(
+        fName=None,
+        fTitle=template.member("fTitle"),
+        data=values,
+        fEntries=float(values.sum()),
+        fTsumw=float(inner.sum()),
+        fTsumw2=float(inner_w2.sum()),
+        fTsumwx=float((inner * centers).sum()),
+        fTsumwx2=float((inner * centers**2).sum()),
+        fSumw2=variances,
+        fXaxis=template.member("fXaxis"),
+    )
+
+
 def _to_root(out: Any, key: str, h: hist.Hist[Any]) -> int:
-    """Write ``h`` under ``key``; category axes are split into one object per category."""
-    cat_axes = [
-        i
-        for i, ax in enumerate(h.axes)
-        if isinstance(ax, hist.axis.IntCategory | hist.axis.StrCategory)
-    ]
+    """Write ``h`` under ``key``; returns the number of objects written.
+
+    Category axes are split into one object per category
+    (``<key>__<axis>_<value>``) until one category axis is left alone, which
+    becomes a labelled TH1 (:func:`_category_th1`).
+    """
+    cat_axes = [i for i, ax in enumerate(h.axes) if isinstance(ax, _CATEGORY)]
     if not cat_axes:
         if h.ndim > 3:
             return 0
         out[key] = h
+        return 1
+    if h.ndim == 1:
+        out[key] = _category_th1(h)
         return 1
     i = cat_axes[0]
     axis = h.axes[i]
@@ -69,32 +140,105 @@ def _to_root(out: Any, key: str, h: hist.Hist[Any]) -> int:
     return written
 
 
-def save_histograms(hists: Mapping[str, Mapping[str, hist.Hist[Any]]], outdir: Path) -> list[Path]:
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path next to ``path``, renamed onto ``path`` when the block succeeds.
+
+    The temporary name is hidden (``.<name>.<pid>.<random>.tmp``). If the block
+    raises, the temporary file is removed and ``path`` is left as it was.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_coffea(hists: Hists, path: Path) -> None:
+    """``{dataset: {name: Hist}}`` as coffea's lz4-compressed pickle (``coffea.util.load``)."""
+    from coffea.util import save
+
+    save({d: dict(hs) for d, hs in hists.items()}, str(path))
+
+
+def write_root(hists: Hists, path: Path) -> None:
+    """``{dataset: {name: Hist}}`` as ``<dataset>/<name>`` TH1/2/3 objects (:func:`_to_root`)."""
+    with uproot.recreate(path) as f:
+        for dataset, hs in hists.items():
+            for name, h in hs.items():
+                _to_root(f, f"{dataset}/{name}", h)
+
+
+def histogram_writers(hists: Hists, outdir: Path) -> list[Writer]:
+    """The writers of ``histograms.coffea`` and ``histograms.root`` in ``outdir``."""
+    return [
+        (outdir / "histograms.coffea", lambda path: write_coffea(hists, path)),
+        (outdir / "histograms.root", lambda path: write_root(hists, path)),
+    ]
+
+
+def failure_record(output: str, error: BaseException) -> dict[str, str]:
+    """What provenance records of an output that could not be written.
+
+    ``{"output": its path relative to the output directory, "error": "Type:
+    message" on one line, "traceback": ...}``.
+    """
+    return {
+        "output": output,
+        "error": " ".join(f"{type(error).__name__}: {error}".split()),
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+def write_outputs(
+    writers: Sequence[Writer], outdir: Path
+) -> tuple[list[Path], list[dict[str, str]]]:
+    """Run every writer atomically; one that fails does not stop the others.
+
+    Returns the paths written and, for each output that failed, its
+    :func:`failure_record`.
+    """
+    written: list[Path] = []
+    failed: list[dict[str, str]] = []
+    for path, write in writers:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                write(tmp)
+        except Exception as e:
+            failed.append(failure_record(path.relative_to(outdir).as_posix(), e))
+        else:
+            written.append(path)
+    return written, failed
+
+
+def save_histograms(hists: Hists, outdir: Path) -> list[Path]:
     """Save ``{dataset: {name: Hist}}`` as ``histograms.coffea`` and ``histograms.root``.
 
     ``histograms.coffea`` is coffea's lz4-compressed pickle (``coffea.util.load``)
     holding ``hist.Hist`` objects. ``histograms.root`` holds ``<dataset>/<name>``
-    TH1/TH2/TH3 objects; category axes are split into ``<name>__<axis>_<value>``.
+    TH1/TH2/TH3 objects; category axes are split into ``<name>__<axis>_<value>``
+    until one is left alone, which becomes a TH1 with one labelled bin per
+    category. Both are written atomically; if one fails, the other is still
+    written and :class:`~jetplug.errors.OutputError` names the failure.
     """
-    from coffea.util import save
-
-    coffea_path = outdir / "histograms.coffea"
-    save({d: dict(hs) for d, hs in hists.items()}, str(coffea_path))
-    root_path = outdir / "histograms.root"
-    with uproot.recreate(root_path) as f:
-        for dataset, hs in hists.items():
-            for name, h in hs.items():
-                _to_root(f, f"{dataset}/{name}", h)
-    return [coffea_path, root_path]
+    written, failed = write_outputs(histogram_writers(hists, outdir), outdir)
+    if failed:
+        raise OutputError(failed, outdir)
+    return written
 
 
 def write_provenance(path: Path, record: Mapping[str, Any]) -> Path:
-    """Write ``provenance.json`` (with package versions and the command line added)."""
+    """Write ``provenance.json`` atomically (with package versions and the command line added)."""
     full = {
         **record,
         "packages": package_versions(),
         "command": sys.argv,
         "platform": platform.platform(),
     }
-    path.write_text(json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
+    text = json.dumps(full, indent=2, sort_keys=True, default=str) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path

@@ -8,6 +8,7 @@ files record (files made by ``jetplug generate`` store it in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -25,8 +26,16 @@ from matplotlib.axes import Axes
 
 from .config import DatasetConfig, PlotConfig, RunConfig
 from .metrics import roc_from_counts
+from .outputs import Writer, atomic_path
 
-__all__ = ["energy_label", "file_energy", "files_energy", "log_scale", "make_plots"]
+__all__ = [
+    "energy_label",
+    "file_energy",
+    "files_energy",
+    "log_scale",
+    "make_plots",
+    "plot_writers",
+]
 
 _CATEGORY = (hist.axis.IntCategory, hist.axis.StrCategory)
 Hist = hist.Hist[Any]
@@ -162,23 +171,42 @@ def _dataset_energy(dataset: DatasetConfig) -> float | None:
         return None
 
 
-def make_plots(config: RunConfig, hists: Hists, outdir: Path) -> list[Path]:
-    """Draw every configured plot into ``outdir`` as PNG; returns the paths written."""
-    outdir.mkdir(parents=True, exist_ok=True)
+def _draw(cfg: PlotConfig, hists: Hists, energy: str | None, path: Path) -> None:
+    """Draw the plot ``cfg`` as a PNG into ``path``."""
+    fig, ax = plt.subplots(figsize=(8, 6))
+    try:
+        if cfg.type == "roc":
+            _roc(cfg, hists, ax)
+        else:
+            _hist1d(cfg, hists, ax)
+        hep.label.exp_label(exp="jetplug", data=False, rlabel=energy or "", ax=ax)
+        fig.savefig(path, dpi=100, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
+
+
+def plot_writers(config: RunConfig, hists: Hists, outdir: Path) -> list[Writer]:
+    """Every configured plot as ``(outdir/<name>.png, write)``, for :func:`write_outputs`."""
     hep.style.use("CMS")
     energy = energy_label(config)
+    return [
+        (
+            outdir / f"{cfg.name or f'{i:02d}_{cfg.type}_{cfg.hist}'}.png",
+            functools.partial(_draw, cfg, hists, energy),
+        )
+        for i, cfg in enumerate(config.plots)
+    ]
+
+
+def make_plots(config: RunConfig, hists: Hists, outdir: Path) -> list[Path]:
+    """Draw every configured plot into ``outdir`` as PNG; returns the paths written.
+
+    Each file is written atomically; the first plot that fails raises.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
     written = []
-    for i, cfg in enumerate(config.plots):
-        fig, ax = plt.subplots(figsize=(8, 6))
-        try:
-            if cfg.type == "roc":
-                _roc(cfg, hists, ax)
-            else:
-                _hist1d(cfg, hists, ax)
-            hep.label.exp_label(exp="jetplug", data=False, rlabel=energy or "", ax=ax)
-            path = outdir / f"{cfg.name or f'{i:02d}_{cfg.type}_{cfg.hist}'}.png"
-            fig.savefig(path, dpi=100, bbox_inches="tight")
-            written.append(path)
-        finally:
-            plt.close(fig)
+    for path, write in plot_writers(config, hists, outdir):
+        with atomic_path(path) as tmp:
+            write(tmp)
+        written.append(path)
     return written

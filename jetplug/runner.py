@@ -23,10 +23,10 @@ from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
 from . import __version__
 from .config import RunConfig
 from .declared import DeclaredModels
-from .errors import ChunksFailedError, JetplugError
+from .errors import ChunksFailedError, JetplugError, OutputError
 from .histograms import book
 from .host import PluginHost
-from .outputs import save_histograms, write_provenance
+from .outputs import failure_record, histogram_writers, write_outputs, write_provenance
 from .plugins import Plugins
 from .preflight import FileInfo, check_files
 from .processor import PluginProcessor
@@ -127,7 +127,9 @@ def run(
     """Run ``config`` and, if ``outdir`` is given, write histograms, skims, provenance and plots.
 
     Raises :class:`ChunksFailedError` (after writing outputs) when more than
-    ``max_failures`` chunks failed.
+    ``max_failures`` chunks failed, and :class:`OutputError` when an output
+    could not be written (after writing the others and ``provenance.json``,
+    which records the failure).
     """
     host = host or PluginHost()
     declared = f"run-config:{config.hash()[:16]}"
@@ -218,16 +220,60 @@ def _execute(
         "skims": [p for c in result.chunks for p in c.get("skims", [])],
         "complete": not result.failed,
     }
+    chunks_failed = (
+        ChunksFailedError(result.failed, len(result.failed) + len(result.chunks))
+        if len(result.failed) > max_failures
+        else None
+    )
     if outdir is not None:
         result.skims = [outdir / p for p in result.provenance["skims"]]
-        outdir.mkdir(parents=True, exist_ok=True)
-        result.outputs = save_histograms(result.hists, outdir)
-        if plots and config.plots:
-            from .plotting import make_plots
-
-            result.outputs += make_plots(config, result.hists, outdir / "plots")
-        result.provenance["outputs"] = [str(p.relative_to(outdir)) for p in result.outputs]
-        result.outputs.append(write_provenance(outdir / "provenance.json", result.provenance))
-    if len(result.failed) > max_failures:
-        raise ChunksFailedError(result.failed, len(result.failed) + len(result.chunks))
+        _write_outputs(config, result, outdir, plots=plots, chunks_failed=chunks_failed)
+    if chunks_failed is not None:
+        raise chunks_failed
     return result
+
+
+def _write_outputs(
+    config: RunConfig,
+    result: RunResult,
+    outdir: Path,
+    *,
+    plots: bool,
+    chunks_failed: ChunksFailedError | None,
+) -> None:
+    """Write histograms, plots and, whatever happened to those, ``provenance.json``.
+
+    Each output is written atomically and on its own; outputs that fail are
+    recorded in provenance (``outputs_failed``) and raised afterwards as one
+    :class:`OutputError` (noting ``chunks_failed`` too, if given).
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    writers = histogram_writers(result.hists, outdir)
+    failed: list[dict[str, str]] = []
+    if plots and config.plots:
+        try:
+            from .plotting import plot_writers
+
+            writers += plot_writers(config, result.hists, outdir / "plots")
+        except Exception as e:
+            failed.append(failure_record("plots", e))
+    result.outputs, write_failed = write_outputs(writers, outdir)
+    failed += write_failed
+    result.provenance["outputs"] = [p.relative_to(outdir).as_posix() for p in result.outputs]
+    result.provenance["outputs_failed"] = failed
+    result.provenance["complete"] = not result.failed and not failed
+    try:
+        result.outputs.append(write_provenance(outdir / "provenance.json", result.provenance))
+    except Exception as e:
+        error = OutputError(
+            [failure_record("provenance.json", e), *failed],
+            outdir,
+            provenance=False,
+        )
+    else:
+        if not failed:
+            return
+        error = OutputError(failed, outdir, provenance=True)
+    if chunks_failed is not None:
+        error.add_note(f"also: {chunks_failed}")
+    raise error

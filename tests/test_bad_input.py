@@ -170,3 +170,110 @@ def test_cli_failed_chunks_exit_3(tmp_path: Path, real_data: Path) -> None:
     assert "1 of 2 chunks failed" in proc.stderr and "entries [100, 200)" in proc.stderr
     assert "Traceback" not in proc.stderr
     shutil.rmtree(tmp_path / "o")
+
+
+_DUPLICATE_DATASET = """\
+fileset:
+  ttbar: [a.root]
+  qcd: [b.root]
+  ttbar: [c.root]
+"""
+_DUPLICATE_HISTOGRAM = """\
+fileset: {ttbar: [a.root]}
+histograms:
+  pt:
+    axes: [{field: FatJet.pt, bins: 3, start: 0, stop: 1}]
+  pt:
+    axes: [{field: FatJet.pt, bins: 5, start: 0, stop: 1}]
+"""
+_DUPLICATE_NESTED = """\
+fileset: {ttbar: [a.root]}
+histograms:
+  pt:
+    axes:
+      - field: FatJet.pt
+        bins: 3
+        start: 0
+        bins: 4
+        stop: 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_DUPLICATE_DATASET, "duplicate key 'ttbar' at line 4 (first at line 2)"),
+        (_DUPLICATE_HISTOGRAM, "duplicate key 'pt' at line 5 (first at line 3)"),
+        (_DUPLICATE_NESTED, "duplicate key 'bins' at line 8 (first at line 6)"),
+    ],
+    ids=["dataset", "histogram", "axis"],
+)
+def test_yaml_duplicate_keys_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_merge_keys_may_still_override(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "fileset: {ttbar: [a.root]}\n"
+        "histograms:\n"
+        "  a: {axes: [&pt {field: FatJet.pt, bins: 3, start: 0, stop: 1}]}\n"
+        "  b: {axes: [{<<: *pt, bins: 5}]}\n"
+        "  c: {axes: [{<<: *pt, name: pt2}]}\n"
+    )
+    cfg = load_config(path)
+    assert [h.axes[0].bins for h in cfg.histograms] == [3, 5, 3]
+
+
+def test_cli_duplicate_dataset_key_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text(_DUPLICATE_DATASET)
+    proc = _cli("run", str(path), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"error: {path}: duplicate key 'ttbar' at line 4 (first at line 2); "
+        "YAML would keep only the last one"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("fileset", "message"),
+    [
+        (
+            {"ttbar": ["a.root", "./sub/../a.root"]},
+            r"file {a} is listed twice in dataset 'ttbar'",
+        ),
+        (
+            {"ttbar": ["a.root"], "qcd": {"files": ["b.root", "{a}"]}},
+            r"file {a} is listed in dataset 'ttbar' and in dataset 'qcd'",
+        ),
+        (
+            {"x": ["root://eos//store/f.root"], "y": ["root://eos//store/f.root"]},
+            r"file root://eos//store/f.root is listed in dataset 'x' and in dataset 'y'",
+        ),
+    ],
+    ids=["one-dataset", "two-datasets", "remote"],
+)
+def test_file_listed_twice_is_refused(
+    tmp_path: Path, fileset: dict[str, object], message: str
+) -> None:
+    a = (tmp_path / "a.root").resolve()
+    raw = json.loads(json.dumps(fileset).replace("{a}", str(a)))
+    with pytest.raises(ConfigError) as err:
+        parse_config({"fileset": raw}, base=tmp_path, source="cfg.yaml")
+    assert str(err.value).startswith(f"cfg.yaml: fileset: {message.format(a=a)}")
+
+
+def test_same_name_in_different_directories_is_no_duplicate(tmp_path: Path) -> None:
+    cfg = parse_config(
+        {"fileset": {"a": ["x/f.root"], "b": ["y/f.root", "root://eos//x/f.root"]}},
+        base=tmp_path,
+        source="cfg.yaml",
+    )
+    assert [len(d.files) for d in cfg.fileset] == [1, 2]
