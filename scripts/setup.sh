@@ -23,6 +23,8 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
   "$VENV/bin/python" -m pip install --quiet \
     -e ".[generate,test,dev]" \
     -e plugins/jetplug-taggers \
+    -e plugins/jetplug-calibration \
+    -e plugins/jetplug-fastsim \
     -e examples/jetplug-example-plugin
   echo "$HASH" > "$STAMP"
 fi

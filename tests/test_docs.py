@@ -5,9 +5,13 @@ from __future__ import annotations
 import inspect
 import re
 
+import pytest
+
 from jetplug import hookspecs
 
 from .conftest import REPO
+
+DOCS = REPO / "docs"
 
 
 def _hooks() -> list[str]:
@@ -57,3 +61,20 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
     assert shown == expected, f"cookbook shows {sorted(shown)}, the package has {sorted(expected)}"
     for path, code in blocks:
         assert code == (REPO / path).read_text().rstrip(), f"docs/cookbook.md: {path} differs"
+
+
+@pytest.mark.parametrize(
+    ("page", "report"),
+    [
+        ("calibration.md", "validation/calibration/calibration.md"),
+        ("fastsim.md", "validation/fastsim/fastsim.md"),
+    ],
+)
+def test_validation_tables_in_docs_are_the_generated_ones(page: str, report: str) -> None:
+    from jetplug.validation.splice import BEGIN, END, generated_part
+
+    text = (DOCS / page).read_text()
+    spliced = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert spliced == generated_part((DOCS / report).read_text()).strip(), (
+        f"docs/{page} differs from docs/{report}: run scripts/validate_calibration.sh"
+    )

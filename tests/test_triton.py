@@ -354,3 +354,12 @@ class TestAnomalyContractOnTriton(_OnTheServer, PluginContract):
 
 class TestDecorrelatorContractOnTriton(_OnTheServer, PluginContract):
     plugin = "example_decorrelator"  # reads another plugin's output
+
+
+class TestCalibratorContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "calib_pfn"  # three input tensors, replaces FatJet.pt
+
+
+class TestGanContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "fastsim_gan"  # noise from per-object random numbers, sent as a tensor
+    triton_rtol = 1e-4

@@ -62,6 +62,27 @@ def _floats(text: str) -> list[float]:
     help="Tagger whose R50 every row is divided by ('' for none).",
 )
 @click.option(
+    "--section",
+    "sections",
+    multiple=True,
+    type=click.Choice(["taggers", "calibration", "fastsim"]),
+    default=("taggers",),
+    show_default=True,
+    help="What to validate (repeat): taggers (ROC, R50), calibration (response, "
+    "resolution), fastsim (fast against full simulation).",
+)
+@click.option(
+    "--tagger",
+    default="top_bdt",
+    show_default=True,
+    help="Fastsim: the tagger run on full- and fast-simulated jets (downstream check).",
+)
+@click.option(
+    "--shifted",
+    default=None,
+    help="Calibration: glob of the same events with a shifted response (robustness).",
+)
+@click.option(
     "--cms",
     "cms_files",
     multiple=True,
@@ -78,13 +99,24 @@ def validate(
     n_bootstrap: int,
     backend: str,
     reference: str,
+    sections: tuple[str, ...],
+    tagger: str,
+    shifted: str | None,
     cms_files: tuple[Path, ...],
 ) -> None:
     """ROC, AUC, R50 (R30) per pT bin of every tagger on held-out generated FILES.
 
     Writes OUTPUT/validation.md, validation.json and plots/ (ROC curves, score
-    distributions per class, QCD soft-drop mass sculpting).
+    distributions per class, QCD soft-drop mass sculpting). With ``--section
+    calibration``: OUTPUT/calibration.md, calibration.json and plots of every
+    calibrator's response and resolution (docs/calibration.md).
     """
+    if "calibration" in sections:
+        _calibration(files, plugins, output, n_bootstrap, backend, shifted)
+    if "fastsim" in sections:
+        _fastsim(files, plugins, tagger, output, backend)
+    if "taggers" not in sections:
+        return
     from ..plotting import files_energy
     from ..validation import (
         cms_check,
@@ -144,3 +176,93 @@ def validate(
     plots = plot_all(table, scores_of(table, discs), edges, output / "plots", energy=energy)
     click.echo(md.read_text())
     click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
+
+
+def _calibration(
+    files: tuple[Path, ...],
+    plugins: tuple[str, ...],
+    output: Path,
+    n_bootstrap: int,
+    backend: str,
+    shifted: str | None,
+) -> None:
+    """The calibration section: every calibrator alone on FILES (and the shifted sample)."""
+    import glob
+
+    from ..validation.calibration import calibration_report, collect_calibration, write_calibration
+    from ..validation.calibration_plots import plot_calibration
+
+    host = PluginHost()
+    names = list(plugins) or [
+        n for n in host.models.names() if host.models.get(n).spec.kind == Kind.CALIBRATOR
+    ]
+    wrong = [n for n in names if host.models.get(n).spec.kind != Kind.CALIBRATOR]
+    if wrong:
+        msg = f"--section calibration: {wrong} are not calibrators"
+        raise JetplugError(msg)
+    if not names:
+        msg = "no calibrator plugin is installed and available (jetplug plugins lists them)"
+        raise JetplugError(msg)
+    start = time.perf_counter()
+    table = collect_calibration(files, names, backend=backend, host=host)
+    shifted_files = sorted(Path(p) for p in glob.glob(shifted)) if shifted else []
+    if shifted and not shifted_files:
+        msg = f"--shifted {shifted!r} matches no file"
+        raise JetplugError(msg)
+    other = (
+        collect_calibration(shifted_files, names, backend=backend, host=host) if shifted else None
+    )
+    click.echo(f"calibrated {len(table)} jets in {time.perf_counter() - start:.0f} s")
+    report = calibration_report(table, other, n_bootstrap=n_bootstrap)
+    info = {
+        "command": recorded_command("validate", files),
+        "inputs": _inputs(files),
+        "shifted": _inputs(tuple(shifted_files)) if shifted_files else None,
+        "files": len(files),
+        "jets": len(table),
+        "n_bootstrap": n_bootstrap,
+        "plugins": {n: host.models.get(n).spec.version for n in names},
+    }
+    md, js = write_calibration(output, report, info)
+    plots = plot_calibration(report, output / "plots")
+    click.echo(md.read_text())
+    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
+
+
+def _fastsim(
+    files: tuple[Path, ...], plugins: tuple[str, ...], tagger: str, output: Path, backend: str
+) -> None:
+    """The fast-simulation section: every fast simulation against the full simulation."""
+    from ..validation.fastsim import collect_fastsim, fastsim_report, write_fastsim
+    from ..validation.fastsim_plots import plot_fastsim
+
+    host = PluginHost()
+    names = list(plugins) or [
+        n for n in host.models.names() if host.models.get(n).spec.kind == Kind.FASTSIM
+    ]
+    if not names:
+        msg = "no fast-simulation plugin is installed and available (jetplug plugins lists them)"
+        raise JetplugError(msg)
+    for name in names:
+        start = time.perf_counter()
+        full, fast, features = collect_fastsim(files, name, tagger, backend=backend, host=host)
+        click.echo(
+            f"{name}: {len(fast.score)} fast, {len(full.score)} full-simulation jets "
+            f"in {time.perf_counter() - start:.0f} s"
+        )
+        report = fastsim_report(full, fast, features)
+        info = {
+            "command": recorded_command("validate", files),
+            "inputs": _inputs(files),
+            "files": len(files),
+            "plugin": name,
+            "tagger": tagger,
+            "pt_min": 200.0,
+            "eta_max": 2.5,
+            "plugins": {n: host.models.get(n).spec.version for n in (name, tagger)},
+        }
+        where = output if len(names) == 1 else output / name
+        md, js = write_fastsim(where, report, info)
+        plots = plot_fastsim(full, fast, features, report, where / "plots")
+        click.echo(md.read_text())
+        click.echo(f"wrote {md}, {js} and {len(plots)} plots in {where / 'plots'}")

@@ -1,0 +1,223 @@
+"""``fastsim_gan``: a conditional GAN from generator-level jets to reconstructed FatJets.
+
+Conditions, per ``GenJetAK8`` (what CMS NanoAOD holds, plus the generated
+files' gen-level truth label, documented in docs/fastsim.md): log pT, η,
+log(1 + m), parton flavour (gluon, u/d/s, c, b, none), hadron flavour (0, 4,
+5), and the truth label (QCD or unknown, top, W, Z, H; −1 where a file has
+none, e.g. CMS NanoAOD: such jets are simulated as QCD-like).
+
+Generated, per gen jet: the :data:`FEATURES` (:func:`encode` /
+:func:`decode`: responses and ratios rather than raw values, so that every
+decoded jet is physical: m_SD ≤ m, τ_{N+1} ≤ τ_N, an integer number of
+constituents), and whether it is reconstructed at all (pT > 170 GeV,
+|η| < 2.5 and the jet algorithm: the efficiency network). The noise comes
+from the per-object random numbers jetplug hands to ``prepare``
+(``ModelInputs.random``): reproducible chunk by chunk, on any executor, and
+identical on Triton, which receives it as an input tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jetplug import (
+    Artifact,
+    FieldSpec,
+    InputSpec,
+    JetModel,
+    Kind,
+    ModelInputs,
+    ModelSpec,
+    OutputSpec,
+    Target,
+    TargetMode,
+    TensorSpec,
+    lazy_spec,
+    load_model_metadata,
+)
+
+__all__ = [
+    "CONDITIONS",
+    "FEATURES",
+    "FIELDS",
+    "N_NOISE",
+    "GanFastSim",
+    "build_spec",
+    "conditions",
+    "decode",
+    "encode",
+]
+
+MODEL = Path(__file__).parent / "models" / "fastsim_gan.pt"
+N_NOISE = 8
+GEN_FIELDS = ("pt", "eta", "phi", "mass", "partonFlavour", "hadronFlavour")
+CONDITIONS = (
+    "log_pt", "eta", "log_mass",
+    "parton_g", "parton_uds", "parton_c", "parton_b", "parton_none",
+    "hadron_0", "hadron_4", "hadron_5",
+    "truth_qcd", "truth_top", "truth_W", "truth_Z", "truth_H",
+)  # fmt: skip
+FEATURES = (
+    "log_response", "d_eta", "d_phi", "m_over_pt", "msd_over_m",
+    "tau1", "tau21", "tau32", "tau43", "n2b1", "n3b1", "log_n_constituents",
+)  # fmt: skip
+FIELDS = (
+    "pt", "eta", "phi", "mass", "msoftdrop", "tau1", "tau2", "tau3", "tau4",
+    "n2b1", "n3b1", "nConstituents",
+)  # fmt: skip
+"""FatJet fields the GAN generates (those the taggers read, and kinematics)."""
+
+
+def _f64(values: Any) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+def conditions(fields: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``(n, len(CONDITIONS))`` float32 from gen-jet fields (incl. ``truthLabel``)."""
+    pt, eta, mass = _f64(fields["pt"]), _f64(fields["eta"]), _f64(fields["mass"])
+    parton = np.abs(np.asarray(fields["partonFlavour"]))
+    hadron = np.asarray(fields["hadronFlavour"])
+    truth = np.asarray(fields["truthLabel"])
+    columns = [
+        np.log(np.maximum(pt, 1e-3)),
+        eta,
+        np.log1p(np.maximum(mass, 0.0)),
+        parton == 21,
+        (parton >= 1) & (parton <= 3),
+        parton == 4,
+        parton == 5,
+        ~np.isin(parton, [1, 2, 3, 4, 5, 21]),
+        ~np.isin(hadron, [4, 5]),
+        hadron == 4,
+        hadron == 5,
+        ~np.isin(truth, [1, 2, 3, 4]),
+        *(truth == t for t in (1, 2, 3, 4)),
+    ]
+    return np.stack([np.asarray(c, np.float64) for c in columns], axis=1).astype(np.float32)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    return out
+
+
+def encode(gen: Mapping[str, np.ndarray], reco: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``(n, len(FEATURES))`` float32: reco FatJets relative to their gen jets."""
+    pt_g, pt = _f64(gen["pt"]), _f64(reco["pt"])
+    mass, tau = _f64(reco["mass"]), [_f64(reco[f"tau{i}"]) for i in range(1, 5)]
+    dphi = (_f64(reco["phi"]) - _f64(gen["phi"]) + np.pi) % (2 * np.pi) - np.pi
+    columns = [
+        np.log(pt / pt_g),
+        _f64(reco["eta"]) - _f64(gen["eta"]),
+        dphi,
+        mass / pt,
+        _ratio(_f64(reco["msoftdrop"]), mass),
+        tau[0],
+        _ratio(tau[1], tau[0]),
+        _ratio(tau[2], tau[1]),
+        _ratio(tau[3], tau[2]),
+        _f64(reco["n2b1"]),
+        _f64(reco["n3b1"]),
+        np.log(np.maximum(_f64(reco["nConstituents"]), 1.0)),
+    ]
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def decode(gen: Mapping[str, np.ndarray], features: np.ndarray) -> dict[str, np.ndarray]:
+    """FatJet :data:`FIELDS` from gen jets and encoded features (always physical)."""
+    f = features.astype(np.float64)
+    pt = _f64(gen["pt"]) * np.exp(np.clip(f[:, 0], -2.0, 2.0))
+    mass = np.maximum(f[:, 3], 0.0) * pt
+    tau1 = np.maximum(f[:, 5], 0.0)
+    tau2 = tau1 * np.clip(f[:, 6], 0.0, 1.0)
+    tau3 = tau2 * np.clip(f[:, 7], 0.0, 1.0)
+    tau4 = tau3 * np.clip(f[:, 8], 0.0, 1.0)
+    out = {
+        "pt": pt,
+        "eta": _f64(gen["eta"]) + f[:, 1],
+        "phi": (_f64(gen["phi"]) + f[:, 2] + np.pi) % (2 * np.pi) - np.pi,
+        "mass": mass,
+        "msoftdrop": mass * np.clip(f[:, 4], 0.0, 1.0),
+        "tau1": tau1,
+        "tau2": tau2,
+        "tau3": tau3,
+        "tau4": tau4,
+        "n2b1": np.maximum(f[:, 9], 0.0),
+        "n3b1": np.maximum(f[:, 10], 0.0),
+    }
+    columns = {k: v.astype(np.float32) for k, v in out.items()}
+    n_const = np.maximum(np.rint(np.exp(f[:, 11])), 1.0).astype(np.int32)
+    return {**columns, "nConstituents": n_const}
+
+
+def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
+    """GenJetAK8 -> FastSimFatJet (created, kept where reconstructed, sorted by pT)."""
+    return ModelSpec(
+        name="fastsim_gan",
+        kind=Kind.FASTSIM,
+        version=str(meta.get("version", "0")),
+        description="conditional GAN: GenJetAK8 -> reconstructed AK8 jets (FastSimFatJet)",
+        inputs=InputSpec(
+            "GenJetAK8",
+            (
+                *(FieldSpec(n) for n in GEN_FIELDS),
+                FieldSpec("truthLabel", derive="unknown_truth"),
+            ),
+        ),
+        tensors_in=(
+            TensorSpec("cond", "float32", (len(CONDITIONS),)),
+            TensorSpec("noise", "float32", (N_NOISE,)),
+        ),
+        tensors_out=(
+            TensorSpec("features", "float32", (len(FEATURES),)),
+            TensorSpec("p_reco", "float32", ()),
+        ),
+        outputs=(
+            *(OutputSpec(n, "int32" if n == "nConstituents" else "float32") for n in FIELDS),
+            OutputSpec("reconstructed", "bool", description="the gen jet gives a FatJet"),
+        ),
+        target=Target(TargetMode.CREATE, "FastSimFatJet", keep="reconstructed", sort_by="pt"),
+        artifact=artifact,
+    )
+
+
+def _shipped() -> ModelSpec:
+    meta = load_model_metadata(MODEL)
+    return build_spec(Artifact(MODEL, str(meta["sha256"]), "torch-state-dict"), meta)
+
+
+class GanFastSim(JetModel):
+    """Reconstructed FatJets from gen jets: generator features, efficiency draw."""
+
+    spec = lazy_spec("fastsim_gan", _shipped)
+
+    def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
+        """Conditions and per-object noise (from the seeded per-object random numbers)."""
+        if inputs.random is None:
+            msg = "fastsim_gan needs jetplug's per-object random numbers (ModelInputs.random)"
+            raise ValueError(msg)
+        noise = inputs.random.normal(N_NOISE).astype(np.float32)
+        return {"cond": conditions(inputs.fields), "noise": noise}
+
+    def build_module(self) -> Any:
+        """The generator and efficiency networks; weights come from the artifact."""
+        from .nets import FastSimGAN
+
+        return FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES))
+
+    def finalize(
+        self,
+        outputs: Mapping[str, np.ndarray],
+        inputs: ModelInputs,
+        prepared: Mapping[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """Decoded FatJet fields, and the efficiency draw (a second per-object number)."""
+        del prepared
+        assert inputs.random is not None  # prepare refused otherwise
+        jets = decode(inputs.fields, np.asarray(outputs["features"]))
+        draw = inputs.random.uniform()
+        return {**jets, "reconstructed": draw < np.asarray(outputs["p_reco"])}

@@ -1,0 +1,66 @@
+"""Train the shipped GAN fast simulation (fastsim_gan) on the calibration sample.
+
+    python scripts/train_fastsim.py [DATA_DIR] [--threads N] [--steps N]
+
+Reads DATA_DIR/train/*/*.root (default data/calib, made by
+scripts/generate_calibration.sh with the realistic detector response): every
+GenJetAK8 with the FatJet matched to it. The event-based train split trains,
+the val split picks the checkpoint (smallest summed 1-D Wasserstein distance).
+Writes jetplug_fastsim/models/fastsim_gan.pt (a state dict) and its metadata:
+version, sha256, training files with their detector response, seeds,
+settings, the validation history. The independent test sample
+(DATA_DIR/test, new seeds) is for ``jetplug validate --section fastsim``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+
+from jetplug import write_model_metadata
+from jetplug.artifacts import relative_path
+from jetplug.generation import read_detector
+from jetplug.spec import sha256_file
+from jetplug_fastsim.data import gen_reco_pairs
+from jetplug_fastsim.gan import CONDITIONS, FEATURES, MODEL
+from jetplug_fastsim.train import GanSettings, train_gan
+
+VERSION = "1.0.0"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", type=Path, default=Path("data/calib"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=GanSettings.steps)
+    args = parser.parse_args()
+    files = sorted((args.data / "train").glob("*/*.root"))
+    if not files:
+        sys.exit(f"no files in {args.data / 'train'}: run scripts/generate_calibration.sh first")
+    settings = dataclasses.replace(GanSettings(), threads=args.threads, steps=args.steps)
+    pairs = gen_reco_pairs(files)
+    print(f"{len(pairs)} gen jets, {int(pairs.reconstructed.sum())} reconstructed", flush=True)
+    model, record = train_gan(pairs, settings, log=lambda m: print(m, flush=True))
+    MODEL.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), MODEL)
+    detectors = {(d["name"], d["fingerprint"]) for f in files if (d := read_detector(f))}
+    write_model_metadata(
+        MODEL,
+        VERSION,
+        trainer=f"torch {torch.__version__}, conditional WGAN-GP",
+        conditions=list(CONDITIONS),
+        features=list(FEATURES),
+        command=f"python scripts/train_fastsim.py {relative_path(args.data)} --steps {args.steps}",
+        training_files={relative_path(f): sha256_file(f)[:16] for f in files},
+        detector=[{"name": n, "fingerprint": fp} for n, fp in sorted(detectors)],
+        **record,
+    )
+    print(f"wrote {MODEL}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

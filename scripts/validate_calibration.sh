@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Regenerate the calibration and fast-simulation validation from the independent
+# test sample of scripts/generate_calibration.sh (new seeds, realistic response):
+#   docs/validation/calibration/  (jetplug validate --section calibration,
+#                                  with the hadron-scale-shifted sample)
+#   docs/validation/fastsim/      (jetplug validate --section fastsim)
+# and splice their tables into docs/calibration.md and docs/fastsim.md
+# (between the "generated" markers; a test checks they agree).
+# Usage: bash scripts/validate_calibration.sh [DATA_DIR]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/calib}")"
+BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
+"$BIN/jetplug" validate "$DATA"/test/*/*.root --section calibration \
+  --shifted "$DATA/test_shifted/*/*.root" --n-bootstrap 200 -o docs/validation/calibration
+"$BIN/jetplug" validate "$DATA"/test/*/*.root --section fastsim --tagger top_bdt \
+  -o docs/validation/fastsim
+"$BIN/python" -m jetplug.validation.splice docs/calibration.md docs/validation/calibration/calibration.md
+"$BIN/python" -m jetplug.validation.splice docs/fastsim.md docs/validation/fastsim/fastsim.md
