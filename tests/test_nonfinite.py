@@ -258,3 +258,25 @@ def test_policy_is_declared_validated_and_overridable(tmp_path: Path) -> None:
         parse_config(raw, base=tmp_path, source="cfg.yaml")
     chain = PluginChain([PluginConfig("top_bdt", nonfinite="refuse")], PluginHost())
     assert chain.provenance()[0]["nonfinite"] == "refuse"
+
+
+def test_masked_rows_get_nan_zero_or_false_and_propagate_leaves_bool_outputs() -> None:
+    from jetplug import OutputSpec
+    from jetplug.nonfinite import nan_outputs, scatter_rows
+
+    keep = np.array([True, False, True])
+    sent = {
+        "y": np.array([0.5, 0.25], np.float32),
+        "n": np.array([3, 4], np.int64),
+        "ok": np.array([True, True]),
+    }
+    full = scatter_rows(sent, keep, 3)
+    assert np.isnan(full["y"][1]) and full["y"][[0, 2]].tolist() == [0.5, 0.25]
+    assert full["n"].tolist() == [3, 0, 4]
+    assert full["ok"].tolist() == [True, False, True]
+    outputs = (OutputSpec("y"), OutputSpec("n", "int64"), OutputSpec("ok", "bool"))
+    columns = {"y": np.ones(3, np.float32), "n": np.ones(3, np.int64), "ok": np.ones(3, bool)}
+    out = nan_outputs(columns, outputs, ~keep)
+    assert np.isnan(out["y"][1]) and not np.isnan(out["y"][[0, 2]]).any()
+    assert out["n"].tolist() == [1, 1, 1] and out["ok"].tolist() == [True, True, True]
+    assert columns["y"].tolist() == [1.0, 1.0, 1.0]  # not modified in place
