@@ -18,11 +18,12 @@ A cycle (two plugins each reading what the other writes) is a
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import awkward as ak
@@ -36,8 +37,17 @@ from .config import PluginConfig
 from .errors import ConfigError, DependencyError, annotate
 from .host import HostDescription, PluginHost
 from .model import JetModel
+from .nonfinite import (
+    NonFiniteCounts,
+    bad_constituents,
+    bad_fields,
+    bad_tensors,
+    nan_outputs,
+    refuse,
+    scatter_rows,
+)
 from .plan import COLLECTION, Plan
-from .spec import ModelSpec
+from .spec import ModelSpec, NonFinite
 
 __all__ = ["PluginChain", "Step", "chain_for", "execution_order", "release_chain"]
 
@@ -111,6 +121,8 @@ class Step:
     spec: ModelSpec
     model: JetModel
     backend: Backend
+    nonfinite: NonFiniteCounts = field(default_factory=NonFiniteCounts, init=False)
+    """Objects with NaN or infinite inputs since :meth:`nonfinite_report` was last called."""
 
     @property
     def plan(self) -> Plan:
@@ -126,12 +138,18 @@ class Step:
     ) -> ak.Array:
         """Gather, prepare, infer, finalize and attach; errors keep their type, gain a note.
 
+        Objects with NaN or infinite inputs (gathered fields, constituents,
+        prepared tensors) are counted and handled by the spec's
+        :class:`~jetplug.spec.NonFinite` policy (:mod:`jetplug.nonfinite`).
         ``record(stage, value)``, if given, sees what each stage produced:
         ``gather`` (inputs, counts), ``prepare`` and ``infer`` (tensors),
+        ``nonfinite`` (input name -> per-object mask of the objects with a
+        non-finite value in it; only when there are any),
         ``finalize`` (columns), as ``jetplug check`` reports them.
         """
         spec = self.spec
         seen = record or (lambda stage, value: None)
+        source = chunk.source if chunk is not None else None
         stage = "gathering inputs"
         try:
             inputs, counts = gather_inputs(
@@ -139,22 +157,57 @@ class Step:
             )
             n = int(counts.sum())
             seen("gather", (inputs, counts))
+            stage = "checking inputs for NaN and inf"
+            masks = bad_fields(inputs) | bad_constituents(inputs, spec.inputs)
+            refuse(spec.name, spec.inputs, masks, n, source)
             stage = "prepare"
-            prepared = self.model.prepare(inputs)
+            with _quiet(bool(masks)):
+                prepared = self.model.prepare(inputs)
             check_tensors(spec.name, "prepare() returned", prepared, spec.tensors_in, n)
             seen("prepare", prepared)
+            stage = "checking prepared tensors for NaN and inf"
+            tensor_masks = bad_tensors(prepared, n)
+            refuse(spec.name, spec.inputs, tensor_masks, n, source)
+            masks |= tensor_masks
+            bad = np.logical_or.reduce([*masks.values(), np.zeros(n, bool)])
+            if masks:
+                self.nonfinite.add(masks, bad)
+                seen("nonfinite", masks)
             stage = f"inference on backend {self.backend.name!r}"
-            outputs = self.backend.infer(spec, prepared) if n else _empty(spec)
+            with _quiet(bool(masks)):
+                outputs = self._infer(prepared, n, bad)
             check_tensors(spec.name, "the backend returned", outputs, spec.tensors_out, n)
             seen("infer", outputs)
             stage = "finalize"
-            columns = self.model.finalize(outputs, inputs, prepared)
+            with _quiet(bool(masks)):
+                columns = self.model.finalize(outputs, inputs, prepared)
+            if masks:
+                columns = nan_outputs(columns, spec.outputs, bad)
             seen("finalize", columns)
             stage = "attaching outputs"
             return attach_outputs(events, spec, columns, counts)
         except Exception as e:
             where = chunk.where() if chunk is not None else {}
             raise annotate(e, plugin=spec.name, stage=stage, **where) from None
+
+    def _infer(
+        self, prepared: Mapping[str, np.ndarray], n: int, bad: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The backend's outputs; under ``mask`` the ``bad`` rows are not sent (NaN/0 instead)."""
+        spec = self.spec
+        if spec.inputs.nonfinite is not NonFinite.MASK or not bad.any():
+            return self.backend.infer(spec, prepared) if n else _empty(spec)
+        keep = ~bad
+        sent = {name: values[keep] for name, values in prepared.items()}
+        n_sent = int(keep.sum())
+        outputs = self.backend.infer(spec, sent) if n_sent else _empty(spec)
+        check_tensors(spec.name, "the backend returned", outputs, spec.tensors_out, n_sent)
+        return scatter_rows(outputs, keep, n)
+
+    def nonfinite_report(self) -> dict[str, Any]:
+        """Counts of objects with non-finite inputs since the last call (then reset)."""
+        counts, self.nonfinite = self.nonfinite, NonFiniteCounts()
+        return counts.as_dict()
 
     def provenance(self) -> dict[str, Any]:
         """What ran: plugin name, version, artifact sha256, options, backend details."""
@@ -191,6 +244,15 @@ def _misplaced(
     return ConfigError(f"{error} ({'; '.join(hints)})")
 
 
+def _quiet(nonfinite: bool) -> contextlib.AbstractContextManager[Any]:
+    """No numpy floating-point warnings while objects known to be non-finite are processed.
+
+    Their NaN/inf make ``prepare`` and ``finalize`` warn ("invalid value
+    encountered in cast"); they are counted, and their outputs are NaN.
+    """
+    return np.errstate(all="ignore") if nonfinite else contextlib.nullcontext()
+
+
 def _empty(spec: ModelSpec) -> dict[str, np.ndarray]:
     return {t.name: np.zeros((0, *t.shape), dtype=t.dtype) for t in spec.tensors_out}
 
@@ -201,7 +263,12 @@ class PluginChain:
     def __init__(self, plugins: Sequence[PluginConfig], host: PluginHost | None = None) -> None:
         self.host = host or PluginHost()
         configs = {p.name: p for p in plugins}
-        plans = [Plan(self.host.spec(p.name).retarget(p.collection, p.target)) for p in plugins]
+        plans = [
+            Plan(
+                self.host.spec(p.name).retarget(p.collection, p.target).with_nonfinite(p.nonfinite)
+            )
+            for p in plugins
+        ]
         self.steps: list[Step] = []
         for plan in execution_order(plans):
             config = configs[plan.spec.name]
@@ -236,6 +303,19 @@ class PluginChain:
         for step in self.steps:
             report = step.backend.report()
             if any(report.values()):
+                out[step.spec.name] = report
+        return out
+
+    def nonfinite_reports(self) -> dict[str, dict[str, Any]]:
+        """Objects with NaN or infinite inputs per plugin since the last call (non-empty only).
+
+        ``{plugin: {"objects": n, "fields": {name: n}, "tensors": {name: n}}}``
+        (:class:`~jetplug.nonfinite.NonFiniteCounts`); the counters are reset.
+        """
+        out = {}
+        for step in self.steps:
+            report = step.nonfinite_report()
+            if report["objects"]:
                 out[step.spec.name] = report
         return out
 

@@ -55,6 +55,7 @@ from .configkit import ConfigContext, Cut, load_yaml, parse_cut
 from .declared import ModelDeclaration, parse_models
 from .errors import ConfigError
 from .expressions import ExpressionError, parse_expression
+from .nonfinite import NONFINITE_OPTION
 from .skimconfig import SkimConfig, parse_skims
 
 __all__ = [
@@ -89,7 +90,9 @@ class PluginConfig:
     ``collection`` re-targets the plugin to another input collection (e.g.
     ``top_bdt`` on a fast-simulated collection, a calibrator on ``Jet``);
     ``target`` renames the collection a ``create`` plugin makes; ``seed``
-    keys its per-object random numbers (:class:`jetplug.chunk.ObjectRandom`).
+    keys its per-object random numbers (:class:`jetplug.chunk.ObjectRandom`);
+    ``nonfinite`` overrides the plugin's policy for objects with NaN or
+    infinite inputs (:class:`jetplug.spec.NonFinite`; ``None``: as declared).
     """
 
     name: str
@@ -99,6 +102,7 @@ class PluginConfig:
     collection: str | None = None
     target: str | None = None
     seed: int = 0
+    nonfinite: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,7 +268,16 @@ def _refuse_repeated_files(ctx: ConfigContext, datasets: Sequence[DatasetConfig]
             )
 
 
-_PLUGIN_KEYS = ("name", "backend", "options", "backend_options", "collection", "target", "seed")
+_PLUGIN_KEYS = (
+    "name",
+    "backend",
+    "options",
+    "backend_options",
+    "collection",
+    "target",
+    "seed",
+    NONFINITE_OPTION.name,
+)
 
 
 def _parse_plugin(ctx: ConfigContext, item: Any, where: str) -> PluginConfig:
@@ -283,6 +296,10 @@ def _parse_plugin(ctx: ConfigContext, item: Any, where: str) -> PluginConfig:
     seed = item.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         ctx.fail(f"{where}.seed", f"must be a non-negative integer, got {seed!r}")
+    try:
+        nonfinite = NONFINITE_OPTION.convert(item.get(NONFINITE_OPTION.name))
+    except ValueError as e:
+        ctx.fail(f"{where}.{NONFINITE_OPTION.name}", str(e))
     return PluginConfig(
         name=item["name"],
         backend=str(item.get("backend", "local")),
@@ -293,6 +310,7 @@ def _parse_plugin(ctx: ConfigContext, item: Any, where: str) -> PluginConfig:
         collection=item.get("collection"),
         target=item.get("target"),
         seed=seed,
+        nonfinite=nonfinite,
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "InputFileError",
     "JetplugError",
     "MissingInputError",
+    "NonFiniteInputError",
     "OnnxExportError",
     "OutputError",
     "PluginUnavailableError",
@@ -132,6 +133,37 @@ class MissingInputError(JetplugError):
             f"{consumer} needs field {field!r}, which is missing{where} and cannot be derived."
             f"{_did_you_mean(field.rsplit('.', 1)[-1], available)}"
             f"{' ' + hint if hint else ''}"
+        )
+
+
+class NonFiniteInputError(JetplugError):
+    """Objects have NaN or infinite inputs and the plugin's policy is ``refuse``.
+
+    ``inputs`` maps each input (a field, a constituent field
+    ``<candidates>.<field>`` or a prepared tensor ``tensor <name>``) to the
+    number of objects with a non-finite value in it.
+    """
+
+    def __init__(
+        self,
+        plugin: str,
+        *,
+        collection: str,
+        objects: int,
+        total: int,
+        inputs: Mapping[str, int],
+        source: str | None = None,
+    ) -> None:
+        self.plugin = plugin
+        self.objects = objects
+        self.inputs = dict(inputs)
+        self.source = source
+        listing = ", ".join(f"{name}: {n}" for name, n in self.inputs.items())
+        where = f" in {source}" if source else ""
+        super().__init__(
+            f"plugin {plugin!r}: {objects} of {total} {collection} objects{where} have NaN "
+            f"or infinite inputs ({listing}); the plugin's nonfinite policy is 'refuse' "
+            "(with 'nonfinite: propagate' or 'mask' for it in the run config they get NaN outputs)"
         )
 
 

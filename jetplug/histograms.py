@@ -1,10 +1,18 @@
-"""Build and fill ``hist.Hist`` objects from histogram configurations."""
+"""Build and fill ``hist.Hist`` objects from histogram configurations.
+
+An entry whose axis value or weight is NaN (a plugin's output for an object
+with NaN or infinite inputs, a 0/0 in an expression) is not filled: hist
+would put it in the overflow bin, where it would pass for a large value.
+:func:`fill_entries` counts these entries; ``jetplug run`` records them per
+chunk and per histogram (``dropped_nan`` in provenance). Infinite values are
+ordered and still go to the underflow/overflow bins.
+"""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import awkward as ak
 import hist
@@ -15,7 +23,7 @@ from .config import AxisConfig, Cut, HistogramConfig
 from .errors import MissingInputError
 from .expressions import parse_expression
 
-__all__ = ["book", "cut_mask", "fill", "resolve"]
+__all__ = ["FillCount", "book", "cut_mask", "fill", "fill_entries", "resolve"]
 
 _OPS: Mapping[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
@@ -90,13 +98,32 @@ def cut_mask(
     return mask
 
 
-def fill(
+class FillCount(NamedTuple):
+    """Entries of one fill: ``filled``, and ``nan`` selected but left out for a NaN value."""
+
+    filled: int
+    nan: int
+
+
+def _nan_rows(values: Sequence[np.ndarray]) -> np.ndarray:
+    """Bool per entry: a NaN in any of the float arrays."""
+    n = len(values[0]) if values else 0
+    bad = np.zeros(n, dtype=bool)
+    for v in values:
+        if v.dtype.kind in "fc":
+            bad |= np.isnan(v)
+    return bad
+
+
+def fill_entries(
     h: hist.Hist[Any], cfg: HistogramConfig, events: ak.Array, *, source: str | None = None
-) -> int:
-    """Fill ``h`` from ``events``; returns the number of entries filled.
+) -> FillCount:
+    """Fill ``h`` from ``events``; count the entries filled and those dropped for a NaN.
 
     Event-level fields are broadcast to the objects of the (single) collection
     the other fields come from; cuts select entries, ``weight`` weighs them.
+    A selected entry with a NaN axis value or weight is not filled (see the
+    module docstring).
     """
     consumer = f"histogram {cfg.name!r}"
     arrays = [_axis_values(events, a, consumer, source) for a in cfg.axes]
@@ -109,9 +136,18 @@ def fill(
     flat = [ak.to_numpy(ak.ravel(a)) for a in everything]
     values = flat[: len(arrays)]
     mask = np.asarray(flat[len(arrays)], dtype=bool) if cuts else np.ones(len(values[0]), bool)
+    nan = _nan_rows(values + ([flat[-1]] if cfg.weight else [])) & mask
+    mask = mask & ~nan
     selected = [v[mask] for v in values]
     if cfg.weight:
         h.fill(*selected, weight=flat[-1][mask])
     else:
         h.fill(*selected)
-    return int(mask.sum())
+    return FillCount(int(mask.sum()), int(nan.sum()))
+
+
+def fill(
+    h: hist.Hist[Any], cfg: HistogramConfig, events: ak.Array, *, source: str | None = None
+) -> int:
+    """Fill ``h`` from ``events`` (:func:`fill_entries`); returns the number of entries filled."""
+    return fill_entries(h, cfg, events, source=source).filled

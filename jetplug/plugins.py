@@ -16,7 +16,7 @@
         def process(self, events):
             events = self.plugins(events)          # FatJet.top_bdt.score, FatJet.part.probs_top ...
             ...
-            return {"hists": ..., "jetplug": self.plugins.chunk_report(events)}
+            return {"hists": ..., "nonfinite": self.plugins.nonfinite()}
 
         def postprocess(self, accumulator):
             return accumulator
@@ -57,7 +57,7 @@ class Plugins:
     plugins
         Plugin names, or mappings with the keys of a run config's ``plugins``
         entries (``name``, ``backend``, ``options``, ``backend_options``,
-        ``collection``, ``target``, ``seed``), or :class:`PluginConfig`.
+        ``collection``, ``target``, ``seed``, ``nonfinite``), or :class:`PluginConfig`.
     host
         The plugin host (default: a new :class:`PluginHost` with the
         installed entry points). Plugins registered on it by hand run in the
@@ -125,6 +125,14 @@ class Plugins:
     def report(self) -> dict[str, dict[str, int]]:
         """Backend counters per plugin since the last call (e.g. rows on a Triton fallback)."""
         return self.chain.reports()
+
+    def nonfinite(self) -> dict[str, dict[str, Any]]:
+        """Objects with NaN or infinite inputs per plugin since the last call, then reset.
+
+        ``{plugin: {"objects": n, "fields": {name: n}, "tensors": {name: n}}}``,
+        plugins without any left out (:mod:`jetplug.nonfinite`).
+        """
+        return self.chain.nonfinite_reports()
 
     def provenance(self) -> list[dict[str, Any]]:
         """What runs, per plugin: version, artifact sha256, options, backend, in order."""

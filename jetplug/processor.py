@@ -17,7 +17,7 @@ from coffea import processor
 
 from .config import RunConfig
 from .errors import error_context
-from .histograms import book, fill
+from .histograms import book, fill_entries
 from .host import PluginHost
 from .plugins import Plugins
 from .skims import write_skims
@@ -31,11 +31,15 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
     The output accumulator is a dict::
 
         {"hists": {dataset: {name: hist.Hist}},
-         "chunks": [{dataset, file, entrystart, entrystop, events, filled, skims, backends, ran}],
+         "chunks": [{dataset, file, entrystart, entrystop, events, filled, dropped_nan,
+                     skims, backends, nonfinite, ran}],
          "failed": [{dataset, file, entrystart, entrystop, plugin, error, traceback}]}
 
-    A chunk that fails is recorded in ``failed`` (never silently dropped);
-    the caller decides whether that fails the run. With ``outdir``, the
+    ``filled`` and ``dropped_nan`` count, per histogram, the entries filled
+    and those left out for a NaN value; ``nonfinite`` the objects with NaN or
+    infinite inputs per plugin (:meth:`Plugins.nonfinite`, plugins with none
+    left out). A chunk that fails is recorded in ``failed`` (never silently
+    dropped); the caller decides whether that fails the run. With ``outdir``, the
     config's skims are written under ``<outdir>/skims`` (:mod:`jetplug.skims`).
     """
 
@@ -62,10 +66,11 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
         source = f"{meta['filename']} [entries {meta['entrystart']}-{meta['entrystop']})"
         try:
             self.plugins.report()  # reset counters left by a previous failed chunk
+            self.plugins.nonfinite()  # (backends' and non-finite inputs')
             events = self.plugins(events)
             hists = {h.name: book(h) for h in self.config.histograms}
-            filled = {
-                h.name: fill(hists[h.name], h, events, source=source)
+            counts = {
+                h.name: fill_entries(hists[h.name], h, events, source=source)
                 for h in self.config.histograms
             }
             skims = write_skims(self.config, events, record, self.outdir, source=source)
@@ -83,9 +88,11 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
                 {
                     **record,
                     "events": len(events),
-                    "filled": filled,
+                    "filled": {name: c.filled for name, c in counts.items()},
+                    "dropped_nan": {name: c.nan for name, c in counts.items() if c.nan},
                     "skims": skims,
                     "backends": self.plugins.report(),
+                    "nonfinite": self.plugins.nonfinite(),
                     "ran": self.plugins.fingerprint(),
                 }
             ],

@@ -2,9 +2,9 @@
 
 It is written from the declarations themselves: each hook's signature and
 docstring (``jetplug/hookspecs.py``), each core backend's artifact formats and
-declared options, the contract's kinds and target modes. ``tests/test_docs.py``
-fails when the page differs from what this module renders; regenerate it with
-``python -m jetplug.reference > docs/reference.md``.
+declared options, the contract's kinds, target modes and non-finite
+policies. ``tests/test_docs.py`` fails when the page differs from what this
+module renders; regenerate it with ``python -m jetplug.reference > docs/reference.md``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import textwrap
 from . import hookspecs
 from .host import PluginHost
 from .options import options_table
-from .spec import Kind, TargetMode
+from .spec import Kind, NonFinite, TargetMode
 
 __all__ = ["render_reference"]
 
@@ -74,6 +74,10 @@ def render_reference() -> str:
         "",
         "## Target modes\n",
         *(f"- `{m.value}`: {_member_docs(TargetMode)[m.name]}" for m in TargetMode),
+        "",
+        "## Non-finite inputs\n",
+        " ".join(_doc(NonFinite).replace("``", "`").split()) + "\n",
+        *(f"- `{p.value}`: {_member_docs(NonFinite)[p.name]}" for p in NonFinite),
         "",
         "## Core backends\n",
     ]

@@ -26,6 +26,7 @@ from .declared import DeclaredModels
 from .errors import ChunksFailedError, JetplugError, OutputError
 from .histograms import book
 from .host import PluginHost
+from .nonfinite import NonFiniteCounts
 from .outputs import failure_record, histogram_writers, write_outputs, write_provenance
 from .plugins import Plugins
 from .preflight import FileInfo, check_files
@@ -55,6 +56,24 @@ class RunResult:
     def events(self) -> int:
         """Events processed successfully."""
         return sum(int(c["events"]) for c in self.chunks)
+
+    @property
+    def nonfinite(self) -> dict[str, int]:
+        """Objects with NaN or infinite inputs per plugin (plugins with none left out)."""
+        out: dict[str, int] = {}
+        for c in self.chunks:
+            for plugin, counts in c.get("nonfinite", {}).items():
+                out[plugin] = out.get(plugin, 0) + int(counts["objects"])
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def dropped_nan(self) -> dict[str, int]:
+        """Histogram entries left out for a NaN value, per histogram (none: left out)."""
+        out: dict[str, int] = {}
+        for c in self.chunks:
+            for name, n in c.get("dropped_nan", {}).items():
+                out[name] = out.get(name, 0) + int(n)
+        return {k: v for k, v in out.items() if v}
 
 
 @contextlib.contextmanager
@@ -204,6 +223,10 @@ def _execute(
             for key, value in c.get("backends", {}).get(entry["name"], {}).items():
                 totals[key] = totals.get(key, 0) + int(value)
         entry["backend"].update(totals)
+        nonfinite = NonFiniteCounts()
+        for c in result.chunks:
+            nonfinite.merge(c.get("nonfinite", {}).get(entry["name"], {}))
+        entry["nonfinite_inputs"] = nonfinite.as_dict()
     result.provenance = {
         "jetplug_version": __version__,
         "started": started.isoformat(),
@@ -217,6 +240,8 @@ def _execute(
         "chunks_processed": [dict(c) for c in result.chunks],
         "chunks_failed": result.failed,
         "events_processed": result.events,
+        "nonfinite_objects": result.nonfinite,
+        "dropped_nan": result.dropped_nan,
         "skims": [p for c in result.chunks for p in c.get("skims", [])],
         "complete": not result.failed,
     }

@@ -19,15 +19,14 @@ probabilities) one column per label (``part.probs`` -> ``part_probs_top``,
 ...; without labels ``<name>_0``, ``<name>_1``, ...).
 
 Files are written to a temporary name in their directory and renamed into
-place, so no half-written file is left; a chunk that fails removes what it
-wrote and leaves no file.
+place (:func:`jetplug.outputs.atomic_path`), so no half-written file is left;
+a chunk that fails removes what it wrote and leaves no file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from .columns import get_path
 from .config import RunConfig, SkimConfig
 from .errors import SkimError
 from .histograms import cut_mask, resolve
+from .outputs import atomic_path
 from .skimconfig import SKIM_FORMATS
 
 __all__ = ["FORMATS", "SkimError", "chunk_stem", "clear_skims", "skim_array", "write_skims"]
@@ -159,17 +159,6 @@ _WRITERS: Mapping[str, Callable[[ak.Array, Path], None]] = {
 }
 
 
-def _write_atomic(array: ak.Array, path: Path, fmt: str) -> None:
-    """Write to a unique hidden name next to ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        _WRITERS[fmt](array, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_skims(
     config: RunConfig,
     events: ak.Array,
@@ -197,7 +186,8 @@ def write_skims(
             directory.mkdir(parents=True, exist_ok=True)
             for fmt in skim.formats:
                 path = directory / f"{stem}{FORMATS[fmt]}"
-                _write_atomic(array, path, fmt)
+                with atomic_path(path) as tmp:
+                    _WRITERS[fmt](array, tmp)
                 written.append(path)
     except BaseException:
         for path in written:

@@ -9,7 +9,8 @@ A plugin does not touch events directly. It declares, in a :class:`ModelSpec`,
 * what it writes back (:class:`OutputSpec` columns and a :class:`Target` that
   says whether they are added to, replace fields of, or create a collection),
 * which other plugins' outputs it needs (``requires``),
-* the model artifact it runs, with its sha256 (:class:`Artifact`).
+* the model artifact it runs, with its sha256 (:class:`Artifact`),
+* what happens to objects with NaN or infinite inputs (:class:`NonFinite`).
 
 The processor turns that declaration into columnar work: it gathers inputs
 (deriving fields a file lacks where the spec says how), calls the plugin's
@@ -36,6 +37,7 @@ __all__ = [
     "InputSpec",
     "Kind",
     "ModelSpec",
+    "NonFinite",
     "OutputSpec",
     "Target",
     "TargetMode",
@@ -90,6 +92,29 @@ class TargetMode(enum.StrEnum):
     object per input object unless ``Target.keep`` drops some; sorted by
     ``Target.sort_by``; with the input's record name (four-vector behaviour) and
     a ``sourceIdx`` field pointing back to the input object."""
+
+
+class NonFinite(enum.StrEnum):
+    """What the processor does with an object whose inputs are NaN or infinite.
+
+    Checked once per chunk, for every plugin, on the gathered float input
+    fields, on the real (unpadded) constituents and on the float tensors
+    ``prepare`` returns; the affected objects are counted per plugin and per
+    input in provenance. A run config overrides a plugin's policy with the
+    per-plugin key ``nonfinite``.
+    """
+
+    PROPAGATE = "propagate"
+    """The object runs through the model as usual, then its float outputs are
+    set to NaN, so it never gets a plausible score (histograms drop and count
+    NaN entries). Integer and boolean outputs keep the model's value."""
+    MASK = "mask"
+    """The object is not sent to the model: its float outputs are NaN, integer
+    outputs 0 and boolean outputs ``False`` (a ``create`` plugin's ``keep``
+    drops it)."""
+    REFUSE = "refuse"
+    """The chunk fails with a ``NonFiniteInputError`` naming the plugin, the
+    inputs, the file, the entry range and how many objects."""
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -153,6 +178,17 @@ class InputSpec:
     collection: str
     fields: tuple[FieldSpec, ...] = ()
     constituents: ConstituentSpec | None = None
+    nonfinite: NonFinite = NonFinite.PROPAGATE
+    """What happens to objects with NaN or infinite inputs (:class:`NonFinite`)."""
+
+    def __post_init__(self) -> None:
+        try:
+            policy = NonFinite(self.nonfinite)
+        except ValueError:
+            known = [p.value for p in NonFinite]
+            msg = f"nonfinite {self.nonfinite!r} unknown; use one of {known}"
+            raise ValueError(msg) from None
+        object.__setattr__(self, "nonfinite", policy)
 
     def field_names(self) -> tuple[str, ...]:
         """Names of the declared fields, in order."""
@@ -351,6 +387,16 @@ class ModelSpec:
             spec = replace(spec, target=replace(spec.target, collection=target))
         return spec
 
+    def with_nonfinite(self, policy: str | None) -> ModelSpec:
+        """This spec with the non-finite ``policy`` a run config gives (``None``: as declared)."""
+        if policy is None or policy == self.inputs.nonfinite:
+            return self
+        try:
+            inputs = replace(self.inputs, nonfinite=NonFinite(policy))
+        except ValueError as e:
+            raise PluginValidationError(self.name, str(e)) from None
+        return replace(self, inputs=inputs)
+
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable description (used by ``jetplug plugins`` and provenance)."""
         return {
@@ -359,6 +405,7 @@ class ModelSpec:
             "version": self.version,
             "collection": self.inputs.collection,
             "fields": list(self.inputs.field_names()),
+            "nonfinite": self.inputs.nonfinite.value,
             "outputs": [o.name for o in self.outputs],
             "target": {"mode": self.target.mode.value, "collection": self.target_collection},
             "requires": list(self.requires),

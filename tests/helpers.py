@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import awkward as ak
@@ -24,23 +24,36 @@ FATJET_FIELDS = (
 
 
 def copy_fatjets(
-    src: Path, dst: Path, fields: Sequence[str] = FATJET_FIELDS, *, step: int = 50
+    src: Path,
+    dst: Path,
+    fields: Sequence[str] = FATJET_FIELDS,
+    *,
+    step: int = 50,
+    values: Mapping[str, Mapping[int, float]] | None = None,
 ) -> Path:
     """Write a NanoAOD-layout copy of ``src`` with only ``FatJet_<fields>``.
 
     ``step`` events per ``extend`` call, i.e. per basket, so that a file has
-    several baskets (and chunks can fail independently).
+    several baskets (and chunks can fail independently). ``values`` sets
+    chosen entries: ``{field: {index of the FatJet in the whole file: value}}``
+    (e.g. NaN or inf).
     """
     tree = uproot.open(src)["Events"]
     arrays = tree.arrays(
         [f"FatJet_{f}" for f in fields] + ["run", "luminosityBlock", "event", "genWeight"]
     )
+    jets = {f: arrays[f"FatJet_{f}"] for f in fields}
+    for name, changes in (values or {}).items():
+        flat = ak.to_numpy(ak.flatten(jets[name])).copy()
+        for index, value in changes.items():
+            flat[index] = value
+        jets[name] = ak.unflatten(flat, ak.num(jets[name]))
     data = {
         "run": arrays.run,
         "luminosityBlock": arrays.luminosityBlock,
         "event": arrays.event,
         "genWeight": arrays.genWeight,
-        "FatJet": ak.zip({f: arrays[f"FatJet_{f}"] for f in fields}),
+        "FatJet": ak.zip(jets),
     }
     with uproot.recreate(dst) as f:
         out = f.mktree("Events", {k: v.type.content for k, v in data.items()})

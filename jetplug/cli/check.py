@@ -78,6 +78,11 @@ def _run_step(step: Step, host: PluginHost, events: ak.Array, report: dict[str, 
         elif stage in ("prepare", "infer"):
             key = stage if stage == "prepare" else f"infer ({step.backend.name})"
             stages[key] = {k: f"{v.dtype} {v.shape}" for k, v in value.items()}
+        elif stage == "nonfinite":
+            bad = np.logical_or.reduce(list(value.values()))
+            per_input = ", ".join(f"{k}: {int(m.sum())}" for k, m in value.items())
+            policy = spec.inputs.nonfinite.value
+            stages["NaN/inf inputs"] = f"{int(bad.sum())} objects ({per_input}; {policy})"
         elif stage == "finalize":
             stages["finalize"] = sorted(value)
 

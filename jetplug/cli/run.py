@@ -81,6 +81,13 @@ def run(
         f"processed {result.events} events in {len(result.chunks)} chunks "
         f"({len(result.failed)} failed) -> {outdir}"
     )
+    if result.nonfinite:
+        policies = {s["name"]: s["nonfinite"] for s in result.provenance["plugins"]}
+        counted = ", ".join(f"{p} {n} ({policies[p]})" for p, n in result.nonfinite.items())
+        click.echo(f"  objects with NaN/inf inputs: {counted}")
+    if result.dropped_nan:
+        counted = ", ".join(f"{h} {n}" for h, n in result.dropped_nan.items())
+        click.echo(f"  histogram entries dropped for NaN: {counted}")
     for path in result.outputs:
         click.echo(f"  {path}")
     if result.skims:
