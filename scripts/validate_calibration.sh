@@ -12,7 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/calib}")"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
-"$BIN/jetplug" validate "$DATA"/test/*/*.root --section calibration \
+"$BIN/jetplug" validate "$DATA"/test/*/*.root --section calibration -p calib_ni -p calib_bdt -p calib_pfn \
   --shifted "$DATA/test_shifted/*/*.root" --n-bootstrap 200 -o docs/validation/calibration
 "$BIN/jetplug" validate "$DATA"/test/*/*.root --section fastsim --tagger top_bdt \
   -o docs/validation/fastsim
