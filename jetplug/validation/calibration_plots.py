@@ -67,7 +67,8 @@ def plot_calibration(report: dict[str, Any], out: Path) -> list[Path]:
             ax.set_xscale("log")
             ax.set_xlabel(r"gen jet $p_T$ [GeV]")
             ax.set_ylabel(label + (" [%]  (half 16–84 % / median)" if key == "resolution" else ""))
-            ax.legend(fontsize=12)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=12)
             ax.set_title(rf"${eta:g} \leq |\eta_{{gen}}| < {eta_hi:g}$", loc="right", fontsize=12)
             path = out / f"{'response' if key == 'median' else 'resolution'}_vs_pt_eta{eta:g}.png"
             fig.savefig(path, dpi=100, bbox_inches="tight")
@@ -92,7 +93,8 @@ def plot_calibration(report: dict[str, Any], out: Path) -> list[Path]:
     ax.set_title(
         rf"gen $p_T$ {FLAVOUR_PT[0]:.0f}–{FLAVOUR_PT[1]:.0f} GeV", loc="right", fontsize=12
     )
-    ax.legend(fontsize=12)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=12)
     path = out / "flavour_response.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
