@@ -26,6 +26,7 @@ from jetplug.backends.torch import TorchBackend
 
 
 def _plugins() -> list[Any]:
+    from jetplug.errors import ArtifactError
     from jetplug_calibration.constituent import ConstituentCalibrator
     from jetplug_fastsim.gan import GanFastSim
     from jetplug_taggers.part import ParticleTransformerTagger
@@ -35,7 +36,15 @@ def _plugins() -> list[Any]:
 
     classes = (TopMLP, TopCNN, ParticleFlowTagger, ParticleTransformerTagger,
                ConstituentCalibrator, GanFastSim)  # fmt: skip
-    return [cls() for cls in classes]
+    models = []
+    for cls in classes:
+        try:
+            models.append(cls())
+            _ = models[-1].spec
+        except ArtifactError as e:  # a model not trained yet
+            print(f"skipped: {e}")
+            models.pop()
+    return models
 
 
 def _tensors(spec: Any, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
