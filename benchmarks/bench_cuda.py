@@ -39,11 +39,12 @@ def _plugins() -> list[Any]:
     models = []
     for cls in classes:
         try:
-            models.append(cls())
-            _ = models[-1].spec
+            model = cls()
+            _ = model.spec
         except ArtifactError as e:  # a model not trained yet
             print(f"skipped: {e}")
-            models.pop()
+            continue
+        models.append(model)
     return models
 
 
