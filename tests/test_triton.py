@@ -342,6 +342,27 @@ def test_fallback_is_recorded_in_provenance(real_data: Path, tmp_path: Path) -> 
     rows = int(local.hists["tt"]["s"].sum(flow=True))
     assert backend["rows_fallback"] == rows and backend["rows_remote"] == 0
     assert "error" in backend  # the server could not be described either
+    # and the console says so
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                **raw,
+                "plugins": [{"name": "top_bdt", "backend": "triton", "backend_options": options}],
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        main, ["run", str(config), "-o", str(tmp_path / "cli"), "--no-plots"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"top_bdt (triton): 0 objects on the server, {rows} on the local fallback" in (
+        result.output
+    )
 
 
 def test_http_connection_closed_mid_request_is_transient(server: TritonServer, chunk: Any) -> None:
