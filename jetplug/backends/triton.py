@@ -336,7 +336,7 @@ class TritonBackend(Backend):
             self._checked[spec.name] = result
             return result
         msg = f"plugin {spec.name!r}: no Triton server reachable at {self.urls}: {error_text(last)}"
-        self._down.mark(msg)
+        self._down.mark(error_text(last))
         raise ServerUnavailableError(msg) from last
 
     # -- inference ----------------------------------------------------------------------------
@@ -410,7 +410,7 @@ class TritonBackend(Backend):
                 for t in spec.tensors_out
             }
         msg = f"plugin {spec.name!r}: no Triton server answered ({self.urls}): {error_text(last)}"
-        self._down.mark(msg)
+        self._down.mark(error_text(last))
         raise ServerUnavailableError(msg) from last
 
     def _run_part(
