@@ -21,6 +21,8 @@ from jetplug.testing import PluginContract
 from jetplug.triton import ExportSettings, TritonServer, export_repository, free_port
 from jetplug.triton.repository import SERVABLE_FORMATS
 
+from .tcp_proxy import FaultyProxy
+
 pytestmark = pytest.mark.triton
 
 
@@ -130,6 +132,51 @@ def test_mismatch_is_detected_before_sending(server: TritonServer, chunk: Any) -
         backend.infer(spec, tensors)
     with pytest.raises(TritonMismatchError, match="cannot serve model 'nope'"):
         TritonBackend({"url": server.grpc_url, "model_name": "nope"}).infer(spec, tensors)
+    # same tensors, another plugin's model: refused by its artifact's sha256
+    mlp = host.spec("top_mlp")
+    assert (mlp.tensors_in, mlp.tensors_out) == (spec.tensors_in, spec.tensors_out)
+    wrong = TritonBackend({"url": server.grpc_url, "model_name": "top_mlp"})
+    with pytest.raises(TritonMismatchError, match=f"serves artifact sha256 {mlp.artifact.sha256}"):
+        wrong.infer(spec, tensors)
+
+
+def _impostor_repository(tmp_path: Path, name: str, impostor: str) -> Path:
+    """A repository whose model ``name`` holds plugin ``impostor``'s artifact."""
+    repo = tmp_path / "repo"
+    export_repository(PluginHost(), [impostor], repo)
+    (repo / impostor).rename(repo / name)
+    config = repo / name / "config.pbtxt"
+    config.write_text(config.read_text().replace(f'name: "{impostor}"', f'name: "{name}"'))
+    return repo
+
+
+def test_a_model_holding_another_plugins_artifact_is_refused(tmp_path: Path) -> None:
+    import tritonclient.grpc as grpcclient
+
+    host = PluginHost()
+    spec, bdt = host.spec("top_mlp"), host.spec("top_bdt")
+    assert (spec.tensors_in, spec.tensors_out) == (bdt.tensors_in, bdt.tensors_out)
+    repo = _impostor_repository(tmp_path, "top_mlp", "top_bdt")  # same tensors, other artifact
+    x = {"features": np.random.default_rng(3).uniform(0.1, 1.0, (40, 6)).astype(np.float32)}
+    with TritonServer(repo, log_path=tmp_path / "log") as srv:
+        for protocol, url in (("grpc", srv.grpc_url), ("http", srv.http_url)):
+            backend = TritonBackend({"url": url, "protocol": protocol, "fallback": "local"})
+            with pytest.raises(TritonMismatchError) as info:
+                backend.infer(spec, x)
+            text = str(info.value)
+            for part in (
+                "plugin 'top_mlp'",
+                url,
+                "model 'top_mlp'",
+                f"serves artifact sha256 {bdt.artifact.sha256}",
+                f"the plugin's is {spec.artifact.sha256}",
+            ):
+                assert part in text, (part, text)
+            assert backend.report() == {"rows_remote": 0, "rows_fallback": 0}
+        stats = grpcclient.InferenceServerClient(srv.grpc_url).get_inference_statistics(
+            "top_mlp", as_json=True
+        )["model_stats"][0]
+        assert int(stats.get("inference_count", 0)) == 0  # refused before sending anything
 
 
 def test_down_server_retries_then_fails_or_falls_back(chunk: Any) -> None:
@@ -237,7 +284,18 @@ def test_run_on_triton_equals_local_run(
     assert backend["backend"] == "triton" and backend["protocol"] == protocol
     assert backend["urls"] == [url] and backend["model_name"] == "top_bdt"
     assert backend["model_version"] == "1"
-    assert backend["rows_remote"] > 0 and backend.get("rows_fallback", 0) == 0
+    assert backend["rows_remote"] > 0 and backend["rows_fallback"] == 0
+    artifact = prov["plugins"][0]["artifact"]
+    assert backend["served"] == [
+        {
+            "url": url,
+            "model_name": "top_bdt",
+            "model_version": "1",
+            "artifact_sha256": artifact["sha256"],
+            "file_sha256": artifact["sha256"],  # xgboost is served as shipped
+            "plugin_version": prov["plugins"][0]["version"],
+        }
+    ]
 
 
 def test_backend_pickles_without_clients_and_rebuilds_lazily(
@@ -281,8 +339,86 @@ def test_fallback_is_recorded_in_provenance(real_data: Path, tmp_path: Path) -> 
         "backend"
     ]
     assert backend["fallback"] == "local"
-    assert backend["rows_fallback"] == int(local.hists["tt"]["s"].sum(flow=True))
+    rows = int(local.hists["tt"]["s"].sum(flow=True))
+    assert backend["rows_fallback"] == rows and backend["rows_remote"] == 0
     assert "error" in backend  # the server could not be described either
+    # and the console says so
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                **raw,
+                "plugins": [{"name": "top_bdt", "backend": "triton", "backend_options": options}],
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        main, ["run", str(config), "-o", str(tmp_path / "cli"), "--no-plots"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"top_bdt (triton): 0 objects on the server, {rows} on the local fallback" in (
+        result.output
+    )
+
+
+def test_http_connection_closed_mid_request_is_transient(server: TritonServer, chunk: Any) -> None:
+    host = PluginHost()
+    spec, tensors = _tensors(host, "top_bdt", chunk)
+    n = len(tensors["features"])
+    options = {"protocol": "http", "retries": 1, "backoff_s": 0.01}
+    with FaultyProxy(server.http_url, mode="cut") as proxy:  # answers metadata, dies on /infer
+        with pytest.raises(ServerUnavailableError, match="no Triton server answered"):
+            TritonBackend({**options, "url": proxy.url}).infer(spec, tensors)
+        backend = TritonBackend({**options, "url": proxy.url, "fallback": "local"})
+        out = backend.infer(spec, tensors)
+        assert proxy.cut >= 2
+    np.testing.assert_allclose(
+        out["score"], host.create_backend(spec).infer(spec, tensors)["score"]
+    )
+    assert backend.report() == {"rows_remote": 0, "rows_fallback": n}
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_an_unanswering_server_is_remembered(protocol: str, chunk: Any) -> None:
+    host = PluginHost()
+    spec, tensors = _tensors(host, "top_bdt", chunk)
+    n = len(tensors["features"])
+    wait = 2.0
+    options = {
+        "protocol": protocol,
+        "timeout_s": wait,
+        "connect_timeout_s": wait,
+        "server_retry_s": 6,
+        "retries": 1,
+        "backoff_s": 0.01,
+    }
+    with FaultyProxy(mode="hang") as stuck:  # accepts connections, never answers
+        backend = TritonBackend({**options, "url": stuck.url, "fallback": "local"})
+        times = []
+        for _ in range(3):
+            start = time.monotonic()
+            backend.infer(spec, tensors)
+            times.append(time.monotonic() - start)
+        failed_at = time.monotonic() - sum(times[1:])
+        assert wait * 0.9 < times[0] < wait * 3
+        assert max(times[1:]) < wait / 2, times  # remembered: straight to the fallback
+        assert backend.report() == {"rows_remote": 0, "rows_fallback": 3 * n}
+        strict = TritonBackend({**options, "url": stuck.url})
+        with pytest.raises(ServerUnavailableError, match="no Triton server reachable"):
+            strict.infer(spec, tensors)
+        start = time.monotonic()
+        with pytest.raises(ServerUnavailableError, match="server_retry_s"):
+            strict.infer(spec, tensors)
+        assert time.monotonic() - start < wait / 2
+        time.sleep(max(0.0, failed_at + 6.2 - time.monotonic()))
+        start = time.monotonic()
+        backend.infer(spec, tensors)  # the retry interval passed: the server is tried again
+        assert time.monotonic() - start > wait * 0.9
+        assert backend.report() == {"rows_remote": 0, "rows_fallback": n}
 
 
 def test_tls_with_a_real_server(tmp_path: Path, servable: list[str]) -> None:

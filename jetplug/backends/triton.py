@@ -2,21 +2,31 @@
 
 Compared with CMS SONIC and ``coffea.ml_tools.triton_wrapper``, this client:
 
-* checks the plugin's tensors against the server's model metadata and
-  configuration before sending anything (names, dtypes, shapes, max batch
-  size) and fails with one clear error on a mismatch;
+* checks, before sending anything to a server (once per server and process),
+  the plugin's tensors against the model's metadata and configuration
+  (names, dtypes, shapes, max batch size) and that the model holds the
+  plugin's artifact (sha256 and plugin version from ``config.pbtxt``), and
+  fails with one clear error on a mismatch (:mod:`.triton_identity`); what
+  the servers said is recorded in provenance;
 * splits a chunk into requests of at most the server's ``max_batch_size``
   rows, without padding;
 * keeps ``in_flight`` requests in flight (a thread pool; one client per
   thread and server, built lazily, so nothing unpicklable travels to workers);
 * retries only transient failures (unavailable, deadline exceeded,
-  connection refused/reset, HTTP 502/503/504) with bounded exponential
-  backoff and jitter, in seconds, in a loop; bad input fails at once;
+  connection refused/reset/closed mid-request, HTTP 502/503/504) with
+  bounded exponential backoff and jitter, in seconds, in a loop; bad input
+  fails at once (:mod:`.triton_faults`);
+* bounds every call: ``connect_timeout_s`` for the model check (and for
+  connecting over HTTP), ``timeout_s`` for an inference request;
 * keeps a circuit breaker per server and balances requests over several
   servers (fewest requests in flight among the servers whose breaker is
   closed);
 * optionally falls back to the local backend when every server stays down,
-  and reports how many rows it served locally (recorded in provenance);
+  and reports how many rows (objects) it served locally (recorded in
+  provenance and printed by ``jetplug run``);
+* remembers that every server failed: for ``server_retry_s`` seconds the
+  backend instance goes straight to the fallback (or fails at once) rather
+  than waiting for the same timeouts in every chunk;
 * supports TLS (root certificates, client certificate and key) and headers,
   e.g. a bearer token read from an environment variable.
 
@@ -44,76 +54,18 @@ from ..errors import BackendError, ServerUnavailableError, TritonMismatchError
 from ..hookspecs import hookimpl
 from ..options import Option
 from ..registry import BackendRegistry
-from ..spec import TRITON_DATATYPES, ModelSpec, TensorSpec
+from ..spec import TRITON_DATATYPES, ModelSpec
 from .base import Backend
+from .triton_faults import Breaker, DownMemory, error_text, is_transient
+from .triton_identity import ServedModel, served_model
 
 __all__ = ["ServerUnavailableError", "TritonBackend", "TritonMismatchError"]
-
-_TRANSIENT_GRPC = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED")
-_TRANSIENT_HTTP = ("502", "503", "504")
-
-
-def _is_transient(error: BaseException) -> bool:
-    from tritonclient.utils import InferenceServerException
-
-    if isinstance(error, ConnectionError | TimeoutError | OSError):
-        return True
-    if isinstance(error, InferenceServerException):
-        status = str(error.status() or "")
-        message = str(error.message() or "").lower()
-        if any(code in status for code in _TRANSIENT_GRPC) or status in _TRANSIENT_HTTP:
-            return True
-        return any(
-            text in message
-            for text in (
-                "connection refused",
-                "connection reset",
-                "failed to connect",
-                "timed out",
-                "deadline",
-            )
-        )
-    return False
-
-
-class _Breaker:
-    """Open after ``threshold`` consecutive failures; half-open again after ``reset_s``."""
-
-    def __init__(self, threshold: int, reset_s: float) -> None:
-        self.threshold = threshold
-        self.reset_s = reset_s
-        self.failures = 0
-        self.opened_at: float | None = None
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "reset_s": self.reset_s}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["threshold"], state["reset_s"])  # type: ignore[misc]
-
-    def available(self) -> bool:
-        with self._lock:
-            if self.opened_at is None:
-                return True
-            return time.monotonic() - self.opened_at >= self.reset_s  # half-open: one probe
-
-    def success(self) -> None:
-        with self._lock:
-            self.failures = 0
-            self.opened_at = None
-
-    def failure(self) -> None:
-        with self._lock:
-            self.failures += 1
-            if self.failures >= self.threshold:
-                self.opened_at = time.monotonic()
 
 
 @dataclass
 class _Server:
     url: str
-    breaker: _Breaker
+    breaker: Breaker
     in_flight: int = 0
 
 
@@ -137,15 +89,34 @@ class TritonBackend(Backend):
         Option("protocol", "str", "grpc", "transport", choices=("grpc", "http")),
         Option("model_name", "str", None, "served model name (default: the plugin name)"),
         Option("model_version", "str", "", "served model version (default: latest)"),
+        Option(
+            "check_artifact",
+            "bool",
+            True,
+            "refuse a served model whose artifact sha256 or plugin version is not the plugin's",
+        ),
         Option("in_flight", "int", 4, "requests kept in flight per process"),
         Option("max_batch_size", "int", None, "rows per request (default: the server's)"),
-        Option("timeout_s", "float", 30.0, "per-request timeout in seconds"),
+        Option("timeout_s", "float", 30.0, "timeout of one inference request, in seconds"),
+        Option(
+            "connect_timeout_s",
+            "float",
+            5.0,
+            "timeout of the model check (and, over HTTP, of connecting), in seconds",
+        ),
         Option("retries", "int", 4, "retries of a transient failure"),
         Option("backoff_s", "float", 0.1, "first retry delay in seconds (doubles, with jitter)"),
         Option("backoff_max_s", "float", 5.0, "longest retry delay in seconds"),
         Option("breaker_failures", "int", 5, "consecutive failures that open a server's breaker"),
         Option("breaker_reset_s", "float", 30.0, "seconds before an open breaker probes again"),
         Option("fallback", "str", "none", "run locally when no server answers", ("none", "local")),
+        Option(
+            "server_retry_s",
+            "float",
+            60.0,
+            "after every server failed: seconds before trying them again "
+            "(meanwhile the fallback runs, or requests fail at once; 0: every chunk tries)",
+        ),
         Option("tls", "dict", {}, "``root_certificates``, ``private_key``, ``certificate_chain``"),
         Option("headers", "dict", {}, "extra request headers"),
         Option("token_env", "str", None, "environment variable holding a bearer token"),
@@ -162,32 +133,36 @@ class TritonBackend(Backend):
         self.protocol = str(o["protocol"])
         self.in_flight = int(o["in_flight"])
         self.timeout_s = float(o["timeout_s"])
+        self.connect_timeout_s = float(o["connect_timeout_s"])
         self.retries = int(o["retries"])
         self.backoff_s = float(o["backoff_s"])
         self.backoff_max_s = float(o["backoff_max_s"])
         self.fallback = str(o["fallback"])
         self._servers = [
-            _Server(u, _Breaker(int(o["breaker_failures"]), float(o["breaker_reset_s"])))
+            _Server(u, Breaker(int(o["breaker_failures"]), float(o["breaker_reset_s"])))
             for u in self.urls
         ]
+        self._down = DownMemory(float(o["server_retry_s"]))
         self._local = threading.local()
         self._lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._checked: dict[str, tuple[str, int]] = {}
+        self._served: dict[tuple[str, str], ServedModel] = {}
         self._fallback_backend: Backend | None = None
         self.rows_remote = 0
         self.rows_fallback = 0
         self._clients: list[Any] = []
         _LIVE.add(self)
 
-    # -- pickling: clients, pools and locks are rebuilt lazily in each process ----------
+    # -- pickling: clients, pools, locks and what was checked are rebuilt in each process ------
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         for key in ("_local", "_lock", "_pool", "_fallback_backend", "_clients"):
             state.pop(key, None)
         state["_servers"] = [
-            _Server(s.url, _Breaker(s.breaker.threshold, s.breaker.reset_s)) for s in self._servers
+            _Server(s.url, Breaker(s.breaker.threshold, s.breaker.reset_s)) for s in self._servers
         ]
+        state["_checked"], state["_served"] = {}, {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -222,41 +197,43 @@ class TritonBackend(Backend):
             headers["authorization"] = f"Bearer {token}"  # gRPC metadata keys are lowercase
         return headers
 
+    def _new_client(self, url: str, network_timeout: float) -> Any:
+        """A client for ``url``; over HTTP, every call of it times out after ``network_timeout``."""
+        tls = dict(self.options["tls"])
+        if self.protocol == "grpc":
+            import tritonclient.grpc as grpcclient
+
+            return grpcclient.InferenceServerClient(
+                url,
+                ssl=bool(tls),
+                root_certificates=tls.get("root_certificates"),
+                private_key=tls.get("private_key"),
+                certificate_chain=tls.get("certificate_chain"),
+            )
+        import tritonclient.http as httpclient
+
+        ssl_options = {}
+        if tls.get("root_certificates"):
+            ssl_options["ca_certs"] = tls["root_certificates"]
+        if tls.get("certificate_chain"):
+            ssl_options["certfile"] = tls["certificate_chain"]
+        if tls.get("private_key"):
+            ssl_options["keyfile"] = tls["private_key"]
+        return httpclient.InferenceServerClient(
+            url,
+            ssl=bool(tls),
+            ssl_options=ssl_options or None,
+            connection_timeout=self.connect_timeout_s,
+            network_timeout=network_timeout,
+        )
+
     def _client(self, url: str) -> Any:
         clients = getattr(self._local, "clients", None)
         if clients is None:
             clients = self._local.clients = {}
         client = clients.get(url)
         if client is None:
-            tls = dict(self.options["tls"])
-            if self.protocol == "grpc":
-                import tritonclient.grpc as grpcclient
-
-                client = grpcclient.InferenceServerClient(
-                    url,
-                    ssl=bool(tls),
-                    root_certificates=tls.get("root_certificates"),
-                    private_key=tls.get("private_key"),
-                    certificate_chain=tls.get("certificate_chain"),
-                )
-            else:
-                import tritonclient.http as httpclient
-
-                ssl_options = {}
-                if tls.get("root_certificates"):
-                    ssl_options["ca_certs"] = tls["root_certificates"]
-                if tls.get("certificate_chain"):
-                    ssl_options["certfile"] = tls["certificate_chain"]
-                if tls.get("private_key"):
-                    ssl_options["keyfile"] = tls["private_key"]
-                client = httpclient.InferenceServerClient(
-                    url,
-                    ssl=bool(tls),
-                    ssl_options=ssl_options or None,
-                    connection_timeout=self.timeout_s,
-                    network_timeout=self.timeout_s,
-                )
-            clients[url] = client
+            client = clients[url] = self._new_client(url, self.timeout_s)
             self._clients.append(client)
         return client
 
@@ -267,61 +244,100 @@ class TritonBackend(Backend):
             import tritonclient.http as module
         return module
 
-    # -- metadata check --------------------------------------------------------------------
+    # -- model check: tensors and artifact, once per server and process ---------------------
     def _model(self, spec: ModelSpec) -> tuple[str, str]:
         return str(self.options["model_name"] or spec.name), str(self.options["model_version"])
 
+    def _ask(self, url: str, name: str, version: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The model's metadata and configuration as JSON, within ``connect_timeout_s``."""
+        headers = self._headers()
+        if self.protocol == "grpc":
+            client = self._client(url)
+            kwargs = {"headers": headers, "as_json": True, "client_timeout": self.connect_timeout_s}
+            return (
+                client.get_model_metadata(name, version, **kwargs),
+                client.get_model_config(name, version, **kwargs),
+            )
+        client = self._new_client(url, self.connect_timeout_s)  # short-lived: a short timeout
+        try:
+            return (
+                client.get_model_metadata(name, version, headers=headers),
+                client.get_model_config(name, version, headers=headers),
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def _verify(self, spec: ModelSpec, server: _Server) -> ServedModel:
+        """What ``server`` serves for ``spec``, checked (cached per server and process).
+
+        Transient failures propagate as they are (the caller retries or moves
+        on); anything else is a :class:`TritonMismatchError`.
+        """
+        key = (spec.name, server.url)
+        served = self._served.get(key)
+        if served is not None:
+            return served
+        name, version = self._model(spec)
+        self._headers()  # a missing token is the configuration's fault, not the server's
+        try:
+            meta, config = self._ask(server.url, name, version)
+        except Exception as e:
+            if is_transient(e):
+                raise
+            msg = (
+                f"plugin {spec.name!r}: server {server.url} cannot serve "
+                f"model {name!r}: {error_text(e)}"
+            )
+            raise TritonMismatchError(msg) from e
+        served = served_model(
+            spec,
+            server.url,
+            name,
+            version,
+            meta,
+            config,
+            check_artifact=bool(self.options["check_artifact"]),
+        )
+        with self._lock:
+            self._served[key] = served
+        return served
+
+    def _raise_if_down(self, spec: ModelSpec) -> None:
+        if self._down.remaining() > 0:
+            msg = f"plugin {spec.name!r}: every Triton server ({self.urls}) {self._down.describe()}"
+            raise ServerUnavailableError(msg)
+
     def check(self, spec: ModelSpec) -> tuple[str, int]:
-        """Validate ``spec`` against the server; returns (served version, max batch size)."""
+        """Check ``spec`` against the first server that answers: (served version, batch size).
+
+        Raises :class:`TritonMismatchError` when the server's model is not
+        the plugin's (tensors, artifact sha256, plugin version) and
+        :class:`ServerUnavailableError` when no server answers (or every
+        server failed less than ``server_retry_s`` ago).
+        """
         if spec.name in self._checked:
             return self._checked[spec.name]
-        name, version = self._model(spec)
-        server = self._servers[0]
+        self._raise_if_down(spec)
         last: BaseException | None = None
         for server in self._servers:
+            if not server.breaker.available():
+                continue
             try:
-                client = self._client(server.url)
-                meta = client.get_model_metadata(
-                    name, version, headers=self._headers(), **self._as_json()
-                )
-                config = client.get_model_config(
-                    name, version, headers=self._headers(), **self._as_json()
-                )
-                break
+                served = self._verify(spec, server)
+            except BackendError:  # a mismatch, or a bad configuration
+                raise
             except Exception as e:
-                if not _is_transient(e):
-                    msg = (
-                        f"plugin {spec.name!r}: server {server.url} cannot serve "
-                        f"model {name!r}: {_text(e)}"
-                    )
-                    raise TritonMismatchError(msg) from e
+                server.breaker.failure()
                 last = e
-        else:
-            msg = f"plugin {spec.name!r}: no Triton server reachable at {self.urls}: {_text(last)}"
-            raise ServerUnavailableError(msg) from last
-        config = config.get("config", config)
-        served_max = int(config.get("max_batch_size", 0))
-        problems = _compare(spec.tensors_in, meta.get("inputs", []), served_max, "input")
-        problems += _compare(spec.tensors_out, meta.get("outputs", []), served_max, "output")
-        if served_max < 1:
-            problems.append("the served model has max_batch_size 0 (no batching)")
-        if problems:
-            msg = (
-                f"plugin {spec.name!r} does not match model {name!r} on {server.url}: "
-                + "; ".join(problems)
-            )
-            raise TritonMismatchError(msg)
-        versions = meta.get("versions") or [version or "?"]
-        wanted = int(self.options["max_batch_size"] or served_max)
-        result = (
-            str(version or max(versions, key=lambda v: int(v) if str(v).isdigit() else -1)),
-            min(wanted, served_max),
-        )
-        self._checked[spec.name] = result
-        return result
-
-    def _as_json(self) -> dict[str, Any]:
-        return {"as_json": True} if self.protocol == "grpc" else {}
+                continue
+            wanted = int(self.options["max_batch_size"] or served.max_batch_size)
+            result = (served.model_version, min(wanted, served.max_batch_size))
+            self._checked[spec.name] = result
+            return result
+        msg = f"plugin {spec.name!r}: no Triton server reachable at {self.urls}: {error_text(last)}"
+        self._down.mark(error_text(last))
+        raise ServerUnavailableError(msg) from last
 
     # -- inference ----------------------------------------------------------------------------
     def _pick(self) -> _Server | None:
@@ -340,6 +356,7 @@ class TritonBackend(Backend):
     def _request(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         module = self._module()
         name, version = self._model(spec)
+        n = len(next(iter(tensors.values())))
         inputs = []
         for t in spec.tensors_in:
             data = np.ascontiguousarray(tensors[t.name], dtype=t.dtype)
@@ -349,23 +366,35 @@ class TritonBackend(Backend):
             inp.set_data_from_numpy(data)
             inputs.append(inp)
         outputs = [module.InferRequestedOutput(t.name) for t in spec.tensors_out]
+        kwargs: dict[str, Any] = {"headers": self._headers()}
+        if self.protocol == "grpc":
+            kwargs["client_timeout"] = self.timeout_s
         last: BaseException | None = None
         for attempt in range(self.retries + 1):
+            if self._down.remaining() > 0:  # another request found every server down
+                self._raise_if_down(spec)
             server = self._pick()
             if server is None:
                 break
             try:
-                kwargs: dict[str, Any] = {"headers": self._headers()}
-                if self.protocol == "grpc":
-                    kwargs["client_timeout"] = self.timeout_s
+                served = self._verify(spec, server)  # before the first request to this server
+                if n > served.max_batch_size:
+                    msg = (
+                        f"plugin {spec.name!r}: server {server.url} takes at most "
+                        f"{served.max_batch_size} rows per request, not {n} "
+                        "(set backend option max_batch_size)"
+                    )
+                    raise TritonMismatchError(msg)
                 result = self._client(server.url).infer(
                     name, inputs, model_version=version, outputs=outputs, **kwargs
                 )
+            except BackendError:
+                raise
             except Exception as e:
-                if not _is_transient(e):
+                if not is_transient(e):
                     msg = (
                         f"plugin {spec.name!r}: server {server.url} rejected the request: "
-                        f"{_text(e)}"
+                        f"{error_text(e)}"
                     )
                     raise BackendError(msg) from e
                 server.breaker.failure()
@@ -376,12 +405,12 @@ class TritonBackend(Backend):
             finally:
                 self._release(server)
             server.breaker.success()
-            n = len(next(iter(tensors.values())))
             return {
                 t.name: np.asarray(result.as_numpy(t.name), dtype=t.dtype).reshape((n, *t.shape))
                 for t in spec.tensors_out
             }
-        msg = f"plugin {spec.name!r}: no Triton server answered ({self.urls}): {_text(last)}"
+        msg = f"plugin {spec.name!r}: no Triton server answered ({self.urls}): {error_text(last)}"
+        self._down.mark(error_text(last))
         raise ServerUnavailableError(msg) from last
 
     def _run_part(
@@ -395,13 +424,19 @@ class TritonBackend(Backend):
             return local().infer(spec, part), True
 
     def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Split into ≤ max-batch-size requests, run them ``in_flight`` at a time, reassemble."""
+        """Split into ≤ max-batch-size requests, run them ``in_flight`` at a time, reassemble.
+
+        With ``fallback: local``, rows no server answered run in-process and
+        are counted (:meth:`report`); after every server failed, whole chunks
+        do so for ``server_retry_s`` seconds without contacting the servers.
+        """
         n = len(next(iter(tensors.values())))
         if n == 0:
             return {t.name: np.zeros((0, *t.shape), dtype=t.dtype) for t in spec.tensors_out}
         local = self._local_factory(spec) if self.fallback == "local" else None
         try:
             _, batch = self.check(spec)
+            self._raise_if_down(spec)
         except ServerUnavailableError:
             if local is None:
                 raise
@@ -425,22 +460,34 @@ class TritonBackend(Backend):
 
     def _local_factory(self, spec: ModelSpec) -> Callable[[], Backend]:
         def make() -> Backend:
-            if self._fallback_backend is None:
-                from ..host import PluginHost
+            with self._lock:
+                if self._fallback_backend is None:
+                    from ..host import PluginHost
 
-                self._fallback_backend = PluginHost().create_backend(spec, "local")
-            return self._fallback_backend
+                    self._fallback_backend = PluginHost().create_backend(spec, "local")
+                return self._fallback_backend
 
         return make
 
     def report(self) -> dict[str, int]:
-        """Rows served remotely and by the local fallback since the last report (then reset)."""
+        """Rows (objects) served remotely and by the local fallback since the last report.
+
+        The counters are reset; the run sums them per plugin into provenance
+        and ``jetplug run`` prints them.
+        """
         out = {"rows_remote": self.rows_remote, "rows_fallback": self.rows_fallback}
         self.rows_remote = self.rows_fallback = 0
         return out
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
-        """Backend, protocol, server URLs, model name and served version."""
+        """Backend, protocol, server URLs, model name, served version and what servers said.
+
+        ``served`` lists, per server checked in this process, the model name
+        and version it serves, the sha256 of the plugin artifact it holds and
+        of the file it loads, and the plugin version (``config.pbtxt``
+        parameters). ``rows_remote`` and ``rows_fallback`` start at 0; the
+        run adds what the chunks reported.
+        """
         name, version = self._model(spec)
         info: dict[str, Any] = {
             "backend": self.name,
@@ -450,44 +497,18 @@ class TritonBackend(Backend):
             "model_version": version or "latest",
             "in_flight": self.in_flight,
             "fallback": self.fallback,
+            "rows_remote": 0,
+            "rows_fallback": 0,
         }
         try:
             served, batch = self.check(spec)
             info.update(model_version=served, max_batch_size=batch)
         except BackendError as e:
             info["error"] = str(e)
+        info["served"] = [
+            s.record() for (plugin, _), s in sorted(self._served.items()) if plugin == spec.name
+        ]
         return info
-
-
-def _text(error: BaseException | None) -> str:
-    if error is None:
-        return "no server available (circuit breakers open)"
-    message = getattr(error, "message", None)
-    text = message() if callable(message) else str(error)
-    return " ".join(str(text).split())
-
-
-def _compare(
-    declared: tuple[TensorSpec, ...], served: list[dict[str, Any]], max_batch: int, kind: str
-) -> list[str]:
-    by_name = {t["name"]: t for t in served}
-    problems = []
-    for t in declared:
-        got = by_name.get(t.name)
-        if got is None:
-            problems.append(f"{kind} {t.name!r} not served (server has {sorted(by_name)})")
-            continue
-        if got["datatype"] != TRITON_DATATYPES[t.dtype]:
-            problems.append(
-                f"{kind} {t.name!r} is {got['datatype']} on the server, {t.dtype} in the plugin"
-            )
-        shape = [int(d) for d in got["shape"]]
-        expected = [-1, *(t.shape or (1,))] if max_batch > 0 else list(t.shape or (1,))
-        if shape != expected:
-            problems.append(
-                f"{kind} {t.name!r} has shape {shape} on the server, expected {expected}"
-            )
-    return problems
 
 
 @hookimpl

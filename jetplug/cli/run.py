@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -92,3 +93,28 @@ def run(
         click.echo(f"  {path}")
     if result.skims:
         click.echo(f"  {len(result.skims)} skim file(s) in {outdir / 'skims'}")
+    for line in backend_rows(result.provenance):
+        click.echo(line)
+
+
+def backend_rows(provenance: dict[str, Any]) -> list[str]:
+    """One line per plugin on a remote backend: objects served remotely and by the fallback.
+
+    Read from provenance (``rows_remote`` / ``rows_fallback``, summed over
+    the chunks); a fallback that served anything is flagged, since those
+    objects did not run where the config said.
+    """
+    lines = []
+    for step in provenance.get("plugins", []):
+        backend = step.get("backend", {})
+        if "rows_fallback" not in backend:
+            continue
+        remote, fallback = int(backend.get("rows_remote", 0)), int(backend["rows_fallback"])
+        line = (
+            f"{step['name']} ({backend.get('backend', '?')}): {remote} objects on the server, "
+            f"{fallback} on the local fallback"
+        )
+        if fallback:
+            line += " (the server was unavailable; see provenance.json)"
+        lines.append(line)
+    return lines
