@@ -248,6 +248,16 @@ class PluginChain:
         for step in self.steps:
             step.backend.close()
 
+    def verify_artifacts(self) -> None:
+        """Check every model file a backend loads here against its recorded sha256.
+
+        Raises :class:`~jetplug.errors.ArtifactError` naming the plugin, the
+        file, the recorded and the actual sha256.
+        """
+        for step in self.steps:
+            if step.backend.reads_artifact(step.spec):
+                step.spec.artifact.verify(step.spec.name)
+
     def fingerprint(self) -> dict[str, str]:
         """``plugin -> version sha256`` of what this process runs (checked against the driver)."""
         return {s.spec.name: f"{s.spec.version} {s.spec.artifact.sha256}" for s in self.steps}

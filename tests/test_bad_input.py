@@ -170,3 +170,50 @@ def test_cli_failed_chunks_exit_3(tmp_path: Path, real_data: Path) -> None:
     assert "1 of 2 chunks failed" in proc.stderr and "entries [100, 200)" in proc.stderr
     assert "Traceback" not in proc.stderr
     shutil.rmtree(tmp_path / "o")
+
+
+# -- issue 12, item 7: late or misleading errors ---------------------------------------------
+
+
+def _tiny_xgboost(path: Path) -> Path:
+    """A one-input xgboost model (JSON), as someone else might ship it."""
+    import numpy as np
+    import xgboost as xgb
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 300, (200, 1)).astype(np.float32)
+    booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(x, label=x[:, 0] > 100), 2)
+    booster.save_model(str(path))
+    return path
+
+
+def test_changed_model_file_fails_before_the_run(tmp_path: Path, real_data: Path) -> None:
+    from jetplug import ArtifactError, PluginHost, Plugins
+    from jetplug.declared import DeclaredModels
+    from jetplug.spec import sha256_file
+
+    model = _tiny_xgboost(tmp_path / "theirs.json")
+    cfg = load_config(
+        _config(
+            tmp_path,
+            [real_data / "nano_tt_v15.root"],
+            models={"theirs": {"file": str(model), "inputs": ["msoftdrop"]}},
+            plugins=["theirs"],
+            histograms={},
+            chunksize=20,
+        )
+    )
+    recorded = sha256_file(model)
+    model.write_text(model.read_text() + "\n")  # replaced after the config recorded its sha256
+    actual = sha256_file(model)
+    with pytest.raises(ArtifactError) as err:
+        run(cfg, tmp_path / "out")
+    msg = str(err.value)
+    assert msg.startswith("plugin 'theirs': ")
+    assert str(model) in msg and f"sha256 {actual}" in msg and f"expected {recorded}" in msg
+    assert not (tmp_path / "out").exists()  # failed before any chunk ran
+    # the same check when a user's processor builds Plugins
+    host = PluginHost()
+    host.register(DeclaredModels(cfg.models), name="declared")
+    with pytest.raises(ArtifactError, match=r"plugin 'theirs': .*theirs\.json has sha256"):
+        Plugins(["theirs"], host=host)

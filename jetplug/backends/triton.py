@@ -180,6 +180,11 @@ class TritonBackend(Backend):
         self._clients: list[Any] = []
         _LIVE.add(self)
 
+    def reads_artifact(self, spec: ModelSpec) -> bool:
+        """The server holds the model; the local file is read only as the fallback."""
+        del spec
+        return self.fallback == "local"
+
     # -- pickling: clients, pools and locks are rebuilt lazily in each process ----------
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
