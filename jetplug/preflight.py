@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uproot
+from coffea.nanoevents import NanoAODSchema
 
 from .config import RunConfig
 from .errors import ConfigError, InputFileError, MissingInputError
@@ -79,6 +80,23 @@ def _open(dataset: str, path: str, treename: str) -> tuple[set[str], int, int | 
     return branches, entries, Path(path).stat().st_size if local else None
 
 
+def _event_ids() -> tuple[str, ...]:
+    """Branches coffea's NanoAOD schemas (``nanoaod``, ``pfnano``) refuse to read a file without."""
+    return tuple(NanoAODSchema.event_ids) if NanoAODSchema.error_missing_event_ids else ()
+
+
+def _check_event_ids(dataset: str, path: str, branches: set[str]) -> None:
+    missing = [b for b in _event_ids() if b not in branches]
+    if missing:
+        what = f"branch {missing[0]!r}" if len(missing) == 1 else f"branches {missing}"
+        raise InputFileError(
+            path,
+            f"has no {what}, which coffea's NanoAOD schema needs to identify events "
+            f"({', '.join(_event_ids())}); is it a NanoAOD file?",
+            dataset=dataset,
+        )
+
+
 def _require(consumer: str, fld: str, branches: set[str], provided: Provided, path: str) -> None:
     """Raise :class:`MissingInputError` unless ``fld`` is a branch or a plugin output."""
     head, _, rest = fld.partition(".")
@@ -134,6 +152,7 @@ def check_files(
     for dataset in config.fileset:
         for path in dataset.files:
             branches, entries, size = _open(dataset.name, path, config.treename)
+            _check_event_ids(dataset.name, path, branches)
             provided = Provided()
             for plan in plans:
                 plan.check_file(branches, provided, derivations, path)

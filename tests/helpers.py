@@ -23,23 +23,26 @@ FATJET_FIELDS = (
 )
 
 
+EVENT_BRANCHES = ("run", "luminosityBlock", "event", "genWeight")
+
+
 def copy_fatjets(
-    src: Path, dst: Path, fields: Sequence[str] = FATJET_FIELDS, *, step: int = 50
+    src: Path,
+    dst: Path,
+    fields: Sequence[str] = FATJET_FIELDS,
+    *,
+    step: int = 50,
+    event: Sequence[str] = EVENT_BRANCHES,
 ) -> Path:
-    """Write a NanoAOD-layout copy of ``src`` with only ``FatJet_<fields>``.
+    """Write a NanoAOD-layout copy of ``src`` with only ``FatJet_<fields>`` and ``event``.
 
     ``step`` events per ``extend`` call, i.e. per basket, so that a file has
     several baskets (and chunks can fail independently).
     """
     tree = uproot.open(src)["Events"]
-    arrays = tree.arrays(
-        [f"FatJet_{f}" for f in fields] + ["run", "luminosityBlock", "event", "genWeight"]
-    )
+    arrays = tree.arrays([f"FatJet_{f}" for f in fields] + list(event))
     data = {
-        "run": arrays.run,
-        "luminosityBlock": arrays.luminosityBlock,
-        "event": arrays.event,
-        "genWeight": arrays.genWeight,
+        **{b: arrays[b] for b in event},
         "FatJet": ak.zip({f: arrays[f"FatJet_{f}"] for f in fields}),
     }
     with uproot.recreate(dst) as f:

@@ -217,3 +217,17 @@ def test_changed_model_file_fails_before_the_run(tmp_path: Path, real_data: Path
     host.register(DeclaredModels(cfg.models), name="declared")
     with pytest.raises(ArtifactError, match=r"plugin 'theirs': .*theirs\.json has sha256"):
         Plugins(["theirs"], host=host)
+
+
+@pytest.mark.parametrize("missing", ["luminosityBlock", "run", "event"])
+def test_file_without_event_ids_fails_preflight(
+    tmp_path: Path, real_data: Path, missing: str
+) -> None:
+    event = [b for b in ("run", "luminosityBlock", "event", "genWeight") if b != missing]
+    path = copy_fatjets(real_data / "nano_tt_v15.root", tmp_path / "no_ids.root", event=event)
+    with pytest.raises(InputFileError) as err:
+        run(load_config(_config(tmp_path, [path])), tmp_path / "out")
+    msg = str(err.value)
+    assert f"file {path}: has no branch {missing!r}" in msg
+    assert "NanoAOD schema" in msg
+    assert not (tmp_path / "out").exists()
