@@ -33,13 +33,20 @@ from .checks import check_tensors
 from .chunk import ChunkContext
 from .columns import attach_outputs, gather_inputs
 from .config import PluginConfig
-from .errors import ConfigError, DependencyError, annotate
+from .errors import ConfigError, DependencyError, FileReadError, annotate, is_file_read_error
 from .host import HostDescription, PluginHost
 from .model import JetModel
 from .plan import COLLECTION, Plan
 from .spec import ModelSpec
 
-__all__ = ["PluginChain", "Step", "chain_for", "execution_order", "release_chain"]
+__all__ = [
+    "PluginChain",
+    "Step",
+    "chain_for",
+    "execution_order",
+    "file_read_error",
+    "release_chain",
+]
 
 
 def _ref(ref: tuple[str, str]) -> str:
@@ -128,7 +135,10 @@ class Step:
 
         ``record(stage, value)``, if given, sees what each stage produced:
         ``gather`` (inputs, counts), ``prepare`` and ``infer`` (tensors),
-        ``finalize`` (columns), as ``jetplug check`` reports them.
+        ``finalize`` (columns), as ``jetplug check`` reports them. An error
+        raised while reading the chunk's columns from its file (a corrupt
+        basket) is a :class:`FileReadError` naming the file and entry range:
+        the plugin only asked for the column.
         """
         spec = self.spec
         seen = record or (lambda stage, value: None)
@@ -153,6 +163,8 @@ class Step:
             stage = "attaching outputs"
             return attach_outputs(events, spec, columns, counts)
         except Exception as e:
+            if is_file_read_error(e):
+                raise file_read_error(e, chunk, f"plugin {spec.name!r}") from e
             where = chunk.where() if chunk is not None else {}
             raise annotate(e, plugin=spec.name, stage=stage, **where) from None
 
@@ -164,6 +176,23 @@ class Step:
             "options": dict(self.model.options),
             "backend": self.backend.describe(self.spec),
         }
+
+
+def file_read_error(
+    error: BaseException, chunk: ChunkContext | None, reader: str | None = None
+) -> FileReadError:
+    """``error``, raised while reading ``chunk``'s columns, as a :class:`FileReadError`."""
+    if isinstance(error, FileReadError):
+        return error
+    if chunk is None or chunk.file is None:
+        return FileReadError("(unknown: events without coffea metadata)", error, reader=reader)
+    return FileReadError(
+        chunk.file,
+        error,
+        dataset=chunk.dataset,
+        entries=(chunk.entrystart, chunk.entrystop),
+        reader=reader,
+    )
 
 
 def _misplaced(

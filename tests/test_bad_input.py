@@ -231,3 +231,45 @@ def test_file_without_event_ids_fails_preflight(
     assert f"file {path}: has no branch {missing!r}" in msg
     assert "NanoAOD schema" in msg
     assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_basket_is_a_file_read_error_not_the_plugins(
+    tmp_path: Path, real_data: Path
+) -> None:
+    from jetplug import Plugins
+    from jetplug.errors import FileReadError, error_context
+
+    path = copy_fatjets(real_data / "nano_tt_v15.root", tmp_path / "corrupt.root", step=50)
+    corrupt_basket(path, "FatJet_msoftdrop", 2)  # entries [100, 150), read by top_bdt
+    with pytest.raises(ChunksFailedError) as failed:
+        run(load_config(_config(tmp_path, [path], chunksize=50)))
+    assert f"First: dataset 'sample', file {path}, entries [100, 150): FileReadError: cannot " in (
+        str(failed.value)
+    )
+    (failure,) = failed.value.failures
+    assert failure["plugin"] is None
+    assert failure["error"].startswith(f"FileReadError: dataset 'sample', file {path}, ")
+    assert "entries [100, 150): cannot read its columns (zlib.error:" in failure["error"]
+    assert failure["error"].endswith("(read for plugin 'top_bdt')")
+    # a column only a histogram reads
+    corrupt_basket(path, "FatJet_eta", 0)
+    hist_only = {"eta": {"axes": [{"field": "FatJet.eta", "bins": 4, "start": -3, "stop": 3}]}}
+    cfg = _config(tmp_path, [path], chunksize=50, plugins=[], histograms=hist_only)
+    (failure,) = run(load_config(cfg), max_failures=1).failed
+    assert failure["plugin"] is None and (failure["entrystart"], failure["entrystop"]) == (0, 50)
+    assert failure["error"].startswith("FileReadError: ")
+    assert failure["error"].endswith("(read for histogram 'eta')")
+    # in a user's processor: the error names the file and entries, not the plugin
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    events = NanoEventsFactory.from_root(
+        {str(path): "Events"},
+        schemaclass=NanoAODSchema,
+        entry_start=100,
+        entry_stop=150,
+        metadata={"dataset": "sample", "filename": str(path), "entrystart": 100, "entrystop": 150},
+    ).events()
+    with pytest.raises(FileReadError) as err:
+        Plugins(["top_bdt"])(events)
+    assert f"file {path}, entries [100, 150): cannot read its columns" in str(err.value)
+    assert error_context(err.value).get("plugin") is None
