@@ -40,6 +40,7 @@ Every error names the key at fault and the file it came from.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import itertools
 import json
@@ -231,10 +232,20 @@ def _parse_datasets(ctx: ConfigContext, raw: Any, base: Path) -> tuple[DatasetCo
             metadata = dict(spec.get("metadata") or {})
         if not files or not all(isinstance(f, str) for f in files):
             ctx.fail(where, "needs a non-empty list of file paths")
-        resolved = tuple(
+        resolved = [
             f if "://" in f or Path(f).is_absolute() else str((base / f).resolve()) for f in files
-        )
-        out.append(DatasetConfig(str(name), resolved, metadata))
+        ]
+        expanded: list[str] = []
+        for given, path in zip(files, resolved, strict=True):
+            literal = "://" in path or not any(c in path for c in "*?[") or Path(path).exists()
+            if literal:
+                expanded.append(path)
+                continue
+            matches = sorted(glob.glob(path))
+            if not matches:
+                ctx.fail(where, f"{given!r} matches no file")
+            expanded += matches
+        out.append(DatasetConfig(str(name), tuple(expanded), metadata))
     return tuple(out)
 
 

@@ -273,3 +273,31 @@ def test_corrupt_basket_is_a_file_read_error_not_the_plugins(
         Plugins(["top_bdt"])(events)
     assert f"file {path}, entries [100, 150): cannot read its columns" in str(err.value)
     assert error_context(err.value).get("plugin") is None
+
+
+def test_directory_as_input_file_says_so(tmp_path: Path, real_data: Path) -> None:
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    shutil.copy(real_data / "nano_dy.root", folder / "a.root")
+    with pytest.raises(InputFileError) as err:
+        run(load_config(_config(tmp_path, [folder])))
+    msg = str(err.value)
+    assert f"file {folder}: is a directory, not a ROOT file" in msg
+    assert f"'{folder}/*.root'" in msg and "does not exist" not in msg
+    # jetplug validate reads its files through collect
+    from jetplug.validation.collect import collect
+
+    with pytest.raises(InputFileError, match=rf"file {folder}: is a directory, not a ROOT file"):
+        collect([folder], ["top_bdt"])
+
+
+def test_fileset_glob_expands_to_sorted_files(tmp_path: Path, real_data: Path) -> None:
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for name in ("b.root", "a.root"):
+        shutil.copy(real_data / "nano_dy.root", folder / name)
+    raw = {"fileset": {"dy": ["samples/*.root"]}}
+    cfg = parse_config(raw, base=tmp_path, source="cfg.yaml")
+    assert cfg.fileset[0].files == (str(folder / "a.root"), str(folder / "b.root"))
+    with pytest.raises(ConfigError, match=r"fileset\.dy: 'samples/\*\.rot' matches no file"):
+        parse_config({"fileset": {"dy": ["samples/*.rot"]}}, base=tmp_path, source="cfg.yaml")
