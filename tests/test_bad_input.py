@@ -301,3 +301,13 @@ def test_fileset_glob_expands_to_sorted_files(tmp_path: Path, real_data: Path) -
     assert cfg.fileset[0].files == (str(folder / "a.root"), str(folder / "b.root"))
     with pytest.raises(ConfigError, match=r"fileset\.dy: 'samples/\*\.rot' matches no file"):
         parse_config({"fileset": {"dy": ["samples/*.rot"]}}, base=tmp_path, source="cfg.yaml")
+
+
+def test_run_arguments_are_validated(tmp_path: Path, real_data: Path) -> None:
+    from jetplug import JetplugError
+
+    cfg = load_config(_config(tmp_path, [real_data / "nano_dy.root"]))
+    with pytest.raises(JetplugError, match=r"max_failures must be at least 0, got -1"):
+        run(cfg, max_failures=-1)
+    with pytest.raises(JetplugError, match=r"workers must be at least 1, got 0"):
+        run(cfg, executor="futures", workers=0)
