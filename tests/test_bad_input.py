@@ -303,6 +303,47 @@ def test_fileset_glob_expands_to_sorted_files(tmp_path: Path, real_data: Path) -
         parse_config({"fileset": {"dy": ["samples/*.rot"]}}, base=tmp_path, source="cfg.yaml")
 
 
+def _huge(bins: int, **extra: object) -> dict[str, object]:
+    axes = [
+        {"field": "FatJet.pt", "bins": bins, "start": 0, "stop": 1},
+        {"field": "FatJet.eta", "bins": bins, "start": 0, "stop": 1},
+    ]
+    return {"fileset": {"a": ["x.root"]}, "histograms": {"big": {"axes": axes}}, **extra}
+
+
+def test_histogram_too_large_for_memory_is_refused_when_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(_huge(100_000), base=tmp_path, source="cfg.yaml")
+    msg = str(err.value)
+    assert msg.startswith("cfg.yaml: histograms.big: ")
+    assert "100002 x 100002 bins" in msg and "74.5 GiB" in msg and "limit of 2 GiB" in msg
+    assert "max_histogram_memory" in msg
+    # the limit is the run config's to raise (or lower)
+    cfg = parse_config(_huge(100_000, max_histogram_memory="80 GiB"), base=tmp_path)
+    assert cfg.max_histogram_memory == 80 * 2**30
+    with pytest.raises(ConfigError, match=r"histograms.big: .*limit of 1 MiB"):
+        parse_config(_huge(400, max_histogram_memory="1 MiB"), base=tmp_path)
+    with pytest.raises(ConfigError, match=r"max_histogram_memory: .*'lots'"):
+        parse_config(_huge(4, max_histogram_memory="lots"), base=tmp_path)
+
+
+def test_histogram_memory_estimate_matches_booked_histograms(tmp_path: Path) -> None:
+    from jetplug.histograms import book, estimate_bytes
+
+    axes = [
+        {"field": "FatJet.pt", "bins": 7, "start": 0, "stop": 1},
+        {"field": "FatJet.eta", "edges": [0, 1, 2, 5]},
+        {"field": "FatJet.truthLabel", "categories": [0, 1, 2]},
+        {"field": "FatJet.flavour", "categories": ["b", "c"]},
+        {"field": "FatJet.nConstituents", "integer": [0, 4]},
+    ]
+    for weight in (None, "genWeight"):
+        h = {"axes": axes, **({"weight": weight} if weight else {})}
+        cfg = parse_config({"fileset": {"a": ["x.root"]}, "histograms": {"h": h}}, base=tmp_path)
+        booked = book(cfg.histograms[0])
+        assert estimate_bytes(cfg.histograms[0]) == booked.view(flow=True).nbytes
+
+
 def test_run_arguments_are_validated(tmp_path: Path, real_data: Path) -> None:
     from jetplug import JetplugError
 
