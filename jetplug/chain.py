@@ -34,7 +34,7 @@ from .checks import check_tensors
 from .chunk import ChunkContext
 from .columns import attach_outputs, gather_inputs
 from .config import PluginConfig
-from .errors import ConfigError, DependencyError, annotate
+from .errors import ConfigError, DependencyError, FileReadError, annotate, is_file_read_error
 from .host import HostDescription, PluginHost
 from .model import JetModel
 from .nonfinite import (
@@ -49,7 +49,14 @@ from .nonfinite import (
 from .plan import COLLECTION, Plan
 from .spec import ModelSpec, NonFinite
 
-__all__ = ["PluginChain", "Step", "chain_for", "execution_order", "release_chain"]
+__all__ = [
+    "PluginChain",
+    "Step",
+    "chain_for",
+    "execution_order",
+    "file_read_error",
+    "release_chain",
+]
 
 
 def _ref(ref: tuple[str, str]) -> str:
@@ -145,7 +152,10 @@ class Step:
         ``gather`` (inputs, counts), ``prepare`` and ``infer`` (tensors),
         ``nonfinite`` (input name -> per-object mask of the objects with a
         non-finite value in it; only when there are any),
-        ``finalize`` (columns), as ``jetplug check`` reports them.
+        ``finalize`` (columns), as ``jetplug check`` reports them. An error
+        raised while reading the chunk's columns from its file (a corrupt
+        basket) is a :class:`FileReadError` naming the file and entry range:
+        the plugin only asked for the column.
         """
         spec = self.spec
         seen = record or (lambda stage, value: None)
@@ -187,6 +197,8 @@ class Step:
             stage = "attaching outputs"
             return attach_outputs(events, spec, columns, counts)
         except Exception as e:
+            if is_file_read_error(e):
+                raise file_read_error(e, chunk, f"plugin {spec.name!r}") from e
             where = chunk.where() if chunk is not None else {}
             raise annotate(e, plugin=spec.name, stage=stage, **where) from None
 
@@ -217,6 +229,23 @@ class Step:
             "options": dict(self.model.options),
             "backend": self.backend.describe(self.spec),
         }
+
+
+def file_read_error(
+    error: BaseException, chunk: ChunkContext | None, reader: str | None = None
+) -> FileReadError:
+    """``error``, raised while reading ``chunk``'s columns, as a :class:`FileReadError`."""
+    if isinstance(error, FileReadError):
+        return error
+    if chunk is None or chunk.file is None:
+        return FileReadError("(unknown: events without coffea metadata)", error, reader=reader)
+    return FileReadError(
+        chunk.file,
+        error,
+        dataset=chunk.dataset,
+        entries=(chunk.entrystart, chunk.entrystop),
+        reader=reader,
+    )
 
 
 def _misplaced(
@@ -327,6 +356,16 @@ class PluginChain:
         """Close every backend (connections to servers); the chain is not used afterwards."""
         for step in self.steps:
             step.backend.close()
+
+    def verify_artifacts(self) -> None:
+        """Check every model file a backend loads here against its recorded sha256.
+
+        Raises :class:`~jetplug.errors.ArtifactError` naming the plugin, the
+        file, the recorded and the actual sha256.
+        """
+        for step in self.steps:
+            if step.backend.reads_artifact(step.spec):
+                step.spec.artifact.verify(step.spec.name)
 
     def fingerprint(self) -> dict[str, str]:
         """``plugin -> version sha256`` of what this process runs (checked against the driver)."""

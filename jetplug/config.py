@@ -40,9 +40,11 @@ Every error names the key at fault and the file it came from.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import itertools
 import json
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -72,6 +74,21 @@ __all__ = [
 ]
 
 SCHEMAS = ("pfnano", "nanoaod")
+HISTOGRAM_MEMORY = 2 * 2**30
+"""Default ``max_histogram_memory``: the largest histogram (estimated bytes) a config may book."""
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+    "kB": 10**3,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+}
 
 
 @dataclass(frozen=True)
@@ -185,6 +202,8 @@ class RunConfig:
     skims: tuple[SkimConfig, ...] = ()
     energy: float | None = None
     """Centre-of-mass energy in TeV for plot labels (None: from the samples, if recorded)."""
+    max_histogram_memory: int = HISTOGRAM_MEMORY
+    """Bytes one histogram may take (estimated from its axes and storage when read)."""
     treename: str = "Events"
     schema: str = "pfnano"
     chunksize: int = 100_000
@@ -235,10 +254,20 @@ def _parse_datasets(ctx: ConfigContext, raw: Any, base: Path) -> tuple[DatasetCo
             metadata = dict(spec.get("metadata") or {})
         if not files or not all(isinstance(f, str) for f in files):
             ctx.fail(where, "needs a non-empty list of file paths")
-        resolved = tuple(
+        resolved = [
             f if "://" in f or Path(f).is_absolute() else str((base / f).resolve()) for f in files
-        )
-        out.append(DatasetConfig(str(name), resolved, metadata))
+        ]
+        expanded: list[str] = []
+        for given, path in zip(files, resolved, strict=True):
+            literal = "://" in path or not any(c in path for c in "*?[") or Path(path).exists()
+            if literal:
+                expanded.append(path)
+                continue
+            matches = sorted(glob.glob(path))
+            if not matches:
+                ctx.fail(where, f"{given!r} matches no file")
+            expanded += matches
+        out.append(DatasetConfig(str(name), tuple(expanded), metadata))
     _refuse_repeated_files(ctx, out)
     return tuple(out)
 
@@ -467,6 +496,31 @@ def _parse_energy(ctx: ConfigContext, raw: Any) -> float | None:
     return float(raw)
 
 
+def _parse_memory(ctx: ConfigContext, raw: Any) -> int:
+    """``max_histogram_memory``: bytes, or a size such as ``"4 GiB"`` or ``"500 MB"``."""
+    if raw is None:
+        return HISTOGRAM_MEMORY
+    text = str(raw).strip()
+    match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([A-Za-z]*)", text)
+    unit = match.group(2) if match else ""
+    if isinstance(raw, bool) or match is None or unit not in _SIZE_UNITS:
+        ctx.fail(
+            "max_histogram_memory",
+            f"a size in bytes or with a unit ({', '.join(u for u in _SIZE_UNITS if u)}), "
+            f"e.g. '4 GiB'; got {raw!r}",
+        )
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def _check_memory(ctx: ConfigContext, hists: Sequence[HistogramConfig], limit: int) -> None:
+    from .histograms import check_memory  # histograms builds on this module
+
+    for h in hists:
+        problem = check_memory(h, limit)
+        if problem:
+            ctx.fail(f"histograms.{h.name}", problem)
+
+
 def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig:
     """Validate a configuration mapping; relative file paths resolve against ``base``."""
     ctx = ConfigContext(source)
@@ -486,6 +540,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
             "models",
             "skims",
             "energy",
+            "max_histogram_memory",
         ),
     )
     schema = str(raw.get("schema", "pfnano")).lower()
@@ -495,6 +550,8 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
     if not isinstance(chunksize, int) or chunksize < 1:
         ctx.fail("chunksize", f"must be a positive integer, got {chunksize!r}")
     hists = _parse_histograms(ctx, raw.get("histograms"))
+    memory = _parse_memory(ctx, raw.get("max_histogram_memory"))
+    _check_memory(ctx, hists, memory)
     return RunConfig(
         fileset=_parse_datasets(ctx, raw.get("fileset"), base),
         plugins=_parse_plugins(ctx, raw.get("plugins")),
@@ -503,6 +560,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
         plots=_parse_plots(ctx, raw.get("plots"), hists),
         skims=parse_skims(ctx, raw.get("skims")),
         energy=_parse_energy(ctx, raw.get("energy")),
+        max_histogram_memory=memory,
         treename=str(raw.get("treename", "Events")),
         schema=schema,
         chunksize=chunksize,

@@ -8,6 +8,7 @@ without reading a traceback from deep inside coffea or uproot.
 from __future__ import annotations
 
 import difflib
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "ConfigError",
     "DependencyError",
     "ExpressionError",
+    "FileReadError",
     "InputFileError",
     "JetplugError",
     "MissingInputError",
@@ -33,6 +35,7 @@ __all__ = [
     "UnknownPluginError",
     "annotate",
     "error_context",
+    "is_file_read_error",
 ]
 
 
@@ -106,11 +109,85 @@ class BackendError(JetplugError):
 class InputFileError(JetplugError):
     """An input file does not exist, cannot be read, or lacks the tree."""
 
-    def __init__(self, path: str, message: str, *, dataset: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        *,
+        dataset: str | None = None,
+        entries: tuple[int, int] | None = None,
+    ) -> None:
         self.path = path
         self.dataset = dataset
+        self.entries = entries
         where = f"dataset {dataset!r}, file {path}" if dataset else f"file {path}"
+        if entries is not None:
+            where += f", entries [{entries[0]}, {entries[1]})"
         super().__init__(f"{where}: {message}")
+
+
+def _type_name(error: BaseException) -> str:
+    """``OSError``, ``zlib.error``, ``uproot.deserialization.DeserializationError``."""
+    kind = type(error)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+class FileReadError(InputFileError):
+    """Reading a chunk's columns from its input file failed (corrupt basket, truncated file, I/O).
+
+    Raised instead of the reader's exception (kept as ``__cause__``) so that
+    the failure is blamed on the file and entry range, not on the plugin or
+    histogram that happened to read the column first; ``reader`` names it.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        cause: BaseException,
+        *,
+        dataset: str | None = None,
+        entries: tuple[int, int] | None = None,
+        reader: str | None = None,
+    ) -> None:
+        self.reader = reader
+        by = f" (read for {reader})" if reader else ""
+        text = " ".join(str(cause).split())
+        super().__init__(
+            path,
+            f"cannot read its columns ({_type_name(cause)}: {text}); "
+            f"the file is corrupt or truncated, or its storage failed{by}",
+            dataset=dataset,
+            entries=entries,
+        )
+
+
+_READER = "coffea.nanoevents.mapping"
+"""The modules that read a lazy NanoEvents column from its file (uproot, parquet)."""
+
+
+def is_file_read_error(error: BaseException) -> bool:
+    """Whether ``error`` (or an exception it chains) was raised while reading a file's columns.
+
+    True when its traceback passes through coffea's column mapping, which
+    materialises a lazy NanoEvents column from the file (through uproot): a
+    corrupt basket, a truncated file or an I/O failure, whichever plugin or
+    histogram asked for the column. A plugin reading a file of its own with
+    uproot does not count.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, FileReadError):
+            return True
+        seen.add(id(current))
+        for frame, _ in traceback.walk_tb(current.__traceback__):
+            module = str(frame.f_globals.get("__name__", ""))
+            if module == _READER or module.startswith(_READER + "."):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class MissingInputError(JetplugError):
@@ -240,12 +317,16 @@ class ChunksFailedError(JetplugError):
     def __init__(self, failures: Sequence[dict[str, object]], total: int) -> None:
         self.failures = list(failures)
         first = self.failures[0]
+        where = (
+            f"dataset {first['dataset']!r}, file {first['file']}, entries "
+            f"[{first['entrystart']}, {first['entrystop']})"
+        )
+        error = str(first["error"]).replace(f"{where}: ", "", 1)  # a FileReadError says it too
         super().__init__(
             f"{len(self.failures)} of {total} chunks failed (recorded in provenance.json). "
-            f"First: dataset {first['dataset']!r}, file {first['file']}, entries "
-            f"[{first['entrystart']}, {first['entrystop']})"
+            f"First: {where}"
             f"{' in plugin ' + repr(first['plugin']) if first.get('plugin') else ''}: "
-            f"{first['error']}"
+            f"{error}"
         )
 
 

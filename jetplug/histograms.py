@@ -23,7 +23,17 @@ from .config import AxisConfig, Cut, HistogramConfig
 from .errors import MissingInputError
 from .expressions import parse_expression
 
-__all__ = ["FillCount", "book", "cut_mask", "fill", "fill_entries", "resolve"]
+__all__ = [
+    "FillCount",
+    "book",
+    "check_memory",
+    "cut_mask",
+    "estimate_bytes",
+    "fill",
+    "fill_entries",
+    "format_bytes",
+    "resolve",
+]
 
 _OPS: Mapping[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
@@ -51,6 +61,53 @@ def _axis(cfg: AxisConfig) -> Any:
     if isinstance(cfg.categories[0], str):
         return hist.axis.StrCategory(list(cfg.categories), name=cfg.name, label=cfg.label)
     return hist.axis.IntCategory(list(cfg.categories), name=cfg.name, label=cfg.label)
+
+
+def _extent(cfg: AxisConfig) -> int:
+    """Bins of the axis :func:`_axis` books, flow bins included."""
+    if cfg.bins is not None:
+        return cfg.bins + 2  # underflow, overflow
+    if cfg.edges is not None:
+        return len(cfg.edges) + 1
+    if cfg.integer is not None:
+        return max(cfg.integer[1] - cfg.integer[0], 0) + 2
+    assert cfg.categories is not None
+    return len(cfg.categories) + 1  # the overflow category
+
+
+def estimate_bytes(cfg: HistogramConfig) -> int:
+    """Memory of the histogram :func:`book` makes for ``cfg``: bins (flow included) x storage."""
+    n = 1
+    for a in cfg.axes:
+        n *= _extent(a)
+    return n * (16 if cfg.weight else 8)  # Weight: sum of weights and of their squares
+
+
+def format_bytes(n: float) -> str:
+    """``80003200032`` -> ``74.5 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} TiB"
+
+
+def check_memory(cfg: HistogramConfig, limit: int) -> str | None:
+    """Why ``cfg`` is refused (its estimated memory is over ``limit`` bytes), or ``None``.
+
+    A run holds several (one per dataset, more while chunks are merged), so
+    one far larger than memory would fail late, with a ``MemoryError``.
+    """
+    size = estimate_bytes(cfg)
+    if size <= limit:
+        return None
+    bins = " x ".join(str(_extent(a)) for a in cfg.axes)
+    storage = "weighted" if cfg.weight else "double"
+    return (
+        f"{bins} bins ({storage} storage, flow bins included) need about "
+        f"{format_bytes(size)} per dataset, over the limit of {format_bytes(limit)} per "
+        "histogram; use fewer bins, or raise the top-level max_histogram_memory"
+    )
 
 
 def book(cfg: HistogramConfig) -> hist.Hist[Any]:

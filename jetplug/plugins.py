@@ -25,7 +25,8 @@ The object holds plain configuration and a picklable description of the
 plugin host, so it travels to futures and Dask workers; each worker process
 builds the models once (cached by configuration and host) and reuses them for
 every chunk. Constructing it checks everything that can be checked without
-data (plugin names, options, backends, execution order), so a typo fails in
+data (plugin names, options, backends, execution order, the sha256 of the
+model files the backends load), so a typo or a replaced model file fails in
 the user's ``__init__``, not in every chunk.
 """
 
@@ -75,8 +76,9 @@ class Plugins:
         self.host = live.description()
         blob = json.dumps([asdict(c) for c in self.configs], sort_keys=True, default=str)
         self.key = hashlib.sha256(blob.encode()).hexdigest()
-        # build here: unknown plugins, options, backends and cycles fail now
+        # build here: unknown plugins, options, backends, cycles and changed model files fail now
         self._local: PluginChain | None = chain_for(self.configs, self.key, live)
+        self._local.verify_artifacts()
 
     # -- pickling: plain data travels, the chain is rebuilt once per process ----------------
     def __getstate__(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Checks made before any chunk runs, so that bad input fails with one clear error.
 
-For every input file: it exists, is a readable ROOT file, has the tree, and
+For every input file: it exists (and is not a directory), is a readable ROOT
+file, has the tree and the event-ID branches coffea's NanoAOD schema needs, and
 has (or can derive) every field that the configured plugins and histograms
 read. Errors name the plugin or histogram, the field and the file.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uproot
+from coffea.nanoevents import NanoAODSchema
 
 from .config import RunConfig
 from .errors import ConfigError, InputFileError, MissingInputError
@@ -19,7 +21,7 @@ from .plan import Plan, Provided
 from .registry import DerivationRegistry
 from .spec import ModelSpec
 
-__all__ = ["FileInfo", "check_config", "check_files"]
+__all__ = ["FileInfo", "check_config", "check_files", "local_file_problem"]
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,26 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())
 
 
+def local_file_problem(path: str) -> str | None:
+    """Why the local input file ``path`` cannot be opened (missing, a directory), or ``None``."""
+    p = Path(path)
+    if p.is_file():
+        return None
+    if not p.is_dir():
+        return "does not exist"
+    n = len(list(p.glob("*.root")))
+    there = f"{n} .root file{'s' if n != 1 else ''} there" if n else "it holds no .root files"
+    return (
+        f"is a directory, not a ROOT file; give the files in it, "
+        f"e.g. with the glob '{p / '*.root'}' ({there})"
+    )
+
+
 def _open(dataset: str, path: str, treename: str) -> tuple[set[str], int, int | None]:
     local = "://" not in path
-    if local and not Path(path).is_file():
-        raise InputFileError(path, "does not exist", dataset=dataset)
+    problem = local_file_problem(path) if local else None
+    if problem:
+        raise InputFileError(path, problem, dataset=dataset)
     try:
         with uproot.open(path) as f:
             if treename not in f:
@@ -77,6 +95,23 @@ def _open(dataset: str, path: str, treename: str) -> tuple[set[str], int, int | 
             dataset=dataset,
         ) from None
     return branches, entries, Path(path).stat().st_size if local else None
+
+
+def _event_ids() -> tuple[str, ...]:
+    """Branches coffea's NanoAOD schemas (``nanoaod``, ``pfnano``) refuse to read a file without."""
+    return tuple(NanoAODSchema.event_ids) if NanoAODSchema.error_missing_event_ids else ()
+
+
+def _check_event_ids(dataset: str, path: str, branches: set[str]) -> None:
+    missing = [b for b in _event_ids() if b not in branches]
+    if missing:
+        what = f"branch {missing[0]!r}" if len(missing) == 1 else f"branches {missing}"
+        raise InputFileError(
+            path,
+            f"has no {what}, which coffea's NanoAOD schema needs to identify events "
+            f"({', '.join(_event_ids())}); is it a NanoAOD file?",
+            dataset=dataset,
+        )
 
 
 def _require(consumer: str, fld: str, branches: set[str], provided: Provided, path: str) -> None:
@@ -134,6 +169,7 @@ def check_files(
     for dataset in config.fileset:
         for path in dataset.files:
             branches, entries, size = _open(dataset.name, path, config.treename)
+            _check_event_ids(dataset.name, path, branches)
             provided = Provided()
             for plan in plans:
                 plan.check_file(branches, provided, derivations, path)

@@ -15,8 +15,10 @@ from typing import Any
 import awkward as ak
 from coffea import processor
 
+from .chain import file_read_error
+from .chunk import ChunkContext
 from .config import RunConfig
-from .errors import error_context
+from .errors import error_context, is_file_read_error
 from .histograms import book, fill_entries
 from .host import PluginHost
 from .plugins import Plugins
@@ -39,7 +41,10 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
     and those left out for a NaN value; ``nonfinite`` the objects with NaN or
     infinite inputs per plugin (:meth:`Plugins.nonfinite`, plugins with none
     left out). A chunk that fails is recorded in ``failed`` (never silently
-    dropped); the caller decides whether that fails the run. With ``outdir``, the
+    dropped); the caller decides whether that fails the run. A failure to read
+    the chunk's columns from its file is recorded as a
+    :class:`~jetplug.errors.FileReadError` with no plugin, whichever plugin,
+    histogram or skim read the column first. With ``outdir``, the
     config's skims are written under ``<outdir>/skims`` (:mod:`jetplug.skims`).
     """
 
@@ -64,17 +69,21 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
             "entrystop": int(meta["entrystop"]),
         }
         source = f"{meta['filename']} [entries {meta['entrystart']}-{meta['entrystop']})"
+        reader = "the plugins"
         try:
             self.plugins.report()  # reset counters left by a previous failed chunk
             self.plugins.nonfinite()  # (backends' and non-finite inputs')
             events = self.plugins(events)
             hists = {h.name: book(h) for h in self.config.histograms}
-            counts = {
-                h.name: fill_entries(hists[h.name], h, events, source=source)
-                for h in self.config.histograms
-            }
+            counts = {}
+            for h in self.config.histograms:
+                reader = f"histogram {h.name!r}"
+                counts[h.name] = fill_entries(hists[h.name], h, events, source=source)
+            reader = "the skims"
             skims = write_skims(self.config, events, record, self.outdir, source=source)
         except Exception as e:
+            if is_file_read_error(e):  # a corrupt basket is the file's fault, not the reader's
+                e = file_read_error(e, ChunkContext(**record), reader)
             failure = {
                 **record,
                 "plugin": error_context(e).get("plugin"),

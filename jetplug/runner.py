@@ -33,9 +33,11 @@ from .preflight import FileInfo, check_files
 from .processor import PluginProcessor
 from .skims import clear_skims
 
-__all__ = ["EXECUTORS", "RunResult", "run"]
+__all__ = ["EXECUTORS", "SCHEDULER_TIMEOUT_S", "RunResult", "run"]
 
 EXECUTORS = ("iterative", "futures", "dask")
+SCHEDULER_TIMEOUT_S = 5.0
+"""Seconds to wait for an existing Dask scheduler (``--scheduler``) before giving up."""
 Executor = Literal["iterative", "futures", "dask"]
 _SCHEMAS = {"pfnano": PFNanoAODSchema, "nanoaod": NanoAODSchema}
 
@@ -76,9 +78,26 @@ class RunResult:
         return {k: v for k, v in out.items() if v}
 
 
+def _connect(scheduler: str, timeout: float) -> Any:
+    """A ``distributed.Client`` of ``scheduler``; one clear error if it is unreachable."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=timeout)
+    except ValueError as e:
+        msg = f"--scheduler {scheduler!r} is not a Dask scheduler address ({e})"
+        raise JetplugError(msg) from None
+    except (OSError, TimeoutError) as e:
+        msg = (
+            f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s "
+            f"({type(e).__name__}: {e}); is it running? (--scheduler-timeout sets the wait)"
+        )
+        raise JetplugError(msg) from None
+
+
 @contextlib.contextmanager
 def _executor(
-    name: str, workers: int, scheduler: str | None, progress: bool
+    name: str, workers: int, scheduler: str | None, progress: bool, scheduler_timeout: float
 ) -> Iterator[tuple[processor.executor.ExecutorBase, dict[str, Any]]]:
     if name == "iterative":
         yield processor.IterativeExecutor(status=progress), {"name": name}
@@ -91,7 +110,7 @@ def _executor(
         from distributed import Client, LocalCluster
 
         if scheduler:
-            with Client(scheduler) as client:
+            with _connect(scheduler, scheduler_timeout) as client:
                 yield (
                     processor.DaskExecutor(client=client, status=progress, retries=0),
                     {"name": name, "scheduler": scheduler},
@@ -142,14 +161,23 @@ def run(
     progress: bool = False,
     plots: bool = True,
     host: PluginHost | None = None,
+    scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
 ) -> RunResult:
     """Run ``config`` and, if ``outdir`` is given, write histograms, skims, provenance and plots.
 
     Raises :class:`ChunksFailedError` (after writing outputs) when more than
     ``max_failures`` chunks failed, and :class:`OutputError` when an output
     could not be written (after writing the others and ``provenance.json``,
-    which records the failure).
+    which records the failure). ``scheduler_timeout``: seconds to wait for
+    the Dask scheduler at ``scheduler`` before failing with one clear error.
     """
+    for what, value, least in (("workers", workers, 1), ("max_failures", max_failures, 0)):
+        if value < least:
+            msg = f"{what} must be at least {least}, got {value}"
+            raise JetplugError(msg)
+    if not scheduler_timeout > 0:
+        msg = f"scheduler_timeout must be a positive number of seconds, got {scheduler_timeout}"
+        raise JetplugError(msg)
     host = host or PluginHost()
     declared = f"run-config:{config.hash()[:16]}"
     if config.models and declared not in host.plugin_names():  # model files as plugins
@@ -157,7 +185,16 @@ def run(
     plugins = Plugins(config.plugins, host=host)
     try:
         return _execute(
-            config, plugins, outdir, executor, workers, scheduler, max_failures, progress, plots
+            config,
+            plugins,
+            outdir,
+            executor,
+            workers,
+            scheduler,
+            scheduler_timeout,
+            max_failures,
+            progress,
+            plots,
         )
     finally:
         plugins.close()  # this process's backends: server connections closed, models freed
@@ -170,6 +207,7 @@ def _execute(
     executor: str,
     workers: int,
     scheduler: str | None,
+    scheduler_timeout: float,
     max_failures: int,
     progress: bool,
     plots: bool,
@@ -186,7 +224,7 @@ def _execute(
         "PYTHONWARNINGS",
         "ignore:Missing cross-reference:RuntimeWarning,ignore:Branch:RuntimeWarning",
     )
-    with _executor(executor, workers, scheduler, progress) as (exe, exe_info):
+    with _executor(executor, workers, scheduler, progress, scheduler_timeout) as (exe, exe_info):
         runner = processor.Runner(
             executor=exe,
             schema=_SCHEMAS[config.schema],

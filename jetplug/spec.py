@@ -276,15 +276,19 @@ class Artifact:
     sha256: str
     format: str
 
-    def verify(self) -> Path:
-        """Check that the file exists and has the declared sha256; return its path."""
+    def verify(self, plugin: str | None = None) -> Path:
+        """Check that the file exists and has the declared sha256; return its path.
+
+        ``plugin`` (the name of the plugin running it) starts the error message.
+        """
+        whose = f"plugin {plugin!r}: " if plugin else ""
         if not self.path.is_file():
-            msg = f"model artifact {self.path} does not exist"
+            msg = f"{whose}model artifact {self.path} does not exist"
             raise ArtifactError(msg)
         digest = sha256_file(self.path)
         if digest != self.sha256:
             msg = (
-                f"model artifact {self.path} has sha256 {digest}, expected {self.sha256}: "
+                f"{whose}model artifact {self.path} has sha256 {digest}, expected {self.sha256}: "
                 "the file is corrupt or was replaced without updating its metadata"
             )
             raise ArtifactError(msg)

@@ -14,7 +14,7 @@ DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/calib}")"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
 "$BIN/jetplug" validate "$DATA"/test/*/*.root --section calibration -p calib_ni -p calib_bdt -p calib_pfn \
   --shifted "$DATA/test_shifted/*/*.root" --n-bootstrap 200 -o docs/validation/calibration
-"$BIN/jetplug" validate "$DATA"/test/*/*.root --section fastsim --tagger top_bdt \
+"$BIN/jetplug" validate "$DATA"/test/*/*.root --section fastsim -p fastsim_gan --tagger top_bdt \
   -o docs/validation/fastsim
 "$BIN/python" -m jetplug.validation.splice docs/calibration.md docs/validation/calibration/calibration.md
 "$BIN/python" -m jetplug.validation.splice docs/fastsim.md docs/validation/fastsim/fastsim.md

@@ -23,6 +23,9 @@ FATJET_FIELDS = (
 )
 
 
+EVENT_BRANCHES = ("run", "luminosityBlock", "event", "genWeight")
+
+
 def copy_fatjets(
     src: Path,
     dst: Path,
@@ -30,8 +33,9 @@ def copy_fatjets(
     *,
     step: int = 50,
     values: Mapping[str, Mapping[int, float]] | None = None,
+    event: Sequence[str] = EVENT_BRANCHES,
 ) -> Path:
-    """Write a NanoAOD-layout copy of ``src`` with only ``FatJet_<fields>``.
+    """Write a NanoAOD-layout copy of ``src`` with only ``FatJet_<fields>`` and ``event``.
 
     ``step`` events per ``extend`` call, i.e. per basket, so that a file has
     several baskets (and chunks can fail independently). ``values`` sets
@@ -39,9 +43,7 @@ def copy_fatjets(
     (e.g. NaN or inf).
     """
     tree = uproot.open(src)["Events"]
-    arrays = tree.arrays(
-        [f"FatJet_{f}" for f in fields] + ["run", "luminosityBlock", "event", "genWeight"]
-    )
+    arrays = tree.arrays([f"FatJet_{f}" for f in fields] + list(event))
     jets = {f: arrays[f"FatJet_{f}"] for f in fields}
     for name, changes in (values or {}).items():
         flat = ak.to_numpy(ak.flatten(jets[name])).copy()
@@ -49,10 +51,7 @@ def copy_fatjets(
             flat[index] = value
         jets[name] = ak.unflatten(flat, ak.num(jets[name]))
     data = {
-        "run": arrays.run,
-        "luminosityBlock": arrays.luminosityBlock,
-        "event": arrays.event,
-        "genWeight": arrays.genWeight,
+        **{b: arrays[b] for b in event},
         "FatJet": ak.zip(jets),
     }
     with uproot.recreate(dst) as f:

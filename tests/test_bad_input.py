@@ -277,3 +277,185 @@ def test_same_name_in_different_directories_is_no_duplicate(tmp_path: Path) -> N
         source="cfg.yaml",
     )
     assert [len(d.files) for d in cfg.fileset] == [1, 2]
+
+
+# -- issue 12, item 7: late or misleading errors ---------------------------------------------
+
+
+def _tiny_xgboost(path: Path) -> Path:
+    """A one-input xgboost model (JSON), as someone else might ship it."""
+    import numpy as np
+    import xgboost as xgb
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 300, (200, 1)).astype(np.float32)
+    booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(x, label=x[:, 0] > 100), 2)
+    booster.save_model(str(path))
+    return path
+
+
+def test_changed_model_file_fails_before_the_run(tmp_path: Path, real_data: Path) -> None:
+    from jetplug import ArtifactError, PluginHost, Plugins
+    from jetplug.declared import DeclaredModels
+    from jetplug.spec import sha256_file
+
+    model = _tiny_xgboost(tmp_path / "theirs.json")
+    cfg = load_config(
+        _config(
+            tmp_path,
+            [real_data / "nano_tt_v15.root"],
+            models={"theirs": {"file": str(model), "inputs": ["msoftdrop"]}},
+            plugins=["theirs"],
+            histograms={},
+            chunksize=20,
+        )
+    )
+    recorded = sha256_file(model)
+    model.write_text(model.read_text() + "\n")  # replaced after the config recorded its sha256
+    actual = sha256_file(model)
+    with pytest.raises(ArtifactError) as err:
+        run(cfg, tmp_path / "out")
+    msg = str(err.value)
+    assert msg.startswith("plugin 'theirs': ")
+    assert str(model) in msg and f"sha256 {actual}" in msg and f"expected {recorded}" in msg
+    assert not (tmp_path / "out").exists()  # failed before any chunk ran
+    # the same check when a user's processor builds Plugins
+    host = PluginHost()
+    host.register(DeclaredModels(cfg.models), name="declared")
+    with pytest.raises(ArtifactError, match=r"plugin 'theirs': .*theirs\.json has sha256"):
+        Plugins(["theirs"], host=host)
+
+
+@pytest.mark.parametrize("missing", ["luminosityBlock", "run", "event"])
+def test_file_without_event_ids_fails_preflight(
+    tmp_path: Path, real_data: Path, missing: str
+) -> None:
+    event = [b for b in ("run", "luminosityBlock", "event", "genWeight") if b != missing]
+    path = copy_fatjets(real_data / "nano_tt_v15.root", tmp_path / "no_ids.root", event=event)
+    with pytest.raises(InputFileError) as err:
+        run(load_config(_config(tmp_path, [path])), tmp_path / "out")
+    msg = str(err.value)
+    assert f"file {path}: has no branch {missing!r}" in msg
+    assert "NanoAOD schema" in msg
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_basket_is_a_file_read_error_not_the_plugins(
+    tmp_path: Path, real_data: Path
+) -> None:
+    from jetplug import Plugins
+    from jetplug.errors import FileReadError, error_context
+
+    path = copy_fatjets(real_data / "nano_tt_v15.root", tmp_path / "corrupt.root", step=50)
+    corrupt_basket(path, "FatJet_msoftdrop", 2)  # entries [100, 150), read by top_bdt
+    with pytest.raises(ChunksFailedError) as failed:
+        run(load_config(_config(tmp_path, [path], chunksize=50)))
+    assert f"First: dataset 'sample', file {path}, entries [100, 150): FileReadError: cannot " in (
+        str(failed.value)
+    )
+    (failure,) = failed.value.failures
+    assert failure["plugin"] is None
+    assert failure["error"].startswith(f"FileReadError: dataset 'sample', file {path}, ")
+    assert "entries [100, 150): cannot read its columns (zlib.error:" in failure["error"]
+    assert failure["error"].endswith("(read for plugin 'top_bdt')")
+    # a column only a histogram reads
+    corrupt_basket(path, "FatJet_eta", 0)
+    hist_only = {"eta": {"axes": [{"field": "FatJet.eta", "bins": 4, "start": -3, "stop": 3}]}}
+    cfg = _config(tmp_path, [path], chunksize=50, plugins=[], histograms=hist_only)
+    (failure,) = run(load_config(cfg), max_failures=1).failed
+    assert failure["plugin"] is None and (failure["entrystart"], failure["entrystop"]) == (0, 50)
+    assert failure["error"].startswith("FileReadError: ")
+    assert failure["error"].endswith("(read for histogram 'eta')")
+    # in a user's processor: the error names the file and entries, not the plugin
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    events = NanoEventsFactory.from_root(
+        {str(path): "Events"},
+        schemaclass=NanoAODSchema,
+        entry_start=100,
+        entry_stop=150,
+        metadata={"dataset": "sample", "filename": str(path), "entrystart": 100, "entrystop": 150},
+    ).events()
+    with pytest.raises(FileReadError) as err:
+        Plugins(["top_bdt"])(events)
+    assert f"file {path}, entries [100, 150): cannot read its columns" in str(err.value)
+    assert error_context(err.value).get("plugin") is None
+
+
+def test_directory_as_input_file_says_so(tmp_path: Path, real_data: Path) -> None:
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    shutil.copy(real_data / "nano_dy.root", folder / "a.root")
+    with pytest.raises(InputFileError) as err:
+        run(load_config(_config(tmp_path, [folder])))
+    msg = str(err.value)
+    assert f"file {folder}: is a directory, not a ROOT file" in msg
+    assert f"'{folder}/*.root'" in msg and "does not exist" not in msg
+    # jetplug validate reads its files through collect
+    from jetplug.validation.collect import collect
+
+    with pytest.raises(InputFileError, match=rf"file {folder}: is a directory, not a ROOT file"):
+        collect([folder], ["top_bdt"])
+
+
+def test_fileset_glob_expands_to_sorted_files(tmp_path: Path, real_data: Path) -> None:
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for name in ("b.root", "a.root"):
+        shutil.copy(real_data / "nano_dy.root", folder / name)
+    raw = {"fileset": {"dy": ["samples/*.root"]}}
+    cfg = parse_config(raw, base=tmp_path, source="cfg.yaml")
+    assert cfg.fileset[0].files == (str(folder / "a.root"), str(folder / "b.root"))
+    with pytest.raises(ConfigError, match=r"fileset\.dy: 'samples/\*\.rot' matches no file"):
+        parse_config({"fileset": {"dy": ["samples/*.rot"]}}, base=tmp_path, source="cfg.yaml")
+
+
+def _huge(bins: int, **extra: object) -> dict[str, object]:
+    axes = [
+        {"field": "FatJet.pt", "bins": bins, "start": 0, "stop": 1},
+        {"field": "FatJet.eta", "bins": bins, "start": 0, "stop": 1},
+    ]
+    return {"fileset": {"a": ["x.root"]}, "histograms": {"big": {"axes": axes}}, **extra}
+
+
+def test_histogram_too_large_for_memory_is_refused_when_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(_huge(100_000), base=tmp_path, source="cfg.yaml")
+    msg = str(err.value)
+    assert msg.startswith("cfg.yaml: histograms.big: ")
+    assert "100002 x 100002 bins" in msg and "74.5 GiB" in msg and "limit of 2 GiB" in msg
+    assert "max_histogram_memory" in msg
+    # the limit is the run config's to raise (or lower)
+    cfg = parse_config(_huge(100_000, max_histogram_memory="80 GiB"), base=tmp_path)
+    assert cfg.max_histogram_memory == 80 * 2**30
+    with pytest.raises(ConfigError, match=r"histograms.big: .*limit of 1 MiB"):
+        parse_config(_huge(400, max_histogram_memory="1 MiB"), base=tmp_path)
+    with pytest.raises(ConfigError, match=r"max_histogram_memory: .*'lots'"):
+        parse_config(_huge(4, max_histogram_memory="lots"), base=tmp_path)
+
+
+def test_histogram_memory_estimate_matches_booked_histograms(tmp_path: Path) -> None:
+    from jetplug.histograms import book, estimate_bytes
+
+    axes = [
+        {"field": "FatJet.pt", "bins": 7, "start": 0, "stop": 1},
+        {"field": "FatJet.eta", "edges": [0, 1, 2, 5]},
+        {"field": "FatJet.truthLabel", "categories": [0, 1, 2]},
+        {"field": "FatJet.flavour", "categories": ["b", "c"]},
+        {"field": "FatJet.nConstituents", "integer": [0, 4]},
+    ]
+    for weight in (None, "genWeight"):
+        h = {"axes": axes, **({"weight": weight} if weight else {})}
+        cfg = parse_config({"fileset": {"a": ["x.root"]}, "histograms": {"h": h}}, base=tmp_path)
+        booked = book(cfg.histograms[0])
+        assert estimate_bytes(cfg.histograms[0]) == booked.view(flow=True).nbytes
+
+
+def test_run_arguments_are_validated(tmp_path: Path, real_data: Path) -> None:
+    from jetplug import JetplugError
+
+    cfg = load_config(_config(tmp_path, [real_data / "nano_dy.root"]))
+    with pytest.raises(JetplugError, match=r"max_failures must be at least 0, got -1"):
+        run(cfg, max_failures=-1)
+    with pytest.raises(JetplugError, match=r"workers must be at least 1, got 0"):
+        run(cfg, executor="futures", workers=0)

@@ -95,3 +95,50 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     )
     assert again.exit_code == 0, again.output
     assert "reusing ttbar" in again.output
+
+
+def _run_config(tmp_path: Path, data: Path) -> Path:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        json.dumps(
+            {
+                "fileset": {"dy": [str(data / "nano_dy.root")]},
+                "schema": "nanoaod",
+                "histograms": {
+                    "pt": {"axes": [{"field": "FatJet.pt", "bins": 5, "start": 0, "stop": 500}]}
+                },
+            }
+        )
+    )
+    return cfg
+
+
+def test_run_options_are_validated(tmp_path: Path, real_data: Path) -> None:
+    cfg = str(_run_config(tmp_path, real_data))
+    for option, value in (("--max-failures", "-1"), ("--chunksize", "0"), ("--workers", "0")):
+        result = CliRunner().invoke(main, ["run", cfg, option, value])
+        assert result.exit_code == 2, (option, result.output, result.exception)
+        assert f"'{option}': {value} is not in the range" in result.output
+        assert not (tmp_path / "results").exists()
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path: Path, real_data: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    address = f"tcp://127.0.0.1:{port}"
+    cfg = str(_run_config(tmp_path, real_data))
+    args = ["run", cfg, "-o", str(tmp_path / "o"), "-e", "dask", "--scheduler", address]
+    for extra, seconds in (([], 5), (["--scheduler-timeout", "1"], 1)):
+        t0 = time.monotonic()
+        result = CliRunner().invoke(main, [*args, *extra])
+        assert time.monotonic() - t0 < seconds + 10  # distributed's own default waits 30 s
+        assert result.exit_code == 2, (result.output, result.exception)
+        assert result.output.strip().splitlines() == [
+            f"error: cannot reach the Dask scheduler at {address} within {seconds} s "
+            f"(OSError: Timed out trying to connect to {address} after {seconds} s); "
+            "is it running? (--scheduler-timeout sets the wait)"
+        ]

@@ -55,6 +55,17 @@ class Backend(ABC):
             self.options_spec, options, owner=f"backend {self.name!r}"
         )
 
+    def reads_artifact(self, spec: ModelSpec) -> bool:
+        """Whether this backend loads ``spec``'s model file in this process.
+
+        Such files are checked against their recorded sha256 once, when the
+        plugins are built on the driver (:class:`jetplug.Plugins`), so that a
+        changed file fails the run before it starts. Default: the backend runs
+        the artifact's format in-process (:attr:`formats`); a remote backend
+        returns ``False``.
+        """
+        return spec.artifact.format in self.formats
+
     def bind(self, model: JetModel) -> None:
         """Receive the plugin's model object (e.g. to build a torch module); default: ignore."""
         del model

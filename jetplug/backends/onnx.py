@@ -90,7 +90,7 @@ def load_session(spec: ModelSpec, device: str = "cpu", threads: int = 1) -> Any:
             import onnxruntime as ort
 
             _, providers = resolve_providers(device)
-            path = spec.artifact.verify()
+            path = spec.artifact.verify(spec.name)
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

@@ -61,7 +61,7 @@ def load_module(model: JetModel, device: str) -> Any:
     with _LOCK:
         module = _CACHE.get(key)
         if module is None:
-            path = spec.artifact.verify()
+            path = spec.artifact.verify(spec.name)
             try:
                 if spec.artifact.format == "torchscript":
                     module = torch.jit.load(str(path), map_location=device)

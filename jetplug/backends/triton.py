@@ -154,6 +154,11 @@ class TritonBackend(Backend):
         self._clients: list[Any] = []
         _LIVE.add(self)
 
+    def reads_artifact(self, spec: ModelSpec) -> bool:
+        """The server holds the model; the local file is read only as the fallback."""
+        del spec
+        return self.fallback == "local"
+
     # -- pickling: clients, pools, locks and what was checked are rebuilt in each process ------
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -40,7 +40,7 @@ def load_booster(spec: ModelSpec, threads: int = 1) -> Any:
         if booster is None:
             import xgboost
 
-            path = spec.artifact.verify()
+            path = spec.artifact.verify(spec.name)
             try:
                 booster = xgboost.Booster(model_file=str(path))
             except xgboost.core.XGBoostError as e:

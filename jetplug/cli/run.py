@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..config import load_config
-from ..runner import EXECUTORS
+from ..runner import EXECUTORS, SCHEDULER_TIMEOUT_S
 from ..runner import run as run_config
 
 
@@ -33,7 +33,7 @@ from ..runner import run as run_config
 @click.option(
     "-j",
     "--workers",
-    type=int,
+    type=click.IntRange(min=1),
     default=2,
     show_default=True,
     help="Processes for the futures executor / LocalCluster workers.",
@@ -43,10 +43,22 @@ from ..runner import run as run_config
     default=None,
     help="Address of an existing Dask scheduler (with --executor dask).",
 )
-@click.option("--chunksize", type=int, default=None, help="Override the config's chunksize.")
+@click.option(
+    "--scheduler-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=SCHEDULER_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for the --scheduler before giving up.",
+)
+@click.option(
+    "--chunksize",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Override the config's chunksize (events per chunk).",
+)
 @click.option(
     "--max-failures",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Chunks allowed to fail before the run exits non-zero.",
@@ -58,6 +70,7 @@ def run(
     executor: str,
     workers: int,
     scheduler: str | None,
+    scheduler_timeout: float,
     chunksize: int | None,
     max_failures: int,
     no_plots: bool,
@@ -74,6 +87,7 @@ def run(
         executor=executor,
         workers=workers,
         scheduler=scheduler,
+        scheduler_timeout=scheduler_timeout,
         max_failures=max_failures,
         progress=True,
         plots=not no_plots,

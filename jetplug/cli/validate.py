@@ -240,9 +240,21 @@ def _fastsim(
     names = list(plugins) or [
         n for n in host.models.names() if host.models.get(n).spec.kind == Kind.FASTSIM
     ]
-    if not names:
+    reads = {f.name for f in host.models.get(tagger).spec.inputs.fields}
+    usable = []
+    for name in names:
+        lacking = sorted(reads - {o.name for o in host.models.get(name).spec.outputs})
+        if not lacking:
+            usable.append(name)
+            continue
+        msg = f"fast simulation {name!r} does not make {lacking}, which {tagger!r} reads"
+        if plugins:
+            raise JetplugError(msg)
+        click.echo(f"skipped: {msg}")
+    if not usable:
         msg = "no fast-simulation plugin is installed and available (jetplug plugins lists them)"
         raise JetplugError(msg)
+    names = usable
     for name in names:
         start = time.perf_counter()
         full, fast, features = collect_fastsim(files, name, tagger, backend=backend, host=host)

@@ -66,7 +66,7 @@ def plot_calibration(report: dict[str, Any], out: Path) -> list[Path]:
                 ax.axhspan(0.99, 1.01, color="grey", alpha=0.15, label="±1 %")
             ax.set_xscale("log")
             ax.set_xlabel(r"gen jet $p_T$ [GeV]")
-            ax.set_ylabel(label + (" [%]  (half 16–84 % / median)" if key == "resolution" else ""))
+            ax.set_ylabel(label + (" [%]" if key == "resolution" else ""))
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=12)
             ax.set_title(rf"${eta:g} \leq |\eta_{{gen}}| < {eta_hi:g}$", loc="right", fontsize=12)

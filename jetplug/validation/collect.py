@@ -22,6 +22,7 @@ from ..chunk import ChunkContext
 from ..config import PluginConfig
 from ..errors import InputFileError, JetplugError
 from ..host import PluginHost
+from ..preflight import local_file_problem
 from ..spec import Kind
 from ..training.data import SPLITS, split_of
 
@@ -133,6 +134,9 @@ def collect(
     table = JetTable()
     wanted = (*(_KINEMATICS if truth else ("pt", "eta")), *extra)
     for path in map(str, files):
+        problem = None if "://" in path else local_file_problem(path)
+        if problem:
+            raise InputFileError(path, problem)
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")

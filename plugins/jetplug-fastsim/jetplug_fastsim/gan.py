@@ -62,8 +62,9 @@ CONDITIONS = (
     "truth_qcd", "truth_top", "truth_W", "truth_Z", "truth_H",
 )  # fmt: skip
 FEATURES = (
-    "log_response", "d_eta", "d_phi", "m_over_pt", "msd_over_m",
-    "tau1", "tau21", "tau32", "tau43", "n2b1", "n3b1", "log_n_constituents",
+    "log_response", "d_eta", "d_phi", "log_m_over_pt", "msd_over_m",
+    "log_tau1", "logit_tau21", "logit_tau32", "logit_tau43", "n2b1", "n3b1",
+    "log_n_constituents",
 )  # fmt: skip
 FIELDS = (
     "pt", "eta", "phi", "mass", "msoftdrop", "tau1", "tau2", "tau3", "tau4",
@@ -105,8 +106,28 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
+_EPS = 1e-4
+
+
+def _logit(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, _EPS, 1 - _EPS)
+    out: np.ndarray = np.log(x / (1 - x))
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
+
+
 def encode(gen: Mapping[str, np.ndarray], reco: Mapping[str, np.ndarray]) -> np.ndarray:
-    """``(n, len(FEATURES))`` float32: reco FatJets relative to their gen jets."""
+    """``(n, len(FEATURES))`` float32: reco FatJets relative to their gen jets.
+
+    Positive quantities are taken as logs and the τ ratios (in (0, 1)) as
+    logits, so the generator works in an unbounded space; m_SD/m, N2 and N3
+    stay linear and are clipped when decoded, which gives their point masses
+    (m_SD = m for 17 % of jets, N2 = 0 or N3 = 0 for 1–2 %) for free.
+    """
     pt_g, pt = _f64(gen["pt"]), _f64(reco["pt"])
     mass, tau = _f64(reco["mass"]), [_f64(reco[f"tau{i}"]) for i in range(1, 5)]
     dphi = (_f64(reco["phi"]) - _f64(gen["phi"]) + np.pi) % (2 * np.pi) - np.pi
@@ -114,12 +135,12 @@ def encode(gen: Mapping[str, np.ndarray], reco: Mapping[str, np.ndarray]) -> np.
         np.log(pt / pt_g),
         _f64(reco["eta"]) - _f64(gen["eta"]),
         dphi,
-        mass / pt,
+        np.log(np.maximum(mass / pt, _EPS)),
         _ratio(_f64(reco["msoftdrop"]), mass),
-        tau[0],
-        _ratio(tau[1], tau[0]),
-        _ratio(tau[2], tau[1]),
-        _ratio(tau[3], tau[2]),
+        np.log(np.maximum(tau[0], _EPS)),
+        _logit(_ratio(tau[1], tau[0])),
+        _logit(_ratio(tau[2], tau[1])),
+        _logit(_ratio(tau[3], tau[2])),
         _f64(reco["n2b1"]),
         _f64(reco["n3b1"]),
         np.log(np.maximum(_f64(reco["nConstituents"]), 1.0)),
@@ -131,11 +152,11 @@ def decode(gen: Mapping[str, np.ndarray], features: np.ndarray) -> dict[str, np.
     """FatJet :data:`FIELDS` from gen jets and encoded features (always physical)."""
     f = features.astype(np.float64)
     pt = _f64(gen["pt"]) * np.exp(np.clip(f[:, 0], -2.0, 2.0))
-    mass = np.maximum(f[:, 3], 0.0) * pt
-    tau1 = np.maximum(f[:, 5], 0.0)
-    tau2 = tau1 * np.clip(f[:, 6], 0.0, 1.0)
-    tau3 = tau2 * np.clip(f[:, 7], 0.0, 1.0)
-    tau4 = tau3 * np.clip(f[:, 8], 0.0, 1.0)
+    mass = np.exp(np.clip(f[:, 3], -12.0, 0.0)) * pt
+    tau1 = np.exp(np.clip(f[:, 5], -12.0, 0.0))
+    tau2 = tau1 * _sigmoid(f[:, 6])
+    tau3 = tau2 * _sigmoid(f[:, 7])
+    tau4 = tau3 * _sigmoid(f[:, 8])
     out = {
         "pt": pt,
         "eta": _f64(gen["eta"]) + f[:, 1],
