@@ -29,6 +29,7 @@ from jetplug import (
     FieldSpec,
     InputSpec,
     JetModel,
+    JetplugError,
     Kind,
     ModelInputs,
     ModelSpec,
@@ -229,6 +230,16 @@ class GanFastSim(JetModel):
         from .nets import FastSimGAN
 
         return FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES))
+
+    def train(self, data: Any, output: Path, **kwargs: Any) -> dict[str, Any]:
+        """Refused with what to run: the GAN trains on gen jets paired with their FatJets."""
+        del data, output, kwargs
+        msg = (
+            "fastsim_gan trains on gen jets paired with the FatJets they became, which "
+            "`jetplug train`'s per-object inputs do not hold: run "
+            "`python scripts/train_fastsim.py DATA_DIR` (docs/fastsim.md)"
+        )
+        raise JetplugError(msg)
 
     def finalize(
         self,
