@@ -102,3 +102,13 @@ def test_validate_fastsim_section(generated: dict[str, list[Path]], tmp_path: Pa
 class TestGanContract(PluginContract):
     plugin = "fastsim_gan"
     chunk_rtol = 1e-4
+
+
+def test_jetplug_train_points_to_the_training_script(generated: dict[str, list[Path]]) -> None:
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    result = CliRunner().invoke(main, ["train", "fastsim_gan", str(generated["qcd"][0])])
+    assert result.exit_code != 0
+    assert "scripts/train_fastsim.py" in result.output
