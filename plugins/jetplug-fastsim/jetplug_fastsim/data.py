@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import awkward as ak
 import numpy as np
@@ -31,6 +32,29 @@ class GenRecoPairs:
 
     def __len__(self) -> int:
         return len(self.reconstructed)
+
+    def save(self, path: Path, **info: str) -> None:
+        """Write to an ``.npz`` (plain arrays, no pickle); ``info``: strings kept beside them."""
+        arrays = {f"gen_{k}": v for k, v in self.gen.items()}
+        arrays |= {f"reco_{k}": v.astype(np.float32) for k, v in self.reco.items()}
+        arrays |= {"reconstructed": self.reconstructed, "event": self.event}
+        arrays |= {"split": self.split.astype("U5")}
+        arrays |= {f"info_{k}": np.array(v) for k, v in info.items()}
+        np.savez_compressed(path, **cast("dict[str, Any]", arrays))
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[GenRecoPairs, dict[str, str]]:
+        """What :meth:`save` wrote, and its ``info``."""
+        with np.load(path, allow_pickle=False) as z:
+            pairs = cls(
+                {k[4:]: z[k] for k in z.files if k.startswith("gen_")},
+                {k[5:]: z[k].astype(np.float64) for k in z.files if k.startswith("reco_")},
+                z["reconstructed"],
+                z["split"],
+                z["event"],
+            )
+            info = {k[5:]: str(z[k]) for k in z.files if k.startswith("info_")}
+        return pairs, info
 
     def select(self, keep: np.ndarray) -> GenRecoPairs:
         """The rows where ``keep`` is true."""

@@ -41,6 +41,7 @@ class GanSettings:
     eval_every: int = 250
     efficiency_epochs: int = 4
     ema: float = 0.999
+    device: str = "cpu"
     seed: int = 7
     threads: int = 2
 
@@ -59,6 +60,7 @@ def train_gan(
 
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
+    dev = torch.device(settings.device)
     rng = np.random.default_rng(settings.seed)
     cond_all = conditions(pairs.gen)
     reco = pairs.reconstructed
@@ -75,18 +77,21 @@ def train_gan(
     x_t = torch.as_tensor(feats[train])
     model.feat_mean.copy_(x_t.mean(0))
     model.feat_std.copy_(x_t.std(0).clamp_min(1e-6))
-    c_train = model.standardized_cond(torch.as_tensor(cond_reco[train])).detach()
-    x_train = ((x_t - model.feat_mean) / model.feat_std).detach()
-    c_val = model.standardized_cond(torch.as_tensor(cond_reco[val])).detach()
-    x_val = ((torch.as_tensor(feats[val]) - model.feat_mean) / model.feat_std).numpy()
+    model.to(dev)
+    c_train = model.standardized_cond(torch.as_tensor(cond_reco[train]).to(dev)).detach()
+    x_train = ((x_t.to(dev) - model.feat_mean) / model.feat_std).detach()
+    c_val = model.standardized_cond(torch.as_tensor(cond_reco[val]).to(dev)).detach()
+    x_val = ((torch.as_tensor(feats[val]).to(dev) - model.feat_mean) / model.feat_std).cpu().numpy()
 
     # efficiency: logistic regression network on every gen jet
     start = time.perf_counter()
     eff_opt = torch.optim.Adam(model.efficiency.parameters(), lr=1e-3)
-    c_eff = model.standardized_cond(torch.as_tensor(cond_all[pairs.split == "train"])).detach()
-    y_eff = torch.as_tensor(reco[pairs.split == "train"].astype(np.float32))
+    c_eff = model.standardized_cond(
+        torch.as_tensor(cond_all[pairs.split == "train"]).to(dev)
+    ).detach()
+    y_eff = torch.as_tensor(reco[pairs.split == "train"].astype(np.float32)).to(dev)
     for _ in range(settings.efficiency_epochs):
-        order = torch.as_tensor(rng.permutation(len(y_eff)))
+        order = torch.as_tensor(rng.permutation(len(y_eff))).to(dev)
         for s in range(0, len(order), 1024):
             idx = order[s : s + 1024]
             eff_opt.zero_grad()
@@ -97,24 +102,25 @@ def train_gan(
             eff_opt.step()
     log(f"efficiency network: {time.perf_counter() - start:.0f} s, last BCE {loss.item():.4f}")
 
-    critic = Critic(len(CONDITIONS), len(FEATURES))
+    critic = Critic(len(CONDITIONS), len(FEATURES)).to(dev)
     g_opt = torch.optim.Adam(model.generator.parameters(), lr=settings.lr, betas=(0.5, 0.9))
     d_opt = torch.optim.Adam(critic.parameters(), lr=settings.lr, betas=(0.5, 0.9))
     n = len(x_train)
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(rng.integers(0, n, settings.batch_size))
+        idx = torch.as_tensor(rng.integers(0, n, settings.batch_size)).to(dev)
         return c_train[idx], x_train[idx]
 
     ema = copy.deepcopy(model)
     best, best_step, best_state, history = float("inf"), 0, None, []
     noise_val = torch.as_tensor(rng.standard_normal((len(c_val), N_NOISE)).astype(np.float32))
+    noise_val = noise_val.to(dev)
     for step in range(1, settings.steps + 1):
         for _ in range(settings.critic_steps):
             c, x = batch()
-            z = torch.randn(len(c), N_NOISE)
+            z = torch.randn(len(c), N_NOISE, device=dev)
             fake = model.generate(c, z).detach()
-            eps = torch.rand(len(c), 1)
+            eps = torch.rand(len(c), 1, device=dev)
             mix = (eps * x + (1 - eps) * fake).requires_grad_(True)
             grad = torch.autograd.grad(critic(c, mix).sum(), mix, create_graph=True)[0]
             penalty = ((grad.norm(dim=1) - 1) ** 2).mean()
@@ -123,7 +129,7 @@ def train_gan(
             d_loss.backward()
             d_opt.step()
         c, _ = batch()
-        g_loss = -critic(c, model.generate(c, torch.randn(len(c), N_NOISE))).mean()
+        g_loss = -critic(c, model.generate(c, torch.randn(len(c), N_NOISE, device=dev))).mean()
         g_opt.zero_grad()
         g_loss.backward()
         g_opt.step()
@@ -134,7 +140,7 @@ def train_gan(
                 avg.mul_(settings.ema).add_(mine, alpha=1 - settings.ema)
         if step % settings.eval_every == 0:
             with torch.no_grad():
-                gen_val = ema.generate(c_val, noise_val).numpy()
+                gen_val = ema.generate(c_val, noise_val).cpu().numpy()
             score = _sum_w1(gen_val, x_val)
             history.append([step, round(score, 4)])
             log(f"step {step}: critic loss {float(d_loss):.4f}, validation sum W1 {score:.4f}")
@@ -143,7 +149,7 @@ def train_gan(
                 best, best_step, best_state = score, step, copy.deepcopy(ema.state_dict())
     if best_state is not None:
         model.load_state_dict(best_state)
-    model.eval()
+    model.to("cpu").eval()
     record = {
         "settings": asdict(settings),
         "best_step": best_step,
