@@ -34,6 +34,7 @@ Example (YAML)::
         cuts: ["FatJet.pt > 400"]
         format: [parquet, root]
     energy: 13.6                            # TeV, for plot labels
+    timeout: 30                             # s a remote file's server may take to answer
 
 Every error names the key at fault and the file it came from.
 """
@@ -189,6 +190,8 @@ class RunConfig:
     schema: str = "pfnano"
     chunksize: int = 100_000
     maxchunks: int | None = None
+    timeout: float = 30.0
+    """Seconds a remote file's server may take to answer a request (uproot's ``timeout``)."""
     source: str = "<config>"
 
     def to_dict(self) -> dict[str, Any]:
@@ -467,6 +470,12 @@ def _parse_energy(ctx: ConfigContext, raw: Any) -> float | None:
     return float(raw)
 
 
+def _parse_timeout(ctx: ConfigContext, raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not raw > 0:
+        ctx.fail("timeout", f"seconds to wait for a remote file, a positive number; got {raw!r}")
+    return float(raw)
+
+
 def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig:
     """Validate a configuration mapping; relative file paths resolve against ``base``."""
     ctx = ConfigContext(source)
@@ -486,6 +495,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
             "models",
             "skims",
             "energy",
+            "timeout",
         ),
     )
     schema = str(raw.get("schema", "pfnano")).lower()
@@ -507,6 +517,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
         schema=schema,
         chunksize=chunksize,
         maxchunks=raw.get("maxchunks"),
+        timeout=_parse_timeout(ctx, raw.get("timeout", 30.0)),
         source=source,
     )
 

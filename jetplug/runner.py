@@ -227,6 +227,7 @@ def _execute(
             schema=_SCHEMAS[config.schema],
             chunksize=config.chunksize,
             maxchunks=config.maxchunks,
+            xrootdtimeout=config.timeout,  # uproot's timeout for remote files, in the workers
         )
         try:
             with warnings.catch_warnings():
