@@ -164,6 +164,8 @@ class _Run:
         self.suspects: deque[int] = deque()
         self.lost = [0] * len(work)  # runs lost with a broken pool (while running)
         self.killed = [0] * len(work)  # runs alone that ended with the worker dying
+        self.finished = 0
+        self.given_up: list[str] = []
         self.advance: Callable[[], None] = lambda: None
 
     def _merge(self, result: Any) -> None:
@@ -181,6 +183,7 @@ class _Run:
         )
 
     def _done(self, i: int, result: Any) -> None:
+        self.finished += 1
         self._merge(result)
         if self.lost[i]:
             self._record(i, "recovered")
@@ -189,9 +192,8 @@ class _Run:
         """Run the suspects one at a time: a death names its chunk for certain."""
         while self.suspects:
             i = self.suspects[0]
-            future = pool.submit(tracked, i, self.work[i])
             try:
-                result = future.result()
+                result = pool.submit(tracked, i, self.work[i]).result()
             except concurrent.futures.BrokenExecutor as e:
                 reason = _death_reason(e)
                 self.lost[i] += 1
@@ -208,18 +210,31 @@ class _Run:
         times = "when it ran" if tries == 1 else f"each of the {tries} times it ran"
         why = f"{reason} {times} on its own (out of memory, or a crash in a model?)"
         self._record(i, "failed")
+        where = ", ".join(f"{k} {v}" for k, v in describe_item(self.work[i]).items())
+        self.given_up.append(f"{where}: {why}")
         if self.exe.on_lost is None:
-            where = ", ".join(f"{k} {v}" for k, v in describe_item(self.work[i]).items())
-            msg = f"{where}: {why}"
+            raise RuntimeError(self.given_up[-1])
+        if not self.finished and len(self.given_up) >= max(3, self.exe.workers + 1):
+            msg = (
+                f"worker processes die on every chunk: {len(self.given_up)} chunks killed "
+                f"their worker and none has finished (first: {self.given_up[0]})"
+            )
             raise RuntimeError(msg)
         self._merge(self.exe.on_lost(self.work[i], why))
 
     def parallel(self, pool: concurrent.futures.Executor, tracked: _Tracked) -> None:
         """Run the pending chunks on the whole pool; a break raises :class:`_PoolBroke`."""
-        futures = {pool.submit(tracked, i, self.work[i]): i for i in self.pending}
-        self.pending.clear()
-        lost: list[int] = []
+        futures: dict[concurrent.futures.Future[Any], int] = {}
+        lost: list[int] = []  # submitted, lost with the pool
         reason = ""
+        queue = list(self.pending)
+        self.pending.clear()
+        for n, i in enumerate(queue):
+            try:
+                futures[pool.submit(tracked, i, self.work[i])] = i
+            except concurrent.futures.BrokenExecutor as e:  # broke while submitting
+                lost, reason = queue[n:], _death_reason(e)
+                break
         try:
             while futures:
                 done, _ = concurrent.futures.wait(

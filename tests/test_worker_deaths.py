@@ -161,3 +161,46 @@ def test_chunk_whose_worker_died_once_is_recovered(real_data: Path, tmp_path: Pa
     (bad,) = [d for d in result.provenance["worker_deaths"] if d.get("entrystart") == BAD_START]
     assert bad["outcome"] == "recovered" and bad["killed_worker"] == 0 and bad["lost"] == 1
     assert result.provenance["complete"] is True
+
+
+# -- the executor on its own, with plain functions (fast) ---------------------------------------
+def _dies_on(bad: set[int]) -> object:
+    """A function (pickled by value) that kills its worker process on the items in ``bad``."""
+    main_pid = os.getpid()
+
+    def work(item: int) -> dict[str, set[int]]:
+        if item in bad and os.getpid() != main_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {"done": {item}}
+
+    return work
+
+
+def test_executor_keeps_the_others_and_hands_over_the_lost_chunk() -> None:
+    from jetplug.workers import ResilientFuturesExecutor
+
+    lost: list[tuple[int, str]] = []
+
+    def on_lost(item: int, reason: str) -> dict[str, set[int]]:
+        lost.append((item, reason))
+        return {"lost": {item}}
+
+    exe = ResilientFuturesExecutor(workers=2, status=False, worker_retries=1, on_lost=on_lost)
+    out, code = exe(list(range(6)), _dies_on({2}), None)
+    assert code == 0
+    assert out == {"done": {0, 1, 3, 4, 5}, "lost": {2}}
+    ((item, reason),) = lost
+    assert item == 2
+    assert reason.startswith("worker died (exit code SIGKILL(-9)) each of the 2 times it ran")
+    (record,) = [d for d in exe.deaths if d.get("outcome") == "failed"]
+    assert record["killed_worker"] == 2 and record["lost"] == 3
+
+
+def test_executor_stops_when_workers_die_on_every_chunk() -> None:
+    from jetplug.workers import ResilientFuturesExecutor
+
+    exe = ResilientFuturesExecutor(
+        workers=2, status=False, worker_retries=0, on_lost=lambda item, reason: None
+    )
+    with pytest.raises(RuntimeError, match=r"worker processes die on every chunk: 3 chunks"):
+        exe(list(range(20)), _dies_on(set(range(20))), None)
