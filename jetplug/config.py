@@ -34,6 +34,7 @@ Example (YAML)::
         cuts: ["FatJet.pt > 400"]
         format: [parquet, root]
     energy: 13.6                            # TeV, for plot labels
+    timeout: 30                             # s a remote file's server may take to answer
 
 Every error names the key at fault and the file it came from.
 """
@@ -208,6 +209,8 @@ class RunConfig:
     schema: str = "pfnano"
     chunksize: int = 100_000
     maxchunks: int | None = None
+    timeout: float = 30.0
+    """Seconds a remote file's server may take to answer a request (uproot's ``timeout``)."""
     source: str = "<config>"
 
     def to_dict(self) -> dict[str, Any]:
@@ -521,6 +524,12 @@ def _check_memory(ctx: ConfigContext, hists: Sequence[HistogramConfig], limit: i
             ctx.fail(f"histograms.{h.name}", problem)
 
 
+def _parse_timeout(ctx: ConfigContext, raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not raw > 0:
+        ctx.fail("timeout", f"seconds to wait for a remote file, a positive number; got {raw!r}")
+    return float(raw)
+
+
 def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig:
     """Validate a configuration mapping; relative file paths resolve against ``base``."""
     ctx = ConfigContext(source)
@@ -541,6 +550,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
             "skims",
             "energy",
             "max_histogram_memory",
+            "timeout",
         ),
     )
     schema = str(raw.get("schema", "pfnano")).lower()
@@ -565,6 +575,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
         schema=schema,
         chunksize=chunksize,
         maxchunks=raw.get("maxchunks"),
+        timeout=_parse_timeout(ctx, raw.get("timeout", 30.0)),
         source=source,
     )
 

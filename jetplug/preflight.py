@@ -4,14 +4,24 @@ For every input file: it exists (and is not a directory), is a readable ROOT
 file, has the tree and the event-ID branches coffea's NanoAOD schema needs, and
 has (or can derive) every field that the configured plugins and histograms
 read. Errors name the plugin or histogram, the field and the file.
+
+Remote files (``root://``, ``https://``, ...) are opened with uproot's
+``timeout`` (the run config's ``timeout``), all files at once, so that a
+server that never answers costs one timeout, not one per file; a missing
+protocol package (``root://`` needs ``jetplug[xrootd]``), a server that cannot
+be reached and one that does not answer in time are each one line naming the
+URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import concurrent.futures
+import socket
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import fsspec
 import uproot
 from coffea.nanoevents import NanoAODSchema
 
@@ -21,7 +31,11 @@ from .plan import Plan, Provided
 from .registry import DerivationRegistry
 from .spec import ModelSpec
 
-__all__ = ["FileInfo", "check_config", "check_files", "local_file_problem"]
+__all__ = ["INSTALL", "FileInfo", "check_config", "check_files", "local_file_problem"]
+
+INSTALL = {"root": "pip install 'jetplug[xrootd]'"}
+"""The install line for each protocol that needs an extra package."""
+_OPEN_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -70,13 +84,68 @@ def local_file_problem(path: str) -> str | None:
     )
 
 
-def _open(dataset: str, path: str, treename: str) -> tuple[set[str], int, int | None]:
+def _check_protocol(dataset: str, path: str) -> None:
+    """Fail if the package reading ``path``'s protocol is missing (``root://``: fsspec-xrootd)."""
+    protocol = path.split("://", 1)[0].rsplit("::", maxsplit=1)[-1].lower()
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError as e:
+        install = INSTALL.get(protocol)
+        need = f"install it with: {install}" if install else _one_line(e)
+        msg = f"reading {protocol}:// files needs a package that is not installed; {need}"
+        raise InputFileError(path, msg, dataset=dataset) from None
+    except ValueError:
+        raise InputFileError(path, f"unknown protocol {protocol}://", dataset=dataset) from None
+
+
+def _chain(e: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - fsspec's http needs it
+        return (ConnectionError, socket.gaierror)
+    return (ConnectionError, socket.gaierror, aiohttp.ClientConnectionError)
+
+
+def _remote_problem(e: BaseException, timeout: float) -> str | None:
+    """What went wrong talking to a remote file's server, in words (None: not that)."""
+    chain = list(_chain(e))
+    if any(isinstance(c, TimeoutError) for c in chain):
+        return (
+            f"the server did not answer within {timeout:g} s (the run config's 'timeout', "
+            "or jetplug run --timeout)"
+        )
+    for c in chain:
+        if isinstance(c, FileNotFoundError):
+            return "does not exist on the server"
+        if isinstance(c, _unreachable()):
+            return f"cannot be reached ({type(c).__name__}: {_one_line(c)})"
+        status = getattr(c, "status", None)
+        if isinstance(status, int) and status >= 400:
+            reason = getattr(c, "message", "")
+            return f"the server answered HTTP {status}{' ' + reason if reason else ''}"
+    if isinstance(e, OSError):
+        return f"cannot be read from the server ({type(e).__name__}: {_one_line(e)})"
+    return None
+
+
+def _open(
+    dataset: str, path: str, treename: str, timeout: float = 30.0
+) -> tuple[set[str], int, int | None]:
     local = "://" not in path
     problem = local_file_problem(path) if local else None
     if problem:
         raise InputFileError(path, problem, dataset=dataset)
     try:
-        with uproot.open(path) as f:
+        with uproot.open(path, **({} if local else {"timeout": timeout})) as f:
             if treename not in f:
                 keys = sorted({k.split(";")[0] for k in f.keys(recursive=False)})
                 raise InputFileError(
@@ -88,6 +157,9 @@ def _open(dataset: str, path: str, treename: str) -> tuple[set[str], int, int | 
     except InputFileError:
         raise
     except Exception as e:
+        problem = None if local else _remote_problem(e, timeout)
+        if problem is not None:
+            raise InputFileError(path, problem, dataset=dataset) from None
         raise InputFileError(
             path,
             f"cannot be read as a ROOT file ({type(e).__name__}: {_one_line(e)}); "
@@ -112,6 +184,19 @@ def _check_event_ids(dataset: str, path: str, branches: set[str]) -> None:
             f"({', '.join(_event_ids())}); is it a NanoAOD file?",
             dataset=dataset,
         )
+
+
+def _open_all(config: RunConfig) -> dict[tuple[str, str], tuple[set[str], int, int | None]]:
+    """Open every file's metadata, several at once; the first failure in fileset order raises."""
+    files = [(d.name, path) for d in config.fileset for path in d.files]
+    for dataset, path in files:
+        if "://" in path:
+            _check_protocol(dataset, path)
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=max(1, min(_OPEN_THREADS, len(files))), thread_name_prefix="jetplug-preflight"
+    ) as pool:
+        futures = {key: pool.submit(_open, *key, config.treename, config.timeout) for key in files}
+        return {key: future.result() for key, future in futures.items()}
 
 
 def _require(consumer: str, fld: str, branches: set[str], provided: Provided, path: str) -> None:
@@ -165,10 +250,11 @@ def check_files(
     """
     check_config(config)
     plans = [Plan(s) for s in specs]
+    opened = _open_all(config)
     infos = []
     for dataset in config.fileset:
         for path in dataset.files:
-            branches, entries, size = _open(dataset.name, path, config.treename)
+            branches, entries, size = opened[dataset.name, path]
             _check_event_ids(dataset.name, path, branches)
             provided = Provided()
             for plan in plans:

@@ -1,8 +1,11 @@
 """``jetplug run``: preflight, coffea ``Runner`` on a chosen executor, outputs.
 
-Executors are coffea's own (iterative, futures, Dask); jetplug never schedules
-work itself. The Dask executor starts a ``distributed.LocalCluster`` on
-127.0.0.1 unless a scheduler address is given.
+Executors are coffea's (iterative, futures, Dask); jetplug never schedules
+work itself. The futures executor is coffea's with one change
+(:class:`~jetplug.workers.ResilientFuturesExecutor`): a worker process that
+dies loses only its chunk, which is rerun or recorded as failed, as Dask does.
+The Dask executor starts a ``distributed.LocalCluster`` on 127.0.0.1 unless a
+scheduler address is given.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .plugins import Plugins
 from .preflight import FileInfo, check_files
 from .processor import PluginProcessor
 from .skims import clear_skims
+from .workers import ResilientFuturesExecutor, describe_item
 
 __all__ = ["EXECUTORS", "SCHEDULER_TIMEOUT_S", "RunResult", "run"]
 
@@ -95,16 +99,37 @@ def _connect(scheduler: str, timeout: float) -> Any:
         raise JetplugError(msg) from None
 
 
+def _lost_chunk(item: Any, reason: str) -> dict[str, Any]:
+    """The output recorded for a chunk whose worker died every time it ran (``on_lost``)."""
+    where = describe_item(item)
+    if "entrystart" not in where:  # coffea's preprocessing: a file's metadata
+        msg = f"dataset {where['dataset']!r}, file {where['file']}: reading its metadata: {reason}"
+        raise JetplugError(msg)
+    record = {**where, "plugin": None, "error": reason, "traceback": ""}
+    # wrapped as coffea's Runner wraps each chunk's output
+    return {"out": {"hists": {}, "chunks": [], "failed": [record]}, "processed": {item}}
+
+
 @contextlib.contextmanager
 def _executor(
-    name: str, workers: int, scheduler: str | None, progress: bool, scheduler_timeout: float
+    name: str,
+    workers: int,
+    scheduler: str | None,
+    progress: bool,
+    scheduler_timeout: float,
+    worker_retries: int,
 ) -> Iterator[tuple[processor.executor.ExecutorBase, dict[str, Any]]]:
     if name == "iterative":
         yield processor.IterativeExecutor(status=progress), {"name": name}
     elif name == "futures":
         yield (
-            processor.FuturesExecutor(workers=workers, status=progress),
-            {"name": name, "workers": workers},
+            ResilientFuturesExecutor(
+                workers=workers,
+                status=progress,
+                worker_retries=worker_retries,
+                on_lost=_lost_chunk,
+            ),
+            {"name": name, "workers": workers, "worker_retries": worker_retries},
         )
     elif name == "dask":
         from distributed import Client, LocalCluster
@@ -162,6 +187,7 @@ def run(
     plots: bool = True,
     host: PluginHost | None = None,
     scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
+    worker_retries: int = 1,
 ) -> RunResult:
     """Run ``config`` and, if ``outdir`` is given, write histograms, skims, provenance and plots.
 
@@ -170,6 +196,10 @@ def run(
     could not be written (after writing the others and ``provenance.json``,
     which records the failure). ``scheduler_timeout``: seconds to wait for
     the Dask scheduler at ``scheduler`` before failing with one clear error.
+
+    On the futures executor, a chunk whose worker process dies is rerun on
+    its own up to ``1 + worker_retries`` times, then recorded as failed
+    ("worker died"); the other chunks lost with the pool are rerun.
     """
     for what, value, least in (("workers", workers, 1), ("max_failures", max_failures, 0)):
         if value < least:
@@ -195,6 +225,7 @@ def run(
             max_failures,
             progress,
             plots,
+            worker_retries,
         )
     finally:
         plugins.close()  # this process's backends: server connections closed, models freed
@@ -211,6 +242,7 @@ def _execute(
     max_failures: int,
     progress: bool,
     plots: bool,
+    worker_retries: int = 1,
 ) -> RunResult:
     started = dt.datetime.now(dt.UTC)
     chain = plugins.chain
@@ -224,12 +256,16 @@ def _execute(
         "PYTHONWARNINGS",
         "ignore:Missing cross-reference:RuntimeWarning,ignore:Branch:RuntimeWarning",
     )
-    with _executor(executor, workers, scheduler, progress, scheduler_timeout) as (exe, exe_info):
+    with _executor(executor, workers, scheduler, progress, scheduler_timeout, worker_retries) as (
+        exe,
+        exe_info,
+    ):
         runner = processor.Runner(
             executor=exe,
             schema=_SCHEMAS[config.schema],
             chunksize=config.chunksize,
             maxchunks=config.maxchunks,
+            xrootdtimeout=config.timeout,  # uproot's timeout for remote files, in the workers
         )
         try:
             with warnings.catch_warnings():
@@ -277,6 +313,7 @@ def _execute(
         "files": [vars(f) for f in files],
         "chunks_processed": [dict(c) for c in result.chunks],
         "chunks_failed": result.failed,
+        "worker_deaths": list(getattr(exe, "deaths", [])),
         "events_processed": result.events,
         "nonfinite_objects": result.nonfinite,
         "dropped_nan": result.dropped_nan,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,13 @@ from ..runner import run as run_config
     show_default=True,
     help="Chunks allowed to fail before the run exits non-zero.",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds a remote file's server may take to answer; overrides the config's "
+    "'timeout' (default 30).",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the plots.")
 def run(
     config: Path,
@@ -73,6 +81,7 @@ def run(
     scheduler_timeout: float,
     chunksize: int | None,
     max_failures: int,
+    timeout: float | None,
     no_plots: bool,
 ) -> None:
     """Run the processor configured in CONFIG (YAML or TOML)."""
@@ -81,6 +90,8 @@ def run(
         from dataclasses import replace
 
         cfg = replace(cfg, chunksize=chunksize)
+    if timeout is not None:
+        cfg = dataclasses.replace(cfg, timeout=timeout)
     result = run_config(
         cfg,
         outdir,
