@@ -4,7 +4,8 @@ Example (YAML)::
 
     fileset:
       ttbar: [data/ttbar_0.root]           # paths relative to this file
-      qcd: {files: [data/qcd_0.root], metadata: {xsec: 1.0}}
+      qcd: {files: [data/qcd_0.root], metadata: {xsec: 1.0, isMC: true}}
+      dy: {files: {data/dy.root: Events}}  # coffea's form; or fileset: datasets.json
     schema: pfnano                          # or nanoaod
     chunksize: 20000
     plugins:
@@ -35,7 +36,8 @@ Example (YAML)::
         format: [parquet, root]
     energy: 13.6                            # TeV, for plot labels
 
-Every error names the key at fault and the file it came from.
+The fileset's forms are those of :mod:`jetplug.fileset`. Every error names
+the key at fault and the file it came from.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import hashlib
 import itertools
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,7 @@ from .configkit import ConfigContext, Cut, load_yaml, parse_cut
 from .declared import ModelDeclaration, parse_models
 from .errors import ConfigError
 from .expressions import ExpressionError, parse_expression
+from .fileset import DatasetConfig, parse_fileset
 from .nonfinite import NONFINITE_OPTION
 from .skimconfig import SkimConfig, parse_skims
 
@@ -72,15 +75,6 @@ __all__ = [
 ]
 
 SCHEMAS = ("pfnano", "nanoaod")
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    """A dataset: its files and free-form metadata passed to the processor."""
-
-    name: str
-    files: tuple[str, ...]
-    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -203,9 +197,16 @@ class RunConfig:
         return hashlib.sha256(blob).hexdigest()
 
     def coffea_fileset(self) -> dict[str, dict[str, Any]]:
-        """The fileset in the form ``coffea.processor.Runner`` takes."""
+        """The fileset in the form ``coffea.processor.Runner`` takes, for ``treename=None``.
+
+        Every file names its tree: its own, else the run's ``treename``.
+        """
         return {
-            d.name: {"files": list(d.files), "metadata": dict(d.metadata)} for d in self.fileset
+            d.name: {
+                "files": {f: d.tree(f, self.treename) for f in d.files},
+                "metadata": dict(d.metadata),
+            }
+            for d in self.fileset
         }
 
     def histogram(self, name: str) -> HistogramConfig:
@@ -215,57 +216,6 @@ class RunConfig:
                 return h
         msg = f"no histogram named {name!r}"
         raise ConfigError(msg, source=self.source)
-
-
-def _parse_datasets(ctx: ConfigContext, raw: Any, base: Path) -> tuple[DatasetConfig, ...]:
-    if not raw:
-        ctx.fail("fileset", "at least one dataset is required")
-    out = []
-    for name, spec in ctx.mapping(raw, "fileset").items():
-        where = f"fileset.{name}"
-        metadata: Mapping[str, Any] = {}
-        if isinstance(spec, str):
-            files: Any = [spec]
-        elif isinstance(spec, Sequence):
-            files = spec
-        else:
-            spec = ctx.mapping(spec, where)
-            ctx.keys(spec, where, ("files", "metadata"))
-            files = spec.get("files")
-            metadata = dict(spec.get("metadata") or {})
-        if not files or not all(isinstance(f, str) for f in files):
-            ctx.fail(where, "needs a non-empty list of file paths")
-        resolved = tuple(
-            f if "://" in f or Path(f).is_absolute() else str((base / f).resolve()) for f in files
-        )
-        out.append(DatasetConfig(str(name), resolved, metadata))
-    _refuse_repeated_files(ctx, out)
-    return tuple(out)
-
-
-def _refuse_repeated_files(ctx: ConfigContext, datasets: Sequence[DatasetConfig]) -> None:
-    """Fail if one file is listed twice (it would be processed twice).
-
-    Local files are compared by their resolved path (``a.root`` and
-    ``./x/../a.root`` are one file), remote ones (``root://``...) by their URL.
-    """
-    first: dict[str, tuple[str, str]] = {}
-    for dataset in datasets:
-        for f in dataset.files:
-            key = f if "://" in f else str(Path(f).resolve())
-            if key not in first:
-                first[key] = (dataset.name, f)
-                continue
-            where, path = first[key]
-            listed = (
-                f"twice in dataset {where!r}"
-                if where == dataset.name
-                else f"in dataset {where!r} and in dataset {dataset.name!r}"
-            )
-            also = f" (the second time as {f})" if f != path else ""
-            ctx.fail(
-                "fileset", f"file {path} is listed {listed}{also}; it would be processed twice"
-            )
 
 
 _PLUGIN_KEYS = (
@@ -459,11 +409,11 @@ def _parse_plots(
     return tuple(out)
 
 
-def _parse_energy(ctx: ConfigContext, raw: Any) -> float | None:
+def _positive(ctx: ConfigContext, raw: Any, key: str, what: str) -> float | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not raw > 0:
-        ctx.fail("energy", f"the centre-of-mass energy in TeV, a positive number; got {raw!r}")
+        ctx.fail(key, f"{what}, a positive number; got {raw!r}")
     return float(raw)
 
 
@@ -494,16 +444,20 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
     chunksize = raw.get("chunksize", 100_000)
     if not isinstance(chunksize, int) or chunksize < 1:
         ctx.fail("chunksize", f"must be a positive integer, got {chunksize!r}")
+    treename = raw.get("treename", "Events")
+    if not isinstance(treename, str) or not treename:
+        ctx.fail("treename", f"expected a tree name, got {treename!r}")
     hists = _parse_histograms(ctx, raw.get("histograms"))
+    fileset = parse_fileset(ctx, raw.get("fileset"), base)
     return RunConfig(
-        fileset=_parse_datasets(ctx, raw.get("fileset"), base),
+        fileset=fileset,
         plugins=_parse_plugins(ctx, raw.get("plugins")),
         models=parse_models(ctx, raw.get("models"), base),
         histograms=hists,
         plots=_parse_plots(ctx, raw.get("plots"), hists),
         skims=parse_skims(ctx, raw.get("skims")),
-        energy=_parse_energy(ctx, raw.get("energy")),
-        treename=str(raw.get("treename", "Events")),
+        energy=_positive(ctx, raw.get("energy"), "energy", "the centre-of-mass energy in TeV"),
+        treename=treename,
         schema=schema,
         chunksize=chunksize,
         maxchunks=raw.get("maxchunks"),

@@ -133,7 +133,7 @@ def check_files(
     infos = []
     for dataset in config.fileset:
         for path in dataset.files:
-            branches, entries, size = _open(dataset.name, path, config.treename)
+            branches, entries, size = _open(dataset.name, path, dataset.tree(path, config.treename))
             provided = Provided()
             for plan in plans:
                 plan.check_file(branches, provided, derivations, path)

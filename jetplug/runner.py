@@ -197,7 +197,8 @@ def _execute(
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
                 warnings.filterwarnings("ignore", message="Branch .* already exists")
-                out = runner(config.coffea_fileset(), proc, treename=config.treename)
+                # each file names its tree in the fileset (coffea reads them with treename=None)
+                out = runner(config.coffea_fileset(), proc, treename=None)
         except JetplugError:
             raise
         except Exception as e:
