@@ -36,8 +36,10 @@ Example (YAML)::
         format: [parquet, root]
     energy: 13.6                            # TeV, for plot labels
 
-The fileset's forms are those of :mod:`jetplug.fileset`. Every error names
-the key at fault and the file it came from.
+``lumi`` (in /pb) normalises simulation to a luminosity from the datasets'
+metadata (:mod:`jetplug.normalisation`); the fileset's forms are those of
+:mod:`jetplug.fileset`. Every error names the key at fault and the file it
+came from.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from .errors import ConfigError
 from .expressions import ExpressionError, parse_expression
 from .fileset import DatasetConfig, parse_fileset
 from .nonfinite import NONFINITE_OPTION
+from .normalisation import check_normalisation
 from .skimconfig import SkimConfig, parse_skims
 
 __all__ = [
@@ -179,6 +182,8 @@ class RunConfig:
     skims: tuple[SkimConfig, ...] = ()
     energy: float | None = None
     """Centre-of-mass energy in TeV for plot labels (None: from the samples, if recorded)."""
+    lumi: float | None = None
+    """Integrated luminosity in /pb: simulation is normalised to it (:mod:`.normalisation`)."""
     treename: str = "Events"
     schema: str = "pfnano"
     chunksize: int = 100_000
@@ -436,6 +441,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
             "models",
             "skims",
             "energy",
+            "lumi",
         ),
     )
     schema = str(raw.get("schema", "pfnano")).lower()
@@ -449,6 +455,8 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
         ctx.fail("treename", f"expected a tree name, got {treename!r}")
     hists = _parse_histograms(ctx, raw.get("histograms"))
     fileset = parse_fileset(ctx, raw.get("fileset"), base)
+    lumi = _positive(ctx, raw.get("lumi"), "lumi", "the integrated luminosity in /pb")
+    check_normalisation(ctx, fileset, {h.name: h.weight for h in hists}, lumi)
     return RunConfig(
         fileset=fileset,
         plugins=_parse_plugins(ctx, raw.get("plugins")),
@@ -457,6 +465,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
         plots=_parse_plots(ctx, raw.get("plots"), hists),
         skims=parse_skims(ctx, raw.get("skims")),
         energy=_positive(ctx, raw.get("energy"), "energy", "the centre-of-mass energy in TeV"),
+        lumi=lumi,
         treename=treename,
         schema=schema,
         chunksize=chunksize,

@@ -27,6 +27,7 @@ from .errors import ChunksFailedError, JetplugError, OutputError
 from .histograms import book
 from .host import PluginHost
 from .nonfinite import NonFiniteCounts
+from .normalisation import normalise
 from .outputs import failure_record, histogram_writers, write_outputs, write_provenance
 from .plugins import Plugins
 from .preflight import FileInfo, check_files
@@ -177,9 +178,15 @@ def _execute(
     started = dt.datetime.now(dt.UTC)
     chain = plugins.chain
     files = check_files(config, chain.specs, chain.host.derivations)
+    normalisation = normalise(config)
     if outdir is not None:
         clear_skims(config, outdir)
-    proc = PluginProcessor(config, plugins, outdir=None if outdir is None else outdir.resolve())
+    proc = PluginProcessor(
+        config,
+        plugins,
+        outdir=None if outdir is None else outdir.resolve(),
+        normalisation=normalisation,
+    )
     # worker processes inherit this: coffea's schema warns about PFNano cross-references
     # that generated files do not have (JetSVs, SubJet, ...), once per chunk
     os.environ.setdefault(
@@ -216,7 +223,7 @@ def _execute(
     for dataset in config.fileset:
         hs = result.hists.setdefault(dataset.name, {})
         for h in config.histograms:
-            hs.setdefault(h.name, book(h))
+            hs.setdefault(h.name, book(h, weighted=config.lumi is not None))
     steps = chain.provenance()
     for entry in steps:
         totals: dict[str, int] = {}
@@ -238,6 +245,7 @@ def _execute(
         "plugin_packages": chain.host.entry_point_distributions(),
         "workers_ran": _workers_ran(result.chunks, chain.fingerprint()),
         "files": [vars(f) for f in files],
+        "normalisation": {name: n.record() for name, n in normalisation.items()},
         "chunks_processed": [dict(c) for c in result.chunks],
         "chunks_failed": result.failed,
         "events_processed": result.events,
