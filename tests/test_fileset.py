@@ -1,4 +1,4 @@
-"""Datasets as users hold them: coffea filesets, per-file trees, RNTuple."""
+"""Datasets as users hold them: coffea filesets, per-file trees, RNTuple, official NanoAOD v15."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import uproot
 import yaml
 
-from jetplug import ConfigError, InputFileError
+from jetplug import ConfigError, InputFileError, MissingInputError, PluginHost
 from jetplug.config import load_config, parse_config
 from jetplug.runner import run
 
@@ -131,6 +131,42 @@ def test_reserved_metadata_and_json_duplicates_are_refused(tmp_path: Path) -> No
         load_config(_config(tmp_path, "sets.json"))
     with pytest.raises(ConfigError, match=r"fileset: fileset file .*nope\.json does not exist"):
         load_config(_config(tmp_path, "nope.json"))
+
+
+# -- c. official NanoAOD v15 PF candidates ---------------------------------------------------
+
+
+def _constituent_plugins() -> list[str]:
+    host = PluginHost()
+    return [
+        n
+        for n in host.models.names()
+        if host.spec(n).inputs.constituents is not None and not n.startswith("example")
+    ]
+
+
+@pytest.mark.parametrize("plugin", _constituent_plugins())
+def test_constituent_plugins_on_official_nanoaod_v15_are_refused_clearly(
+    real_data: Path, plugin: str
+) -> None:
+    path = real_data / "nano_tt_v15.root"
+    assert "PFCand_pt" in set(uproot.open(path)["Events"].keys())  # v15 table, not PFNano
+    cfg = parse_config(
+        {"fileset": {"tt": [str(path)]}, "schema": "nanoaod", "plugins": [plugin]},
+        base=real_data,
+    )
+    with pytest.raises(MissingInputError) as err:
+        run(cfg)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert f"plugin {plugin!r}" in msg
+    assert str(path) in msg
+    assert "official NanoAOD" in msg
+    assert "PFCand table" in msg
+    spec = PluginHost().spec(plugin).inputs.constituents
+    assert spec is not None
+    assert ("no PFCand_charge" in msg) == ("charge" in spec.fields)  # v15 stores no charge
+    assert "PFNano tables FatJetPFCands and PFCands" in msg
 
 
 # -- d. RNTuple input ------------------------------------------------------------------------
