@@ -4,7 +4,8 @@ Example (YAML)::
 
     fileset:
       ttbar: [data/ttbar_0.root]           # paths relative to this file
-      qcd: {files: [data/qcd_0.root], metadata: {xsec: 1.0}}
+      qcd: {files: [data/qcd_0.root], metadata: {xsec: 1.0, isMC: true}}
+      dy: {files: {data/dy.root: Events}}  # coffea's form; or fileset: datasets.json
     schema: pfnano                          # or nanoaod
     chunksize: 20000
     plugins:
@@ -36,12 +37,14 @@ Example (YAML)::
     energy: 13.6                            # TeV, for plot labels
     timeout: 30                             # s a remote file's server may take to answer
 
-Every error names the key at fault and the file it came from.
+``lumi`` (in /pb) normalises simulation to a luminosity from the datasets'
+metadata (:mod:`jetplug.normalisation`); the fileset's forms are those of
+:mod:`jetplug.fileset`. Every error names the key at fault and the file it
+came from.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import itertools
 import json
@@ -58,7 +61,9 @@ from .configkit import ConfigContext, Cut, load_yaml, parse_cut
 from .declared import ModelDeclaration, parse_models
 from .errors import ConfigError
 from .expressions import ExpressionError, parse_expression
+from .fileset import DatasetConfig, parse_fileset
 from .nonfinite import NONFINITE_OPTION
+from .normalisation import check_normalisation
 from .skimconfig import SkimConfig, parse_skims
 
 __all__ = [
@@ -90,15 +95,6 @@ _SIZE_UNITS = {
     "GB": 10**9,
     "TB": 10**12,
 }
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    """A dataset: its files and free-form metadata passed to the processor."""
-
-    name: str
-    files: tuple[str, ...]
-    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -205,6 +201,8 @@ class RunConfig:
     """Centre-of-mass energy in TeV for plot labels (None: from the samples, if recorded)."""
     max_histogram_memory: int = HISTOGRAM_MEMORY
     """Bytes one histogram may take (estimated from its axes and storage when read)."""
+    lumi: float | None = None
+    """Integrated luminosity in /pb: simulation is normalised to it (:mod:`.normalisation`)."""
     treename: str = "Events"
     schema: str = "pfnano"
     chunksize: int = 100_000
@@ -225,9 +223,16 @@ class RunConfig:
         return hashlib.sha256(blob).hexdigest()
 
     def coffea_fileset(self) -> dict[str, dict[str, Any]]:
-        """The fileset in the form ``coffea.processor.Runner`` takes."""
+        """The fileset in the form ``coffea.processor.Runner`` takes, for ``treename=None``.
+
+        Every file names its tree: its own, else the run's ``treename``.
+        """
         return {
-            d.name: {"files": list(d.files), "metadata": dict(d.metadata)} for d in self.fileset
+            d.name: {
+                "files": {f: d.tree(f, self.treename) for f in d.files},
+                "metadata": dict(d.metadata),
+            }
+            for d in self.fileset
         }
 
     def histogram(self, name: str) -> HistogramConfig:
@@ -237,67 +242,6 @@ class RunConfig:
                 return h
         msg = f"no histogram named {name!r}"
         raise ConfigError(msg, source=self.source)
-
-
-def _parse_datasets(ctx: ConfigContext, raw: Any, base: Path) -> tuple[DatasetConfig, ...]:
-    if not raw:
-        ctx.fail("fileset", "at least one dataset is required")
-    out = []
-    for name, spec in ctx.mapping(raw, "fileset").items():
-        where = f"fileset.{name}"
-        metadata: Mapping[str, Any] = {}
-        if isinstance(spec, str):
-            files: Any = [spec]
-        elif isinstance(spec, Sequence):
-            files = spec
-        else:
-            spec = ctx.mapping(spec, where)
-            ctx.keys(spec, where, ("files", "metadata"))
-            files = spec.get("files")
-            metadata = dict(spec.get("metadata") or {})
-        if not files or not all(isinstance(f, str) for f in files):
-            ctx.fail(where, "needs a non-empty list of file paths")
-        resolved = [
-            f if "://" in f or Path(f).is_absolute() else str((base / f).resolve()) for f in files
-        ]
-        expanded: list[str] = []
-        for given, path in zip(files, resolved, strict=True):
-            literal = "://" in path or not any(c in path for c in "*?[") or Path(path).exists()
-            if literal:
-                expanded.append(path)
-                continue
-            matches = sorted(glob.glob(path))
-            if not matches:
-                ctx.fail(where, f"{given!r} matches no file")
-            expanded += matches
-        out.append(DatasetConfig(str(name), tuple(expanded), metadata))
-    _refuse_repeated_files(ctx, out)
-    return tuple(out)
-
-
-def _refuse_repeated_files(ctx: ConfigContext, datasets: Sequence[DatasetConfig]) -> None:
-    """Fail if one file is listed twice (it would be processed twice).
-
-    Local files are compared by their resolved path (``a.root`` and
-    ``./x/../a.root`` are one file), remote ones (``root://``...) by their URL.
-    """
-    first: dict[str, tuple[str, str]] = {}
-    for dataset in datasets:
-        for f in dataset.files:
-            key = f if "://" in f else str(Path(f).resolve())
-            if key not in first:
-                first[key] = (dataset.name, f)
-                continue
-            where, path = first[key]
-            listed = (
-                f"twice in dataset {where!r}"
-                if where == dataset.name
-                else f"in dataset {where!r} and in dataset {dataset.name!r}"
-            )
-            also = f" (the second time as {f})" if f != path else ""
-            ctx.fail(
-                "fileset", f"file {path} is listed {listed}{also}; it would be processed twice"
-            )
 
 
 _PLUGIN_KEYS = (
@@ -491,11 +435,11 @@ def _parse_plots(
     return tuple(out)
 
 
-def _parse_energy(ctx: ConfigContext, raw: Any) -> float | None:
+def _positive(ctx: ConfigContext, raw: Any, key: str, what: str) -> float | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not raw > 0:
-        ctx.fail("energy", f"the centre-of-mass energy in TeV, a positive number; got {raw!r}")
+        ctx.fail(key, f"{what}, a positive number; got {raw!r}")
     return float(raw)
 
 
@@ -551,6 +495,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
             "energy",
             "max_histogram_memory",
             "timeout",
+            "lumi",
         ),
     )
     schema = str(raw.get("schema", "pfnano")).lower()
@@ -559,19 +504,26 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
     chunksize = raw.get("chunksize", 100_000)
     if not isinstance(chunksize, int) or chunksize < 1:
         ctx.fail("chunksize", f"must be a positive integer, got {chunksize!r}")
+    treename = raw.get("treename", "Events")
+    if not isinstance(treename, str) or not treename:
+        ctx.fail("treename", f"expected a tree name, got {treename!r}")
     hists = _parse_histograms(ctx, raw.get("histograms"))
     memory = _parse_memory(ctx, raw.get("max_histogram_memory"))
     _check_memory(ctx, hists, memory)
+    fileset = parse_fileset(ctx, raw.get("fileset"), base)
+    lumi = _positive(ctx, raw.get("lumi"), "lumi", "the integrated luminosity in /pb")
+    check_normalisation(ctx, fileset, {h.name: h.weight for h in hists}, lumi)
     return RunConfig(
-        fileset=_parse_datasets(ctx, raw.get("fileset"), base),
+        fileset=fileset,
         plugins=_parse_plugins(ctx, raw.get("plugins")),
         models=parse_models(ctx, raw.get("models"), base),
         histograms=hists,
         plots=_parse_plots(ctx, raw.get("plots"), hists),
         skims=parse_skims(ctx, raw.get("skims")),
-        energy=_parse_energy(ctx, raw.get("energy")),
+        energy=_positive(ctx, raw.get("energy"), "energy", "the centre-of-mass energy in TeV"),
+        lumi=lumi,
         max_histogram_memory=memory,
-        treename=str(raw.get("treename", "Events")),
+        treename=treename,
         schema=schema,
         chunksize=chunksize,
         maxchunks=raw.get("maxchunks"),

@@ -110,9 +110,9 @@ def check_memory(cfg: HistogramConfig, limit: int) -> str | None:
     )
 
 
-def book(cfg: HistogramConfig) -> hist.Hist[Any]:
-    """An empty histogram for ``cfg`` (weighted storage when ``cfg.weight`` is set)."""
-    storage = hist.storage.Weight() if cfg.weight else hist.storage.Double()
+def book(cfg: HistogramConfig, *, weighted: bool = False) -> hist.Hist[Any]:
+    """An empty histogram for ``cfg`` (weighted storage when ``cfg.weight`` or ``weighted``)."""
+    storage = hist.storage.Weight() if cfg.weight or weighted else hist.storage.Double()
     axes = [_axis(a) for a in cfg.axes]
     h: hist.Hist[Any] = hist.Hist(*axes, storage=storage)
     return h
@@ -173,30 +173,39 @@ def _nan_rows(values: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def fill_entries(
-    h: hist.Hist[Any], cfg: HistogramConfig, events: ak.Array, *, source: str | None = None
+    h: hist.Hist[Any],
+    cfg: HistogramConfig,
+    events: ak.Array,
+    *,
+    source: str | None = None,
+    event_weight: ak.Array | None = None,
 ) -> FillCount:
     """Fill ``h`` from ``events``; count the entries filled and those dropped for a NaN.
 
     Event-level fields are broadcast to the objects of the (single) collection
-    the other fields come from; cuts select entries, ``weight`` weighs them.
-    A selected entry with a NaN axis value or weight is not filled (see the
-    module docstring).
+    the other fields come from; cuts select entries, ``weight`` weighs them,
+    times ``event_weight`` (one value per event, e.g. the normalisation of
+    simulation to a luminosity) when given. A selected entry with a NaN axis
+    value or weight is not filled (see the module docstring).
     """
     consumer = f"histogram {cfg.name!r}"
     arrays = [_axis_values(events, a, consumer, source) for a in cfg.axes]
     cut = cut_mask(events, cfg.cuts, consumer, source)
     cuts = [] if cut is None else [cut]
-    weights = [resolve(events, cfg.weight, consumer, source)] if cfg.weight else []
+    weight = resolve(events, cfg.weight, consumer, source) if cfg.weight else None
+    if event_weight is not None:
+        weight = event_weight if weight is None else weight * event_weight
+    weights = [] if weight is None else [weight]
     everything = arrays + cuts + weights
     if len(everything) > 1:
         everything = list(ak.broadcast_arrays(*everything))
     flat = [ak.to_numpy(ak.ravel(a)) for a in everything]
     values = flat[: len(arrays)]
     mask = np.asarray(flat[len(arrays)], dtype=bool) if cuts else np.ones(len(values[0]), bool)
-    nan = _nan_rows(values + ([flat[-1]] if cfg.weight else [])) & mask
+    nan = _nan_rows(values + ([flat[-1]] if weights else [])) & mask
     mask = mask & ~nan
     selected = [v[mask] for v in values]
-    if cfg.weight:
+    if weights:
         h.fill(*selected, weight=flat[-1][mask])
     else:
         h.fill(*selected)

@@ -23,6 +23,10 @@ __all__ = ["COLLECTION", "ConstituentTables", "Plan", "Provided", "branch_of", "
 COLLECTION = ""
 """Field name standing for "the collection itself" in read/write sets."""
 
+OFFICIAL_CANDIDATES = "PFCand"
+"""Official NanoAOD's (v15) PF candidate table, which is not the PFNano layout."""
+OFFICIAL_INDEX = "pfCandIdx"
+
 Ref = tuple[str, str]
 """``(collection, dotted field)``; ``(collection, COLLECTION)`` is the collection."""
 
@@ -181,8 +185,29 @@ class Plan:
                     consumer=consumer,
                     field=f"{coll} constituents ({self.constituents.candidates})",
                     path=path,
-                    hint=f"(constituents need the PFNano layout: branches {missing} are missing)",
+                    hint=_constituents_hint(self.constituents, branches, missing),
                 )
+
+
+def _constituents_hint(tables: ConstituentTables, branches: set[str], missing: list[str]) -> str:
+    """Why the constituents cannot be read; names official NanoAOD's own PF candidates if present.
+
+    NanoAOD v15 stores a slim ``PFCand`` table (``pt, eta, phi, mass, pdgId``)
+    linked to the jets by ``FatJetPFCand_jetIdx/pfCandIdx``: another layout
+    with other content (no ``charge``), which jetplug does not substitute.
+    """
+    official = f"{tables.table.removesuffix('s')}_{OFFICIAL_INDEX}"
+    if f"{OFFICIAL_CANDIDATES}_pt" not in branches or official not in branches:
+        return f"(constituents need the PFNano layout: branches {missing} are missing)"
+    lacking = [f for f in tables.spec.fields if f"{OFFICIAL_CANDIDATES}_{f}" not in branches]
+    lacks = f", with no {OFFICIAL_CANDIDATES}_{'/'.join(lacking)}" if lacking else ""
+    return (
+        f"(the file is official NanoAOD: its PF candidates are the {OFFICIAL_CANDIDATES} table, "
+        f"linked to {tables.collection} by {official}{lacks}; this plugin reads the PFNano "
+        f"tables {tables.table} and {tables.candidates} (missing: {', '.join(missing)}), and "
+        "jetplug does not substitute one for the other: run it on PFNano files (made from "
+        "MiniAOD with the PFNano recipe), or leave constituent plugins out for this file)"
+    )
 
 
 class Provided:

@@ -188,14 +188,17 @@ def _check_event_ids(dataset: str, path: str, branches: set[str]) -> None:
 
 def _open_all(config: RunConfig) -> dict[tuple[str, str], tuple[set[str], int, int | None]]:
     """Open every file's metadata, several at once; the first failure in fileset order raises."""
-    files = [(d.name, path) for d in config.fileset for path in d.files]
+    trees = {
+        (d.name, path): d.tree(path, config.treename) for d in config.fileset for path in d.files
+    }
+    files = list(trees)
     for dataset, path in files:
         if "://" in path:
             _check_protocol(dataset, path)
     with concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, min(_OPEN_THREADS, len(files))), thread_name_prefix="jetplug-preflight"
     ) as pool:
-        futures = {key: pool.submit(_open, *key, config.treename, config.timeout) for key in files}
+        futures = {key: pool.submit(_open, *key, trees[key], config.timeout) for key in files}
         return {key: future.result() for key, future in futures.items()}
 
 

@@ -9,6 +9,7 @@ worker process builds the models once.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from .config import RunConfig
 from .errors import error_context, is_file_read_error
 from .histograms import book, fill_entries
 from .host import PluginHost
+from .normalisation import Normalisation, normalise
 from .plugins import Plugins
 from .skims import write_skims
 
@@ -46,6 +48,8 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
     :class:`~jetplug.errors.FileReadError` with no plugin, whichever plugin,
     histogram or skim read the column first. With ``outdir``, the
     config's skims are written under ``<outdir>/skims`` (:mod:`jetplug.skims`).
+    ``normalisation`` weighs each dataset's events (:mod:`jetplug.normalisation`);
+    when the config gives ``lumi`` and it is None, it is read from the files here.
     """
 
     def __init__(
@@ -54,10 +58,14 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
         plugins: Plugins | None = None,
         host: PluginHost | None = None,
         outdir: Path | None = None,
+        normalisation: Mapping[str, Normalisation] | None = None,
     ) -> None:
         self.config = config
         self.plugins = plugins if plugins is not None else Plugins(config.plugins, host=host)
         self.outdir = outdir
+        if normalisation is None and config.lumi is not None:
+            normalisation = normalise(config)  # reads the files' Runs trees
+        self.normalisation = dict(normalisation or {})
 
     def process(self, events: ak.Array) -> dict[str, Any]:
         """Process one chunk."""
@@ -74,11 +82,16 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
             self.plugins.report()  # reset counters left by a previous failed chunk
             self.plugins.nonfinite()  # (backends' and non-finite inputs')
             events = self.plugins(events)
-            hists = {h.name: book(h) for h in self.config.histograms}
+            norm = self.normalisation.get(record["dataset"])
+            weight = norm.event_weight(events) if norm is not None else None
+            weighted = self.config.lumi is not None
+            hists = {h.name: book(h, weighted=weighted) for h in self.config.histograms}
             counts = {}
             for h in self.config.histograms:
                 reader = f"histogram {h.name!r}"
-                counts[h.name] = fill_entries(hists[h.name], h, events, source=source)
+                counts[h.name] = fill_entries(
+                    hists[h.name], h, events, source=source, event_weight=weight
+                )
             reader = "the skims"
             skims = write_skims(self.config, events, record, self.outdir, source=source)
         except Exception as e:

@@ -30,6 +30,7 @@ from .errors import ChunksFailedError, JetplugError, OutputError
 from .histograms import book
 from .host import PluginHost
 from .nonfinite import NonFiniteCounts
+from .normalisation import normalise
 from .outputs import failure_record, histogram_writers, write_outputs, write_provenance
 from .plugins import Plugins
 from .preflight import FileInfo, check_files
@@ -247,9 +248,15 @@ def _execute(
     started = dt.datetime.now(dt.UTC)
     chain = plugins.chain
     files = check_files(config, chain.specs, chain.host.derivations)
+    normalisation = normalise(config)
     if outdir is not None:
         clear_skims(config, outdir)
-    proc = PluginProcessor(config, plugins, outdir=None if outdir is None else outdir.resolve())
+    proc = PluginProcessor(
+        config,
+        plugins,
+        outdir=None if outdir is None else outdir.resolve(),
+        normalisation=normalisation,
+    )
     # worker processes inherit this: coffea's schema warns about PFNano cross-references
     # that generated files do not have (JetSVs, SubJet, ...), once per chunk
     os.environ.setdefault(
@@ -271,7 +278,8 @@ def _execute(
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
                 warnings.filterwarnings("ignore", message="Branch .* already exists")
-                out = runner(config.coffea_fileset(), proc, treename=config.treename)
+                # each file names its tree in the fileset (coffea reads them with treename=None)
+                out = runner(config.coffea_fileset(), proc, treename=None)
         except JetplugError:
             raise
         except Exception as e:
@@ -289,7 +297,7 @@ def _execute(
     for dataset in config.fileset:
         hs = result.hists.setdefault(dataset.name, {})
         for h in config.histograms:
-            hs.setdefault(h.name, book(h))
+            hs.setdefault(h.name, book(h, weighted=config.lumi is not None))
     steps = chain.provenance()
     for entry in steps:
         totals: dict[str, int] = {}
@@ -311,6 +319,7 @@ def _execute(
         "plugin_packages": chain.host.entry_point_distributions(),
         "workers_ran": _workers_ran(result.chunks, chain.fingerprint()),
         "files": [vars(f) for f in files],
+        "normalisation": {name: n.record() for name, n in normalisation.items()},
         "chunks_processed": [dict(c) for c in result.chunks],
         "chunks_failed": result.failed,
         "worker_deaths": list(getattr(exe, "deaths", [])),

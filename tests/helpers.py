@@ -61,6 +61,29 @@ def copy_fatjets(
     return dst
 
 
+def write_events(
+    path: Path, tree: str, src: Path, *, rntuple: bool = False, drop: Sequence[str] = ()
+) -> Path:
+    """A copy of ``src``'s event numbers, genWeight, primary vertex and FatJets in ``tree``.
+
+    ``rntuple``: written as an RNTuple (uproot >= 5.7 does on plain assignment),
+    else as a TTree. ``drop``: branches left out (e.g. ``genWeight``, for data).
+    """
+    branches = uproot.open(src)["Events"].keys()
+    names = ["run", "luminosityBlock", "event", "genWeight", "nFatJet"]
+    names += [b for b in branches if b.startswith(("FatJet_", "PV_"))]
+    names = [n for n in names if n not in drop]
+    arrays = uproot.open(src)["Events"].arrays(names)
+    with uproot.recreate(path) as f:
+        if rntuple:
+            f[tree] = {k: arrays[k] for k in names}
+        else:
+            data = {k: arrays[k] for k in names if not k.startswith(("FatJet_", "nFatJet"))}
+            data["FatJet"] = ak.zip({b[7:]: arrays[b] for b in names if b.startswith("FatJet_")})
+            f.mktree(tree, {k: v.type.content for k, v in data.items()}).extend(data)
+    return path
+
+
 def corrupt_basket(path: Path, branch: str, basket: int) -> None:
     """Overwrite the tail of one basket's compressed payload with garbage."""
     b = uproot.open(path)["Events"][branch]
