@@ -5,7 +5,8 @@
 #                                  with the hadron-scale-shifted sample)
 #   docs/validation/fastsim/      (jetplug validate --section fastsim)
 # and splice their tables into docs/calibration.md and docs/fastsim.md
-# (between the "generated" markers; a test checks they agree).
+# (between the "generated" markers; a test checks they agree), and time the
+# fast simulation against the chain it replaces (benchmarks/bench_fastsim.py).
 # Usage: bash scripts/validate_calibration.sh [DATA_DIR]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,3 +19,6 @@ BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
   -o docs/validation/fastsim
 "$BIN/python" -m jetplug.validation.splice docs/calibration.md docs/validation/calibration/calibration.md
 "$BIN/python" -m jetplug.validation.splice docs/fastsim.md docs/validation/fastsim/fastsim.md
+"$BIN/python" "$ROOT/benchmarks/bench_fastsim.py" --events 1000 --repeat 3 \
+  --markdown docs/validation/fastsim/speed.md
+"$BIN/python" -m jetplug.validation.splice docs/fastsim.md docs/validation/fastsim/speed.md speed

@@ -64,17 +64,21 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
 
 
 @pytest.mark.parametrize(
-    ("page", "report"),
+    ("page", "report", "name"),
     [
-        ("calibration.md", "validation/calibration/calibration.md"),
-        ("fastsim.md", "validation/fastsim/fastsim.md"),
+        ("calibration.md", "validation/calibration/calibration.md", ""),
+        ("fastsim.md", "validation/fastsim/fastsim.md", ""),
+        ("fastsim.md", "validation/fastsim/speed.md", "speed"),
     ],
 )
-def test_validation_tables_in_docs_are_the_generated_ones(page: str, report: str) -> None:
-    from jetplug.validation.splice import BEGIN, END, generated_part
+def test_validation_tables_in_docs_are_the_generated_ones(
+    page: str, report: str, name: str
+) -> None:
+    from jetplug.validation.splice import generated_part, markers
 
+    begin, end = markers(name)
     text = (DOCS / page).read_text()
-    spliced = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    spliced = text.split(begin, 1)[1].split(end, 1)[0].strip()
     assert spliced == generated_part((DOCS / report).read_text()).strip(), (
         f"docs/{page} differs from docs/{report}: run scripts/validate_calibration.sh"
     )

@@ -1,9 +1,10 @@
 """Put a generated validation report into a hand-written page, between two markers.
 
-    python -m jetplug.validation.splice PAGE REPORT
+    python -m jetplug.validation.splice PAGE REPORT [NAME]
 
 replaces what lies between ``<!-- generated: begin -->`` and
-``<!-- generated: end -->`` in PAGE by REPORT's text without its title line,
+``<!-- generated: end -->`` (``<!-- generated: begin NAME -->`` ... for a
+page with several) in PAGE by REPORT's text without its title line,
 so that the numbers a page shows are the ones the script produced, never
 pasted (a test compares them).
 """
@@ -13,10 +14,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["BEGIN", "END", "generated_part", "splice"]
+__all__ = ["BEGIN", "END", "generated_part", "markers", "splice"]
 
 BEGIN = "<!-- generated: begin -->"
 END = "<!-- generated: end -->"
+
+
+def markers(name: str = "") -> tuple[str, str]:
+    """The begin and end markers of the generated part called ``name``."""
+    if not name:
+        return BEGIN, END
+    return f"<!-- generated: begin {name} -->", f"<!-- generated: end {name} -->"
 
 
 def generated_part(report: str) -> str:
@@ -27,19 +35,20 @@ def generated_part(report: str) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def splice(page: Path, report: Path) -> None:
-    """Replace the generated part of ``page`` by ``report``."""
+def splice(page: Path, report: Path, name: str = "") -> None:
+    """Replace the generated part ``name`` of ``page`` by ``report``."""
+    begin, end = markers(name)
     text = page.read_text()
-    if BEGIN not in text or END not in text:
-        msg = f"{page} has no {BEGIN} ... {END} markers"
+    if begin not in text or end not in text:
+        msg = f"{page} has no {begin} ... {end} markers"
         raise SystemExit(msg)
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    page.write_text(f"{head}{BEGIN}\n{generated_part(report.read_text())}{END}{tail}")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    page.write_text(f"{head}{begin}\n{generated_part(report.read_text())}{end}{tail}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        usage = "usage: python -m jetplug.validation.splice PAGE REPORT"
+    if len(sys.argv) not in (3, 4):
+        usage = "usage: python -m jetplug.validation.splice PAGE REPORT [NAME]"
         raise SystemExit(usage)
-    splice(Path(sys.argv[1]), Path(sys.argv[2]))
+    splice(Path(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:])
