@@ -90,7 +90,10 @@ def test_foreign_xgboost_file_through_the_run_config_only(
     booster = xgb.Booster(model_file=str(foreign_bdt))
     for dataset, files in generated.items():
         expected = hist.Hist.new.Reg(25, 0, 1).Double()
-        expected.fill(booster.inplace_predict(_features(_fatjets(files))))
+        x = _features(_fatjets(files))
+        # jets with a non-finite input (tau2 = 0 in tau3 / tau2) get NaN, filled nowhere
+        finite = np.isfinite(x).all(axis=1)
+        expected.fill(booster.inplace_predict(x[finite]))
         np.testing.assert_array_equal(
             hists[dataset]["score"].values(flow=True), expected.values(flow=True)
         )
@@ -186,7 +189,8 @@ def test_torchscript_and_onnx_files_match_their_framework(
     np.testing.assert_allclose(ak.to_numpy(ak.flatten(out.FatJet.ts.score)), want, atol=1e-6)
     np.testing.assert_allclose(ak.to_numpy(ak.flatten(out.FatJet.ox.score)), want, atol=1e-5)
     result = run(cfg, tmp_path / "out", executor="iterative")
-    assert result.hists["tt"]["s"].sum(flow=True) == len(want)
+    # a jet with a non-finite input (tau2 = 0) scores NaN and is filled nowhere
+    assert result.hists["tt"]["s"].sum(flow=True) == np.isfinite(want).sum()
 
 
 def test_declared_calibrator_replaces_the_field(real_data: Path, tmp_path: Path) -> None:
