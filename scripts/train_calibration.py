@@ -23,8 +23,8 @@ from typing import Any
 
 from jetplug import load_model_metadata, write_model_metadata
 from jetplug.artifacts import relative_path
-from jetplug.spec import sha256_file
 from jetplug.generation import read_detector
+from jetplug.spec import sha256_file
 from jetplug.training import TrainSettings, training_inputs
 from jetplug_calibration.common import untrained
 from jetplug_calibration.constituent import MODEL as PFN_MODEL
