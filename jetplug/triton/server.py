@@ -160,7 +160,7 @@ class TritonServer:
             "--allow-gpu-metrics=false",
             "--pinned-memory-pool-byte-size=0",
             "--exit-on-error=true",
-            "--exit-timeout-secs=10",
+            "--exit-timeout-secs=25",  # unloading many python-backend models on a busy machine
             *self.extra_args,
         ]
         log = self.log_path or Path(self._tmp.name) / "tritonserver.log"
