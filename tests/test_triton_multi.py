@@ -6,7 +6,9 @@ just before it is sent (requests other threads have in flight on A at that
 moment lose their connection). The run must complete with the histograms
 of a local run, every chunk processed, and the rows served split between
 both servers in provenance (``rows_remote@<url>``), with or without
-``fallback: local``: the surviving server takes the load.
+``fallback: local``: the surviving server takes the load. Under the futures
+executor (worker processes), a thread kills A once its statistics show it
+has run rows.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -162,3 +165,64 @@ def test_one_of_two_servers_killed_mid_run(
         assert backend["urls"] == [a.grpc_url, b.grpc_url]
         assert {s["url"] for s in backend["served"]} <= set(by_server)
     assert all(rows > 0 for rows in by_server.values()), by_server  # both servers were used
+
+
+def _served_rows(client: Any) -> int:
+    """Rows a server has run for :data:`PLUGINS` (its statistics)."""
+    stats = client.get_inference_statistics("", as_json=True, client_timeout=2)["model_stats"]
+    return sum(int(s.get("inference_count", 0)) for s in stats if s["name"] in PLUGINS)
+
+
+def test_one_of_two_servers_killed_under_worker_processes(
+    two_servers: tuple[TritonServer, TritonServer], real_data: Path, tmp_path: Path
+) -> None:
+    """The same with the futures executor: a thread SIGKILLs A once its statistics show rows."""
+    a, b = two_servers
+    local = run(_config(tmp_path, real_data, None), tmp_path / "local", plots=False)
+    running = threading.Event()
+    killed: list[int] = []  # rows A had run when it was killed, while the run was going
+
+    def kill_when_busy() -> None:
+        import tritonclient.grpc as grpcclient
+
+        client = grpcclient.InferenceServerClient(a.grpc_url)
+        try:
+            while running.is_set():
+                rows = _served_rows(client)
+                if rows >= 10:
+                    a.kill()
+                    killed.append(rows)
+                    return
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    options = {"url": [a.grpc_url, b.grpc_url], "max_batch_size": 2, "backoff_s": 0.01}
+    running.set()
+    killer = threading.Thread(target=kill_when_busy, daemon=True)
+    killer.start()
+    try:
+        remote = run(
+            _config(tmp_path, real_data, options),
+            tmp_path / "remote",
+            executor="futures",
+            workers=2,
+            plots=False,
+        )
+    finally:
+        running.clear()
+        killer.join(10)
+    assert killed and not a.is_running() and b.is_running(), "A was not killed during the run"
+    assert remote.failed == [] and len(remote.chunks) == 8 and remote.events == 200
+    for name in PLUGINS:
+        np.testing.assert_array_equal(
+            remote.hists["tt"][name].values(flow=True), local.hists["tt"][name].values(flow=True)
+        )
+    prov = json.loads((tmp_path / "remote" / "provenance.json").read_text())
+    on_a = on_b = 0
+    for entry in prov["plugins"]:
+        backend = entry["backend"]
+        assert backend["rows_remote"] == 64 and backend["rows_fallback"] == 0, backend
+        on_a += backend.get(f"rows_remote@{a.grpc_url}", 0)
+        on_b += backend.get(f"rows_remote@{b.grpc_url}", 0)
+    assert on_a > 0 and on_b > 0 and on_a + on_b == 128  # both servers served rows
