@@ -221,6 +221,54 @@ def test_load_balancing_skips_a_dead_server(server: TritonServer, chunk: Any) ->
     assert backend.report()["rows_remote"] == len(tensors["features"])
 
 
+def test_a_failed_request_moves_to_another_server_at_once(
+    server: TritonServer, chunk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a retry went back to the least-loaded server, i.e. the dead one, until
+    its retries were spent (and every server was then remembered as down)."""
+    host = PluginHost()
+    spec, tensors = _tensors(host, "top_bdt", chunk)
+    n = len(tensors["features"])
+    dead = f"127.0.0.1:{free_port()}"
+    backend = TritonBackend(
+        {
+            "url": [dead, server.grpc_url],
+            "max_batch_size": 5,
+            "in_flight": 1,
+            "backoff_s": 0.01,
+            "breaker_failures": 1000,  # the breaker never opens: failover alone must do it
+        }
+    )
+    backend._checked[spec.name] = ("1", 5)  # skip the model check, which would open with the dead
+    monkeypatch.setattr("jetplug.backends.triton.random.random", lambda: 0.0)  # ties: first url
+    out = backend.infer(spec, tensors)
+    np.testing.assert_allclose(
+        out["score"], host.create_backend(spec).infer(spec, tensors)["score"], rtol=1e-6
+    )
+    requests = -(-n // 5)
+    assert backend._servers[0].breaker.failures == requests  # once each, then the live one
+    assert backend._down.remaining() == 0
+    assert backend.report() == {
+        "rows_remote": n,
+        "rows_fallback": 0,
+        f"rows_remote@{server.grpc_url}": n,
+    }
+
+
+def test_every_server_failing_is_retried_in_rounds(chunk: Any) -> None:
+    host = PluginHost()
+    spec, tensors = _tensors(host, "top_bdt", chunk)
+    dead = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    backend = TritonBackend(
+        {"url": dead, "retries": 2, "backoff_s": 0.01, "breaker_failures": 1000, "in_flight": 1}
+    )
+    backend._checked[spec.name] = ("1", len(tensors["features"]))  # one request
+    with pytest.raises(ServerUnavailableError, match="no Triton server answered"):
+        backend.infer(spec, tensors)
+    # each round tries every server once, then backs off: 1 + retries rounds
+    assert [s.breaker.failures for s in backend._servers] == [3, 3]
+
+
 def test_bearer_token_from_environment(
     server: TritonServer, chunk: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

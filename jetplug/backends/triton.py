@@ -20,7 +20,10 @@ Compared with CMS SONIC and ``coffea.ml_tools.triton_wrapper``, this client:
   connecting over HTTP), ``timeout_s`` for an inference request;
 * keeps a circuit breaker per server and balances requests over several
   servers (fewest requests in flight among the servers whose breaker is
-  closed);
+  closed); a request that fails transiently on one server (killed,
+  unreachable, overloaded) goes at once to another it has not tried, and
+  backs off only when every server failed it; rows served are counted per
+  server (``rows_remote@<url>`` in provenance);
 * optionally falls back to the local backend when every server stays down,
   and reports how many rows (objects) it served locally (recorded in
   provenance and printed by ``jetplug run``);
@@ -151,6 +154,7 @@ class TritonBackend(Backend):
         self._fallback_backend: Backend | None = None
         self.rows_remote = 0
         self.rows_fallback = 0
+        self.rows_by_url: dict[str, int] = {}
         self._clients: list[Any] = []
         _LIVE.add(self)
 
@@ -345,11 +349,20 @@ class TritonBackend(Backend):
         raise ServerUnavailableError(msg) from last
 
     # -- inference ----------------------------------------------------------------------------
-    def _pick(self) -> _Server | None:
+    def _untried(self, failed: set[str]) -> bool:
+        """Whether a server whose breaker lets requests through has not failed this request."""
+        return any(s.url not in failed and s.breaker.available() for s in self._servers)
+
+    def _pick(self, avoid: set[str] | frozenset[str] = frozenset()) -> _Server | None:
+        """The least-loaded server whose breaker is closed, preferring those not in ``avoid``.
+
+        ``None`` when every breaker is open.
+        """
         with self._lock:
             candidates = [s for s in self._servers if s.breaker.available()]
             if not candidates:
                 return None
+            candidates = [s for s in candidates if s.url not in avoid] or candidates
             server = min(candidates, key=lambda s: (s.in_flight, random.random()))
             server.in_flight += 1
             return server
@@ -358,7 +371,17 @@ class TritonBackend(Backend):
         with self._lock:
             server.in_flight -= 1
 
-    def _request(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _request(
+        self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], str]:
+        """One request of at most max-batch-size rows: the outputs and the URL that served them.
+
+        A transient failure moves the request at once to a server that has
+        not failed it yet (least loaded first); once every available server
+        failed it, the request backs off and starts another round, at most
+        ``retries`` times. Only then (or when every breaker is open) is every
+        server remembered as down (``server_retry_s``).
+        """
         module = self._module()
         name, version = self._model(spec)
         n = len(next(iter(tensors.values())))
@@ -375,10 +398,12 @@ class TritonBackend(Backend):
         if self.protocol == "grpc":
             kwargs["client_timeout"] = self.timeout_s
         last: BaseException | None = None
-        for attempt in range(self.retries + 1):
+        failed: set[str] = set()  # servers that failed this request in this round
+        attempt = 0
+        while True:
             if self._down.remaining() > 0:  # another request found every server down
                 self._raise_if_down(spec)
-            server = self._pick()
+            server = self._pick(avoid=failed)
             if server is None:
                 break
             try:
@@ -404,29 +429,38 @@ class TritonBackend(Backend):
                     raise BackendError(msg) from e
                 server.breaker.failure()
                 last = e
+                failed.add(server.url)
+                if self._untried(failed):
+                    continue  # fail over at once: another server has not failed this request
+                if attempt >= self.retries:
+                    break
                 delay = min(self.backoff_max_s, self.backoff_s * 2**attempt)
                 time.sleep(delay * random.uniform(0.5, 1.5))
+                attempt += 1
+                failed.clear()  # a new round: every server may be tried again
                 continue
             finally:
                 self._release(server)
             server.breaker.success()
-            return {
+            answer = {
                 t.name: np.asarray(result.as_numpy(t.name), dtype=t.dtype).reshape((n, *t.shape))
                 for t in spec.tensors_out
             }
+            return answer, server.url
         msg = f"plugin {spec.name!r}: no Triton server answered ({self.urls}): {error_text(last)}"
         self._down.mark(error_text(last))
         raise ServerUnavailableError(msg) from last
 
     def _run_part(
         self, spec: ModelSpec, part: Mapping[str, np.ndarray], local: Callable[[], Backend] | None
-    ) -> tuple[dict[str, np.ndarray], bool]:
+    ) -> tuple[dict[str, np.ndarray], str | None]:
+        """Outputs of one part and the URL that served it (``None``: the local fallback)."""
         try:
-            return self._request(spec, part), False
+            return self._request(spec, part)
         except ServerUnavailableError:
             if local is None:
                 raise
-            return local().infer(spec, part), True
+            return local().infer(spec, part), None
 
     def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Split into ≤ max-batch-size requests, run them ``in_flight`` at a time, reassemble.
@@ -452,12 +486,13 @@ class TritonBackend(Backend):
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.in_flight)
         results = list(self._pool.map(lambda p: self._run_part(spec, p, local), parts))
-        for part, (_, fell_back) in zip(parts, results, strict=True):
+        for part, (_, url) in zip(parts, results, strict=True):
             rows = len(next(iter(part.values())))
-            if fell_back:
+            if url is None:
                 self.rows_fallback += rows
             else:
                 self.rows_remote += rows
+                self.rows_by_url[url] = self.rows_by_url.get(url, 0) + rows
         return {
             t.name: np.concatenate([r[t.name] for r, _ in results], axis=0)
             for t in spec.tensors_out
@@ -477,11 +512,14 @@ class TritonBackend(Backend):
     def report(self) -> dict[str, int]:
         """Rows (objects) served remotely and by the local fallback since the last report.
 
-        The counters are reset; the run sums them per plugin into provenance
-        and ``jetplug run`` prints them.
+        ``rows_remote@<url>`` (only for servers that served rows) splits
+        ``rows_remote`` per server. The counters are reset; the run sums them
+        per plugin into provenance and ``jetplug run`` prints the totals.
         """
         out = {"rows_remote": self.rows_remote, "rows_fallback": self.rows_fallback}
+        out.update({f"rows_remote@{url}": rows for url, rows in self.rows_by_url.items() if rows})
         self.rows_remote = self.rows_fallback = 0
+        self.rows_by_url = {}
         return out
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
@@ -491,7 +529,8 @@ class TritonBackend(Backend):
         and version it serves, the sha256 of the plugin artifact it holds and
         of the file it loads, and the plugin version (``config.pbtxt``
         parameters). ``rows_remote`` and ``rows_fallback`` start at 0; the
-        run adds what the chunks reported.
+        run adds what the chunks reported (and ``rows_remote@<url>`` per
+        server that served rows).
         """
         name, version = self._model(spec)
         info: dict[str, Any] = {

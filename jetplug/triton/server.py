@@ -12,7 +12,8 @@ elsewhere. What this module does, as found on this kind of machine:
   wheel's bundled libraries) and the server venv's ``bin`` first on ``PATH``;
 * binds HTTP, gRPC and metrics to 127.0.0.1 on free (or chosen) ports and
   waits for ``/v2/health/ready``;
-* stops with SIGTERM (then SIGKILL after a timeout).
+* stops with SIGTERM (then SIGKILL after a timeout), or :meth:`TritonServer.kill`
+  kills it outright (SIGKILL), as a crash would.
 """
 
 from __future__ import annotations
@@ -213,6 +214,21 @@ class TritonServer:
                     self._proc.kill()
                     self._proc.wait()
             code = self._proc.returncode
+            self._proc = None
+        self._cleanup()
+        return code
+
+    def kill(self) -> int | None:
+        """SIGKILL the server at once (no graceful shutdown) and wait for it; its exit status.
+
+        What a crashed or OOM-killed server looks like to its clients: requests
+        in flight lose their connection, new ones are refused.
+        """
+        code = None
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            code = self._proc.wait()
             self._proc = None
         self._cleanup()
         return code
