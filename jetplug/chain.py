@@ -131,10 +131,14 @@ class Step:
     nonfinite: NonFiniteCounts = field(default_factory=NonFiniteCounts, init=False)
     """Objects with NaN or infinite inputs since :meth:`nonfinite_report` was last called."""
 
+    _plan: Plan | None = field(default=None, init=False, repr=False, compare=False)
+
     @property
     def plan(self) -> Plan:
-        """What the step reads and writes."""
-        return Plan(self.spec)
+        """What the step reads and writes (built once: the spec as run does not change)."""
+        if self._plan is None or self._plan.spec is not self.spec:
+            self._plan = Plan(self.spec)
+        return self._plan
 
     def run(
         self,
@@ -162,8 +166,9 @@ class Step:
         source = chunk.source if chunk is not None else None
         stage = "gathering inputs"
         try:
+            plan = self.plan
             inputs, counts = gather_inputs(
-                events, spec, host.derivations, chunk=chunk, seed=self.config.seed
+                events, spec, host.derivations, chunk=chunk, seed=self.config.seed, plan=plan
             )
             n = int(counts.sum())
             seen("gather", (inputs, counts))
@@ -195,7 +200,7 @@ class Step:
                 columns = nan_outputs(columns, spec.outputs, bad)
             seen("finalize", columns)
             stage = "attaching outputs"
-            return attach_outputs(events, spec, columns, counts)
+            return attach_outputs(events, spec, columns, counts, plan=plan)
         except Exception as e:
             if is_file_read_error(e):
                 raise file_read_error(e, chunk, f"plugin {spec.name!r}") from e

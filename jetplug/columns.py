@@ -5,7 +5,7 @@ All of it is vectorised over events and objects (awkward/numpy kernels only).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import awkward as ak
 import numpy as np
@@ -22,11 +22,87 @@ from .spec import ConstituentSpec, ModelSpec, TargetMode
 __all__ = [
     "attach_outputs",
     "constituents_of",
+    "flat_aligned",
+    "flat_values",
     "gather_inputs",
     "get_path",
     "has_path",
+    "object_counts",
     "pad_constituents",
 ]
+
+
+def _cpu(data: object) -> np.ndarray | None:
+    """A layout buffer as numpy (a virtual buffer is read once, and cached by awkward).
+
+    ``None`` for buffers that are not on the CPU (typetracer, CUDA).
+    """
+    if not isinstance(data, np.ndarray):
+        materialize = getattr(data, "materialize", None)  # awkward's VirtualNDArray
+        data = materialize() if callable(materialize) else None
+    return data if isinstance(data, np.ndarray) else None
+
+
+def object_counts(objects: ak.Array) -> np.ndarray:
+    """``ak.num(objects, axis=1)`` as int64 numpy: objects per event.
+
+    For a list-offset layout (what NanoEvents collections are) only the
+    offsets are read, without awkward's generic dispatch; anything else goes
+    through ``ak.num``.
+    """
+    layout = ak.to_layout(objects)
+    if isinstance(layout, ak.contents.ListOffsetArray):
+        offsets = _cpu(layout.offsets.data)
+        if offsets is not None:
+            return np.diff(offsets).astype(np.int64, copy=False)
+    return np.asarray(ak.to_numpy(ak.num(objects, axis=1)), dtype=np.int64)
+
+
+def _list_buffers(values: ak.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(counts, flat values)`` of a list-offset array of plain numbers on the CPU, else None."""
+    layout = ak.to_layout(values)
+    if not (
+        isinstance(layout, ak.contents.ListOffsetArray)
+        and isinstance(layout.content, ak.contents.NumpyArray)
+        and layout.parameter("__array__") is None
+        and layout.content.parameter("__array__") is None
+    ):
+        return None
+    offsets = _cpu(layout.offsets.data)
+    content = _cpu(layout.content.data)
+    if offsets is None or content is None or content.ndim != 1 or len(offsets) == 0:
+        return None
+    return np.diff(offsets), content[offsets[0] : offsets[-1]]
+
+
+def flat_values(values: ak.Array) -> np.ndarray:
+    """``ak.to_numpy(ak.flatten(values, axis=1))``: one value per object, as numpy.
+
+    A list-offset array of plain numbers (a NanoEvents branch) is sliced
+    directly from its buffers (only this field is read); other layouts
+    (options, indexed, derived records) go through awkward.
+    """
+    lists = _list_buffers(values)
+    if lists is not None:
+        return lists[1]
+    return np.asarray(ak.to_numpy(ak.flatten(values, axis=1)))
+
+
+def flat_aligned(arrays: Sequence[ak.Array]) -> list[np.ndarray] | None:
+    """Flat values of jagged ``arrays`` with the same number of items in every event, or None.
+
+    What ``ak.ravel`` of ``ak.broadcast_arrays(*arrays)`` gives when they
+    are all lists of numbers of equal lengths (fields of one collection), without
+    broadcasting; None when any is not (callers then broadcast).
+    """
+    parts = [_list_buffers(a) for a in arrays]
+    if not parts or any(p is None for p in parts):
+        return None
+    lists = [p for p in parts if p is not None]
+    counts = lists[0][0]
+    if any(not np.array_equal(c, counts) for c, _ in lists[1:]):
+        return None
+    return [v for _, v in lists]
 
 
 def has_path(array: ak.Array, path: str) -> bool:
@@ -92,6 +168,7 @@ def gather_inputs(
     *,
     chunk: ChunkContext | None = None,
     seed: int = 0,
+    plan: Plan | None = None,
 ) -> tuple[ModelInputs, np.ndarray]:
     """Flatten what ``spec.inputs`` declares into :class:`ModelInputs`.
 
@@ -99,9 +176,9 @@ def gather_inputs(
     Fields the collection lacks are derived when the spec names a derivation;
     otherwise :class:`MissingInputError` names the plugin, the field and the
     chunk's file. ``chunk`` and ``seed`` key the per-object random numbers
-    (:attr:`ModelInputs.random`).
+    (:attr:`ModelInputs.random`). ``plan`` is ``Plan(spec)``, if the caller keeps one.
     """
-    plan = Plan(spec)
+    plan = plan if plan is not None else Plan(spec)
     consumer = f"plugin {spec.name!r}"
     collection = plan.collection
     source = chunk.source if chunk is not None else None
@@ -110,10 +187,13 @@ def gather_inputs(
             consumer=consumer, field=collection, path=source, available=ak.fields(events)
         )
     objects = events[collection]
-    counts = ak.to_numpy(ak.num(objects, axis=1))
+    counts = object_counts(objects)
+    present = set(ak.fields(objects))
     fields: dict[str, np.ndarray] = {}
     for fs in spec.inputs.fields:
-        if has_path(objects, fs.name):
+        if "." not in fs.name and fs.name in present:
+            values = objects[fs.name]
+        elif "." in fs.name and has_path(objects, fs.name):
             values = get_path(objects, fs.name)
         elif fs.derive is not None:
             derivation = derivations.get(fs.derive)
@@ -133,7 +213,7 @@ def gather_inputs(
                 path=source,
                 available=ak.fields(objects),
             )
-        fields[fs.name] = ak.to_numpy(ak.flatten(values, axis=1))
+        fields[fs.name] = flat_values(values)
     constituents = mask = None
     if plan.constituents is not None:
         tables = plan.constituents
@@ -192,19 +272,55 @@ def _create(
     return ak.with_field(events, new, plan.target)
 
 
+def _lists_like(objects: ak.Array, counts: np.ndarray) -> Callable[[np.ndarray], ak.Array]:
+    """A function wrapping one value per object into per-event lists shaped like ``objects``.
+
+    When ``objects`` is a list-offset array from 0 with ``counts`` objects per
+    event (a NanoEvents collection), the lists share its offsets, so that
+    attaching them to it needs no broadcasting; otherwise ``ak.unflatten``.
+    """
+    layout = ak.to_layout(objects)
+    if isinstance(layout, ak.contents.ListOffsetArray):
+        offsets = _cpu(layout.offsets.data)
+        if (
+            offsets is not None
+            and len(offsets) == len(counts) + 1
+            and (len(offsets) == 0 or offsets[0] == 0)
+            and np.array_equal(np.diff(offsets), counts)
+        ):
+            index = layout.offsets
+
+            def share(values: np.ndarray) -> ak.Array:
+                return ak.Array(ak.contents.ListOffsetArray(index, _content(values)))
+
+            return share
+    return lambda values: ak.unflatten(values, counts)
+
+
+def _content(values: np.ndarray) -> ak.contents.Content:
+    """``values`` (one row per object) as an awkward layout, as ``ak.unflatten`` makes it."""
+    return ak.to_layout(values)
+
+
 def attach_outputs(
     events: ak.Array,
     spec: ModelSpec,
     columns: Mapping[str, np.ndarray],
     counts: np.ndarray,
+    *,
+    plan: Plan | None = None,
 ) -> ak.Array:
-    """Return ``events`` with the plugin's output columns attached per ``spec.target``."""
-    plan = Plan(spec)
+    """Return ``events`` with the plugin's output columns attached per ``spec.target``.
+
+    ``plan`` is ``Plan(spec)``, if the caller keeps one.
+    """
+    plan = plan if plan is not None else Plan(spec)
     flat = _flat_columns(plan, columns, int(counts.sum()))
     if plan.mode is TargetMode.CREATE:
         return _create(events, plan, flat, counts)
-    jagged = {name: ak.unflatten(flat[name], counts) for name in plan.stored_names}
     objects = events[plan.target]
+    lists = _lists_like(objects, counts)
+    jagged = {name: lists(flat[name]) for name in plan.stored_names}
     if plan.mode is TargetMode.ADD:
         objects = ak.with_field(objects, ak.zip(jagged, depth_limit=2), spec.name)
     else:  # REPLACE: keep the file's value once as <name>_raw, each step as <name>_<plugin>

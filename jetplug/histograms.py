@@ -18,7 +18,7 @@ import awkward as ak
 import hist
 import numpy as np
 
-from .columns import get_path, has_path
+from .columns import flat_aligned, get_path, has_path
 from .config import AxisConfig, Cut, HistogramConfig
 from .errors import MissingInputError
 from .expressions import parse_expression
@@ -197,9 +197,11 @@ def fill_entries(
         weight = event_weight if weight is None else weight * event_weight
     weights = [] if weight is None else [weight]
     everything = arrays + cuts + weights
-    if len(everything) > 1:
-        everything = list(ak.broadcast_arrays(*everything))
-    flat = [ak.to_numpy(ak.ravel(a)) for a in everything]
+    flat = flat_aligned(everything)  # fields of one collection: nothing to broadcast
+    if flat is None:
+        if len(everything) > 1:
+            everything = list(ak.broadcast_arrays(*everything))
+        flat = [ak.to_numpy(ak.ravel(a)) for a in everything]
     values = flat[: len(arrays)]
     mask = np.asarray(flat[len(arrays)], dtype=bool) if cuts else np.ones(len(values[0]), bool)
     nan = _nan_rows(values + ([flat[-1]] if weights else [])) & mask

@@ -7,7 +7,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jetplug.columns import attach_outputs, pad_constituents
+from jetplug.columns import (
+    attach_outputs,
+    flat_aligned,
+    flat_values,
+    object_counts,
+    pad_constituents,
+)
 from jetplug.config import parse_config
 from jetplug.histograms import book, fill
 from jetplug.spec import ConstituentSpec
@@ -85,3 +91,36 @@ def test_histogram_total_equals_selected_count(pts: list[list[float]], cut: floa
     expected = sum(1 for row in pts for v in row if np.float32(v) > cut)
     assert n == expected
     assert h.sum(flow=True).value == 2.0 * expected
+
+
+@given(jagged, st.integers(0, 3))
+@settings(max_examples=60, deadline=None)
+def test_fast_paths_match_awkward(pts: list[list[float]], start: int) -> None:
+    """The buffer fast paths give what ak.num / ak.flatten / broadcast + ravel give."""
+    pt = _typed(pts)[start:]  # a slice: offsets need not start at 0
+    layouts = {
+        "list-offset": pt,
+        "list": ak.Array(
+            ak.contents.ListArray(  # starts/stops: the awkward fallback
+                ak.index.Index64(np.asarray(ak.to_layout(pt).starts)),
+                ak.index.Index64(np.asarray(ak.to_layout(pt).stops)),
+                ak.to_layout(pt).content,
+            )
+        ),
+        "option": ak.mask(pt, ak.num(pt) > 1),
+    }
+    for name, arr in layouts.items():
+        if name != "option":
+            np.testing.assert_array_equal(object_counts(arr), ak.to_numpy(ak.num(arr, axis=1)))
+            np.testing.assert_array_equal(flat_values(arr), ak.to_numpy(ak.flatten(arr)))
+    both = flat_aligned([pt, pt * 2, pt > 10])
+    assert both is not None
+    expected = [ak.to_numpy(ak.ravel(a)) for a in ak.broadcast_arrays(pt, pt * 2, pt > 10)]
+    for got, want in zip(both, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    per_event = ak.Array(np.ones(len(pt)))
+    assert flat_aligned([pt, per_event]) is None  # event-level values: callers broadcast
+    if len(pt) and ak.sum(ak.num(pt)) > 0:
+        shorter = pt[:, :-1] if ak.all(ak.num(pt) > 0) else None
+        if shorter is not None:
+            assert flat_aligned([pt, shorter]) is None
