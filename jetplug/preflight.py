@@ -1,9 +1,19 @@
 """Checks made before any chunk runs, so that bad input fails with one clear error.
 
-For every input file: it exists (and is not a directory), is a readable ROOT
-file, has the tree and the event-ID branches coffea's NanoAOD schema needs, and
-has (or can derive) every field that the configured plugins and histograms
-read. Errors name the plugin or histogram, the field and the file.
+Per file (every file, 8 at a time): it exists (and is not a directory), is a
+readable ROOT file and has the tree; its number of entries is read from the
+tree's header without reading its branch list, which for NanoAOD (thousands
+of branches) is nearly all the time an open takes. These entry counts and the
+files' UUIDs are handed to coffea's ``Runner`` as its metadata cache
+(:meth:`Preflight.metadata_cache`), so coffea's preprocessing opens no file
+again.
+
+Per dataset (its first file of each tree name, opened fully): the event-ID
+branches coffea's NanoAOD schema needs, and every field that the configured
+plugins, histograms and skims read is a branch or can be derived. Errors name
+the plugin or histogram, the field and the file. A later file of the dataset
+lacking such a field fails its chunks, each recorded with the same message
+naming the file (see docs/running.md, "Preflight").
 
 Remote files (``root://``, ``https://``, ...) are opened with uproot's
 ``timeout`` (the run config's ``timeout``), all files at once, so that a
@@ -17,13 +27,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import socket
+import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import uproot
 from coffea.nanoevents import NanoAODSchema
+from coffea.processor.executor import FileMeta
 
 from .config import RunConfig
 from .errors import ConfigError, InputFileError, MissingInputError
@@ -31,7 +44,16 @@ from .plan import Plan, Provided
 from .registry import DerivationRegistry
 from .spec import ModelSpec
 
-__all__ = ["INSTALL", "FileInfo", "check_config", "check_files", "local_file_problem"]
+__all__ = [
+    "INSTALL",
+    "FileInfo",
+    "Preflight",
+    "check_branches",
+    "check_config",
+    "check_files",
+    "local_file_problem",
+    "preflight",
+]
 
 INSTALL = {"root": "pip install 'jetplug[xrootd]'"}
 """The install line for each protocol that needs an extra package."""
@@ -46,6 +68,39 @@ class FileInfo:
     path: str
     entries: int
     size: int | None
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """One file as preflight opened it; ``branches`` only for a dataset's sample file."""
+
+    entries: int
+    size: int | None
+    uuid: bytes
+    branches: set[str] | None
+
+
+@dataclass
+class Preflight:
+    """What preflight learnt: the files, and what coffea's preprocessing would read again."""
+
+    files: list[FileInfo] = field(default_factory=list)
+    metadata: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    """``(dataset, path, tree)`` -> the metadata coffea's ``Runner`` keeps for the file."""
+    sampled: list[tuple[str, str]] = field(default_factory=list)
+    """``(dataset, path)`` of the files whose branches were checked."""
+
+    def metadata_cache(self) -> dict[FileMeta, dict[str, Any]]:
+        """A ``metadata_cache`` for coffea's ``Runner``, which then opens no file to preprocess.
+
+        Each entry holds what coffea's own preprocessing would store (the
+        dataset's metadata, ``numentries``, ``uuid``); coffea opens only
+        files missing from it.
+        """
+        return {
+            FileMeta(dataset, path, tree): dict(meta)
+            for (dataset, path, tree), meta in self.metadata.items()
+        }
 
 
 def check_config(config: RunConfig) -> None:
@@ -137,13 +192,49 @@ def _remote_problem(e: BaseException, timeout: float) -> str | None:
     return None
 
 
+_BYTECOUNT = 0x40000000
+"""ROOT's flag on a streamed object's byte count (``kByteCountMask``)."""
+
+
+def _header_entries(f: uproot.ReadOnlyDirectory, treename: str) -> int | None:
+    """A TTree's ``fEntries``, read from its header without its branches; None: not so readable.
+
+    A TTree (class versions 16 to 20, ROOT 5.26 on) is streamed as its byte
+    count and version, then its bases TNamed, TAttLine, TAttFill and
+    TAttMarker, each with a byte count, then ``fEntries`` (64-bit). Reading
+    those bytes costs milliseconds where uproot's full read of a NanoAOD
+    tree (thousands of TBranch objects) costs most of a second.
+    """
+    key = f.key(treename)
+    if key.fClassName != "TTree":  # an RNTuple, ...: read in full
+        return None
+    chunk, _ = key.get_uncompressed_chunk_cursor()
+    raw = chunk.raw_data
+    try:
+        count, version = struct.unpack_from(">IH", raw, 0)
+        if not count & _BYTECOUNT or not 16 <= version <= 20:
+            return None
+        pos = 6
+        for _ in range(4):  # TNamed, TAttLine, TAttFill, TAttMarker
+            (count,) = struct.unpack_from(">I", raw, pos)
+            if not count & _BYTECOUNT:
+                return None
+            pos += 4 + (count & ~_BYTECOUNT)
+        (entries,) = struct.unpack_from(">q", raw, pos)
+    except struct.error:
+        return None
+    return int(entries) if entries >= 0 else None
+
+
 def _open(
-    dataset: str, path: str, treename: str, timeout: float = 30.0
-) -> tuple[set[str], int, int | None]:
+    dataset: str, path: str, treename: str, timeout: float = 30.0, *, branches: bool = True
+) -> _Opened:
+    """Open ``path``'s tree; its branch names too if ``branches``, else only its entry count."""
     local = "://" not in path
     problem = local_file_problem(path) if local else None
     if problem:
         raise InputFileError(path, problem, dataset=dataset)
+    names: set[str] | None = None
     try:
         with uproot.open(path, **({} if local else {"timeout": timeout})) as f:
             if treename not in f:
@@ -151,9 +242,12 @@ def _open(
                 raise InputFileError(
                     path, f"has no tree {treename!r} (it has {keys})", dataset=dataset
                 )
-            tree = f[treename]
-            branches = set(tree.keys())
-            entries = int(tree.num_entries)
+            entries = None if branches else _header_entries(f, treename)
+            if entries is None:
+                tree = f[treename]
+                names = set(tree.keys()) if branches else None
+                entries = int(tree.num_entries)
+            uuid = bytes(f.file.fUUID)
     except InputFileError:
         raise
     except Exception as e:
@@ -166,7 +260,7 @@ def _open(
             "is it truncated or corrupt?",
             dataset=dataset,
         ) from None
-    return branches, entries, Path(path).stat().st_size if local else None
+    return _Opened(entries, Path(path).stat().st_size if local else None, uuid, names)
 
 
 def _event_ids() -> tuple[str, ...]:
@@ -186,8 +280,12 @@ def _check_event_ids(dataset: str, path: str, branches: set[str]) -> None:
         )
 
 
-def _open_all(config: RunConfig) -> dict[tuple[str, str], tuple[set[str], int, int | None]]:
-    """Open every file's metadata, several at once; the first failure in fileset order raises."""
+def _open_all(config: RunConfig) -> dict[tuple[str, str], _Opened]:
+    """Open every file, several at once; the first failure in fileset order raises.
+
+    A dataset's first file of each tree name is read in full (its branches
+    are checked); the others only as far as their number of entries.
+    """
     trees = {
         (d.name, path): d.tree(path, config.treename) for d in config.fileset for path in d.files
     }
@@ -195,10 +293,19 @@ def _open_all(config: RunConfig) -> dict[tuple[str, str], tuple[set[str], int, i
     for dataset, path in files:
         if "://" in path:
             _check_protocol(dataset, path)
+    sampled: set[tuple[str, str]] = set()
+    full = set()
+    for (dataset, path), tree in trees.items():
+        if (dataset, tree) not in sampled:
+            sampled.add((dataset, tree))
+            full.add((dataset, path))
     with concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, min(_OPEN_THREADS, len(files))), thread_name_prefix="jetplug-preflight"
     ) as pool:
-        futures = {key: pool.submit(_open, *key, trees[key], config.timeout) for key in files}
+        futures = {
+            key: pool.submit(_open, *key, trees[key], config.timeout, branches=key in full)
+            for key in files
+        }
         return {key: future.result() for key, future in futures.items()}
 
 
@@ -244,26 +351,50 @@ def _check_skims(config: RunConfig, branches: set[str], provided: Provided, path
                 raise ConfigError(msg, source=config.source)
 
 
-def check_files(
+def check_branches(
+    config: RunConfig,
+    plans: Sequence[Plan],
+    derivations: DerivationRegistry,
+    dataset: str,
+    path: str,
+    branches: set[str],
+) -> None:
+    """Raise the first error a file with ``branches`` gives the run (event IDs, fields)."""
+    _check_event_ids(dataset, path, branches)
+    provided = Provided()
+    for plan in plans:
+        plan.check_file(branches, provided, derivations, path)
+        provided.add(plan)
+    _check_histograms(config, branches, provided, path)
+    _check_skims(config, branches, provided, path)
+
+
+def preflight(
     config: RunConfig, specs: Sequence[ModelSpec], derivations: DerivationRegistry
-) -> list[FileInfo]:
-    """Open every file once (metadata only) and check what the run will read.
+) -> Preflight:
+    """Open every file once and check what the run will read (see the module's docstring).
 
     ``specs`` are the plugins as run, in execution order.
     """
     check_config(config)
     plans = [Plan(s) for s in specs]
     opened = _open_all(config)
-    infos = []
+    result = Preflight()
     for dataset in config.fileset:
         for path in dataset.files:
-            branches, entries, size = opened[dataset.name, path]
-            _check_event_ids(dataset.name, path, branches)
-            provided = Provided()
-            for plan in plans:
-                plan.check_file(branches, provided, derivations, path)
-                provided.add(plan)
-            _check_histograms(config, branches, provided, path)
-            _check_skims(config, branches, provided, path)
-            infos.append(FileInfo(dataset.name, path, entries, size))
-    return infos
+            o = opened[dataset.name, path]
+            if o.branches is not None:
+                check_branches(config, plans, derivations, dataset.name, path, o.branches)
+                result.sampled.append((dataset.name, path))
+            result.files.append(FileInfo(dataset.name, path, o.entries, o.size))
+            tree = dataset.tree(path, config.treename)
+            meta = {**dataset.metadata, "numentries": o.entries, "uuid": o.uuid}
+            result.metadata[dataset.name, path, tree] = meta
+    return result
+
+
+def check_files(
+    config: RunConfig, specs: Sequence[ModelSpec], derivations: DerivationRegistry
+) -> list[FileInfo]:
+    """:func:`preflight`'s files: every file opened, each dataset's branches checked."""
+    return preflight(config, specs, derivations).files

@@ -33,7 +33,7 @@ from .nonfinite import NonFiniteCounts
 from .normalisation import normalise
 from .outputs import failure_record, histogram_writers, write_outputs, write_provenance
 from .plugins import Plugins
-from .preflight import FileInfo, check_files
+from .preflight import FileInfo, preflight
 from .processor import PluginProcessor
 from .skims import clear_skims
 from .workers import ResilientFuturesExecutor, describe_item
@@ -247,7 +247,8 @@ def _execute(
 ) -> RunResult:
     started = dt.datetime.now(dt.UTC)
     chain = plugins.chain
-    files = check_files(config, chain.specs, chain.host.derivations)
+    checked = preflight(config, chain.specs, chain.host.derivations)
+    files = checked.files
     normalisation = normalise(config)
     if outdir is not None:
         clear_skims(config, outdir)
@@ -273,6 +274,8 @@ def _execute(
             chunksize=config.chunksize,
             maxchunks=config.maxchunks,
             xrootdtimeout=config.timeout,  # uproot's timeout for remote files, in the workers
+            # preflight's entry counts: coffea's preprocessing opens no file again
+            metadata_cache=checked.metadata_cache(),
         )
         try:
             with warnings.catch_warnings():
