@@ -133,6 +133,12 @@ class JetModel(ABC):
     signal_truth: ClassVar[int | None] = None
     """For a binary tagger: the generator truth label its first scalar output
     selects against QCD (e.g. 1 for a top tagger; used by ``jetplug validate``)."""
+    padding_invariant: ClassVar[bool] = False
+    """The model's outputs do not depend on padded constituent slots: its
+    ``mask`` input tensor (real constituents first, as jetplug pads them)
+    masks them out of every operation. Local backends then run jets sorted by
+    their number of constituents and trim each batch's padding to the longest
+    jet in it (:mod:`jetplug.backends.torch`); results are unchanged."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = resolve_options(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -72,6 +72,8 @@ def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
 
 class ConstituentCalibrator(Calibrator):
     """FatJet pT corrected by a network on its PF candidates."""
+
+    padding_invariant: ClassVar[bool] = True  # both pooled sums are masked
 
     spec = lazy_spec("calib_pfn", lambda: shipped(MODEL, "torch-state-dict", build_spec))
 

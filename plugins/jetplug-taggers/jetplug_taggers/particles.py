@@ -141,6 +141,7 @@ class ConstituentTagger(JetModel):
     """
 
     truth_classes: ClassVar[tuple[int, ...] | None] = TRUTH
+    padding_invariant: ClassVar[bool] = True  # masked sums (PFN), masked attention (ParT)
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """Particle features and mask."""
