@@ -15,8 +15,9 @@ mask) and the same number of torch threads:
   (the verified module exported to ONNX once per process, checked against
   torch, run by ONNX Runtime).
 
-The outputs are checked equal first (rtol 1e-3, atol 1e-4: ONNX Runtime and torch round differently). Rounds interleave the contenders
-(median of ``--repeat``); the ratio is within one run.
+The outputs are checked equal first (rtol 1e-3, atol 1e-4: ONNX Runtime and
+torch round differently). Rounds interleave the contenders (median of
+``--repeat``); the ratio is within one run.
 
     python benchmarks/bench_part.py --data DIR --events 8000 --threads 1 2 [--markdown FILE]
 """
