@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from ..chunk import ChunkContext
 from ..config import PluginConfig
 from ..errors import InputFileError
 from ..host import PluginHost
-from .collect import _schema
+from .collect import read_events
 
 __all__ = [
     "ETA_BINS",
@@ -90,22 +89,11 @@ def collect_calibration(
     host: PluginHost | None = None,
 ) -> CalibrationTable:
     """Run each calibrator in ``plugins`` on every event of ``files``; keep gen-matched FatJets."""
-    from coffea.nanoevents import NanoEventsFactory
-
     host = host or PluginHost()
     chains = {p: PluginChain([PluginConfig(p, backend=backend)], host) for p in plugins}
     parts: dict[str, list[np.ndarray]] = {}
     for path in map(str, files):
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
-                events = NanoEventsFactory.from_root(
-                    {path: "Events"}, schemaclass=_schema(path), mode="eager"
-                ).events()
-        except FileNotFoundError:
-            raise InputFileError(path, "does not exist") from None
-        except Exception as e:
-            raise InputFileError(path, f"cannot be read: {type(e).__name__}: {e}") from None
+        events = read_events(path)
         if "genJetAK8Idx" not in ak.fields(events.FatJet) or "GenJetAK8" not in ak.fields(events):
             raise InputFileError(
                 path, "has no gen-matched FatJets (FatJet_genJetAK8Idx, GenJetAK8)"

@@ -26,7 +26,7 @@ from ..preflight import local_file_problem
 from ..spec import Kind
 from ..training.data import SPLITS, split_of
 
-__all__ = ["QCD", "Discriminant", "JetTable", "collect", "discriminants"]
+__all__ = ["QCD", "Discriminant", "JetTable", "collect", "discriminants", "read_events"]
 
 QCD = 0
 """Generator truth label of QCD jets, the background of every discriminant."""
@@ -105,6 +105,30 @@ def _schema(path: str) -> type:
     return schema
 
 
+def read_events(path: str) -> ak.Array:
+    """A whole file's events (PFNano schema when it has PF candidates), eagerly.
+
+    A missing, unreadable or directory ``path`` is an :class:`InputFileError`
+    naming it.
+    """
+    from coffea.nanoevents import NanoEventsFactory
+
+    problem = None if "://" in path else local_file_problem(path)
+    if problem:
+        raise InputFileError(path, problem)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
+            events: ak.Array = NanoEventsFactory.from_root(
+                {path: "Events"}, schemaclass=_schema(path), mode="eager"
+            ).events()
+    except FileNotFoundError:
+        raise InputFileError(path, "does not exist") from None
+    except Exception as e:
+        raise InputFileError(path, f"cannot be read: {type(e).__name__}: {e}") from None
+    return events
+
+
 def collect(
     files: Sequence[str | Path],
     plugins: Sequence[str],
@@ -123,8 +147,6 @@ def collect(
     (generated files) jets with truth label -1 (unmatched) are dropped; without
     it (real data) only ``pt``, ``eta`` and the ``extra`` FatJet fields are read.
     """
-    from coffea.nanoevents import NanoEventsFactory
-
     if split is not None and split not in SPLITS:
         msg = f"split {split!r} unknown; use one of {list(SPLITS)} or None"
         raise JetplugError(msg)
@@ -134,19 +156,7 @@ def collect(
     table = JetTable()
     wanted = (*(_KINEMATICS if truth else ("pt", "eta")), *extra)
     for path in map(str, files):
-        problem = None if "://" in path else local_file_problem(path)
-        if problem:
-            raise InputFileError(path, problem)
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
-                events = NanoEventsFactory.from_root(
-                    {path: "Events"}, schemaclass=_schema(path), mode="eager"
-                ).events()
-        except FileNotFoundError:
-            raise InputFileError(path, "does not exist") from None
-        except Exception as e:
-            raise InputFileError(path, f"cannot be read: {type(e).__name__}: {e}") from None
+        events = read_events(path)
         missing = [f for f in wanted if f not in ak.fields(events.FatJet)]
         if missing:
             hint = " (a file made by jetplug generate?)" if truth else ""

@@ -24,7 +24,6 @@ collection (re-targeted, as in an analysis). Jets with pT > ``pt_min`` and
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +35,11 @@ import numpy as np
 from ..chain import PluginChain
 from ..chunk import ChunkContext
 from ..config import PluginConfig
-from ..errors import InputFileError, JetplugError
+from ..errors import JetplugError
 from ..host import PluginHost
 from ..metrics import tagging_metrics
 from ..spec import Kind, TargetMode
-from .collect import CLASS_NAMES, _schema
+from .collect import CLASS_NAMES, read_events
 from .distances import classifier_auc, fpd, kpd, w1
 
 __all__ = ["FastSimSample", "collect_fastsim", "fastsim_report", "write_fastsim"]
@@ -92,8 +91,6 @@ def collect_fastsim(
     host: PluginHost | None = None,
 ) -> tuple[FastSimSample, FastSimSample, list[str]]:
     """(full simulation, fast simulation, compared features) from ``files``."""
-    from coffea.nanoevents import NanoEventsFactory
-
     host = host or PluginHost()
     spec = host.models.get(fastsim).spec
     if spec.kind is not Kind.FASTSIM or spec.target.mode is not TargetMode.CREATE:
@@ -110,14 +107,7 @@ def collect_fastsim(
     parts: dict[str, dict[str, list[np.ndarray]]] = {"full": {}, "fast": {}}
     counts = {"events": 0, "odd": 0}
     for path in map(str, files):
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
-                events = NanoEventsFactory.from_root(
-                    {path: "Events"}, schemaclass=_schema(path), mode="eager"
-                ).events()
-        except FileNotFoundError:
-            raise InputFileError(path, "does not exist") from None
+        events = read_events(path)
         if len(events) == 0:
             continue
         chunk = ChunkContext(file=path, entrystop=len(events))
