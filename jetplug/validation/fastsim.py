@@ -100,7 +100,11 @@ def collect_fastsim(
     source = spec.inputs.collection
     full_chain = PluginChain([PluginConfig(tagger, backend=backend)], host)
     fast_chain = PluginChain(
-        [PluginConfig(fastsim, backend=backend), PluginConfig(tagger, collection=created)], host
+        [
+            PluginConfig(fastsim, backend=backend),
+            PluginConfig(tagger, backend=backend, collection=created),
+        ],
+        host,
     )
     score_name = next(o.name for o in host.models.get(tagger).spec.outputs if not o.shape)
     names: list[str] = []
