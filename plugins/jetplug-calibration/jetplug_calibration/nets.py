@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 from torch import nn
+
+from jetplug_taggers.nets import mlp
 
 __all__ = ["InversionTable", "ParticleRegressor"]
 
@@ -44,14 +44,6 @@ class InversionTable(nn.Module):
         return out
 
 
-def _mlp(sizes: tuple[int, ...]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for a, b in itertools.pairwise(sizes[:-1]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    layers.append(nn.Linear(sizes[-2], sizes[-1]))
-    return nn.Sequential(*layers)
-
-
 class ParticleRegressor(nn.Module):
     """Deep-Sets regression on PF candidates plus jet features -> log correction.
 
@@ -72,8 +64,8 @@ class ParticleRegressor(nn.Module):
         self.register_buffer("std", torch.ones(n_features))
         self.register_buffer("jet_mean", torch.zeros(n_jet))
         self.register_buffer("jet_std", torch.ones(n_jet))
-        self.phi = _mlp((n_features, phi, phi, phi))
-        self.f = _mlp((2 * phi + n_jet, f, f, 1))
+        self.phi = mlp((n_features, phi, phi, phi))
+        self.f = mlp((2 * phi + n_jet, f, f, 1))
 
     def standardize_from(self, x: torch.Tensor, mask: torch.Tensor, jet: torch.Tensor) -> None:
         """Set the buffers from training tensors (real particles only)."""

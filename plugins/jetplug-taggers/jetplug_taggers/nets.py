@@ -12,6 +12,7 @@ __all__ = [
     "ParticleFlowNetwork",
     "ParticleTransformer",
     "StandardizedMLP",
+    "mlp",
     "pair_features",
 ]
 
@@ -49,7 +50,8 @@ class StandardizedMLP(nn.Module):
         return torch.sigmoid(self.logits(x))
 
 
-def _mlp(sizes: tuple[int, ...]) -> nn.Sequential:
+def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
+    """Linear layers of ``sizes`` with ReLUs between them (none after the last)."""
     layers: list[nn.Module] = []
     for a, b in itertools.pairwise(sizes[:-1]):
         layers += [nn.Linear(a, b), nn.ReLU()]
@@ -107,8 +109,8 @@ class ParticleFlowNetwork(_ParticleClassifier):
         f: tuple[int, ...] = (128, 128),
     ) -> None:
         super().__init__(n_features)
-        self.phi = _mlp((n_features, *phi))
-        self.f = _mlp((phi[-1], *f, n_classes))
+        self.phi = mlp((n_features, *phi))
+        self.f = mlp((phi[-1], *f, n_classes))
 
     def logits(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class logits, shape ``(n, n_classes)``."""
