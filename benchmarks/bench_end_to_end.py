@@ -45,8 +45,8 @@ import hist
 import numpy as np
 import yaml
 from coffea import processor
-from coffea.ml_tools.xgboost_wrapper import xgboost_wrapper
 from coffea.nanoevents import PFNanoAODSchema
+from coffea_bdt import CoffeaXGB
 
 from jetplug import PluginHost
 from jetplug.config import parse_config
@@ -64,34 +64,6 @@ def _book() -> hist.Hist[Any]:
         storage=hist.storage.Double(),
     )
     return h
-
-
-def _ratio(a: ak.Array, b: ak.Array) -> ak.Array:
-    return ak.where(b > 0, a / ak.where(b > 0, b, 1), 0)
-
-
-def _features(fj: ak.Array) -> ak.Array:
-    """The top BDT's features with awkward operations, as a coffea user would write them."""
-    cols = [
-        fj["msoftdrop"],
-        _ratio(fj["tau2"], fj["tau1"]),
-        _ratio(fj["tau3"], fj["tau2"]),
-        _ratio(fj["tau4"], fj["tau3"]),
-        fj["n2b1"],
-        fj["n3b1"],
-    ]
-    stacked = ak.concatenate([ak.flatten(c)[:, np.newaxis] for c in cols], axis=1)
-    return ak.values_astype(stacked, np.float32)
-
-
-class CoffeaXGB(xgboost_wrapper):  # type: ignore[misc]
-    """coffea.ml_tools.xgboost_wrapper used as documented."""
-
-    def prepare_awkward(self, events: ak.Array) -> tuple[list[Any], dict[str, Any]]:
-        return [_features(events.FatJet)], {}
-
-    def postprocess_awkward(self, ret: Any, events: ak.Array) -> ak.Array:
-        return ak.unflatten(ret, ak.num(events.FatJet))
 
 
 class PlainProcessor(processor.ProcessorABC):  # type: ignore[misc]

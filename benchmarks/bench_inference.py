@@ -24,47 +24,22 @@ from typing import Any
 import awkward as ak
 import numpy as np
 from coffea.ml_tools.triton_wrapper import triton_wrapper
-from coffea.ml_tools.xgboost_wrapper import xgboost_wrapper
 from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
+from coffea_bdt import CoffeaXGB, bdt_features
 
 from jetplug import PluginHost, Plugins
 from jetplug.generation import generate
 from jetplug.triton import ExportSettings, TritonServer, export_repository
 
 
-def _features(fj: ak.Array) -> ak.Array:
-    """The top BDT's features with awkward operations, as a coffea user would write them."""
-
-    def ratio(a: ak.Array, b: ak.Array) -> ak.Array:
-        return ak.where(b > 0, a / ak.where(b > 0, b, 1), 0)
-
-    cols = [
-        fj["msoftdrop"],
-        ratio(fj["tau2"], fj["tau1"]),
-        ratio(fj["tau3"], fj["tau2"]),
-        ratio(fj["tau4"], fj["tau3"]),
-        fj["n2b1"],
-        fj["n3b1"],
-    ]
-    stacked = ak.concatenate([ak.flatten(c)[:, np.newaxis] for c in cols], axis=1)
-    return ak.values_astype(stacked, np.float32)
-
-
-class CoffeaXGB(xgboost_wrapper):  # type: ignore[misc]
-    """coffea.ml_tools.xgboost_wrapper used as documented."""
-
-    def prepare_awkward(self, events: ak.Array) -> tuple[list[Any], dict[str, Any]]:
-        return [_features(events.FatJet)], {}
-
-    def postprocess_awkward(self, ret: Any, events: ak.Array) -> ak.Array:
-        return ak.unflatten(ret, ak.num(events.FatJet))
-
-
 class CoffeaTriton(triton_wrapper):  # type: ignore[misc]
     """coffea.ml_tools.triton_wrapper used as documented."""
 
     def prepare_awkward(self, events: ak.Array) -> tuple[list[Any], dict[str, Any]]:
-        return [], {"output_list": ["score"], "input_dict": {"features": _features(events.FatJet)}}
+        return [], {
+            "output_list": ["score"],
+            "input_dict": {"features": bdt_features(events.FatJet)},
+        }
 
     def postprocess_awkward(self, ret: Any, events: ak.Array) -> ak.Array:
         return ak.unflatten(ak.flatten(ret["score"]), ak.num(events.FatJet))
