@@ -23,7 +23,7 @@ from typing import Any
 
 from jetplug import load_model_metadata, write_model_metadata
 from jetplug.artifacts import relative_path
-from jetplug.generation import read_detector
+from jetplug.generation import detectors_of
 from jetplug.spec import sha256_file
 from jetplug.training import TrainSettings, training_inputs
 from jetplug_calibration.common import untrained
@@ -66,10 +66,7 @@ def main() -> None:
     files = sorted((args.data / "train").glob("*/*.root"))
     if not files:
         sys.exit(f"no files in {args.data / 'train'}: run scripts/generate_calibration.sh first")
-    detectors = {
-        read_detector(f)["fingerprint"]: read_detector(f)["name"]
-        for f in files[:: max(1, len(files) // 8)]
-    }
+    detectors = detectors_of(files)
     for name in args.only:
         cls, model, fmt, build, settings = PLUGINS[name]
         settings = dataclasses.replace(settings, threads=args.threads)
@@ -88,7 +85,7 @@ def main() -> None:
             **info,
             command=f"python scripts/train_calibration.py {relative_path(args.data)} --only {name}",
             training_files={relative_path(f): sha256_file(f)[:16] for f in files},
-            detector=[{"name": n, "fingerprint": fp} for fp, n in sorted(detectors.items())],
+            detector=detectors,
             settings=vars(settings),
             train_seconds=round(time.perf_counter() - start, 1),
         )

@@ -52,12 +52,11 @@ def main() -> None:
         files = sorted((args.data / "train").glob("*/*.root"))
         if not files:
             sys.exit(f"no files in {args.data / 'train'}: run scripts/generate_calibration.sh")
-        from jetplug.generation import read_detector  # needs the 'generate' extra
+        from jetplug.generation import detectors_of  # needs the 'generate' extra
 
         pairs = gen_reco_pairs(files)
         files_info = {relative_path(f): sha256_file(f)[:16] for f in files}
-        detectors = {(d["name"], d["fingerprint"]) for f in files if (d := read_detector(f))}
-        detector_info = [{"name": n, "fingerprint": fp} for n, fp in sorted(detectors)]
+        detector_info = detectors_of(files)
         source = relative_path(args.data)
     if args.save_pairs is not None:
         pairs.save(args.save_pairs, files=json.dumps(files_info), data=source,

@@ -10,7 +10,13 @@ import pytest
 import uproot
 from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
-from jetplug.generation import DetectorResponse, TruthLabel, generate, read_detector
+from jetplug.generation import (
+    DetectorResponse,
+    TruthLabel,
+    detectors_of,
+    generate,
+    read_detector,
+)
 
 
 def _events(files: list[Path]) -> ak.Array:
@@ -108,6 +114,13 @@ def test_detector_response_is_a_parameter(tmp_path: Path) -> None:
     assert (
         DetectorResponse.from_mapping({k: v for k, v in recorded.items() if k != "fingerprint"})
         == coarse
+    )
+    assert detectors_of([*default, *smeared, *default]) == sorted(
+        [
+            {"name": "ideal", "fingerprint": DetectorResponse.preset("ideal").fingerprint()},
+            {"name": "custom", "fingerprint": coarse.fingerprint()},
+        ],
+        key=lambda d: (d["name"], d["fingerprint"]),
     )
     runs = uproot.open(default[0])["Runs"].arrays()
     assert (runs.jetplugPtHatMin[0], runs.jetplugPtHatMax[0]) == (500.0, 700.0)

@@ -9,7 +9,7 @@ from .detector import DetectorResponse
 from .driver import JOB_EVENTS, generate
 from .processes import PROCESSES, Process
 from .truth import TruthLabel
-from .writer import read_detector
+from .writer import detectors_of, read_detector
 
 __all__ = [
     "JOB_EVENTS",
@@ -17,6 +17,7 @@ __all__ = [
     "DetectorResponse",
     "Process",
     "TruthLabel",
+    "detectors_of",
     "generate",
     "read_detector",
 ]

@@ -14,6 +14,7 @@ response that made the file is stored as JSON in the ``TObjString``
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,7 +23,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-__all__ = ["DETECTOR_KEY", "NanoWriter", "read_detector"]
+__all__ = ["DETECTOR_KEY", "NanoWriter", "detectors_of", "read_detector"]
 
 DETECTOR_KEY = "jetplugDetector"
 
@@ -34,6 +35,15 @@ def read_detector(path: str | Path) -> dict[str, Any] | None:
             return None
         record: dict[str, Any] = json.loads(str(f[DETECTOR_KEY]))
         return record
+
+
+def detectors_of(files: Iterable[str | Path]) -> list[dict[str, str]]:
+    """The distinct responses (``name``, ``fingerprint``) recorded in ``files``, sorted.
+
+    What a model trained on these files records as its training sample's response.
+    """
+    seen = {(d["name"], d["fingerprint"]) for f in files if (d := read_detector(f))}
+    return [{"name": n, "fingerprint": fp} for n, fp in sorted(seen)]
 
 
 def _branch_type(value: Any) -> Any:
