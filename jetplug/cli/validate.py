@@ -32,6 +32,11 @@ def _floats(text: str) -> list[float]:
     return values
 
 
+def _installed(host: PluginHost, kind: Kind) -> list[str]:
+    """The available plugins of ``kind`` (a section's default)."""
+    return [n for n in host.models.names() if host.models.get(n).spec.kind == kind]
+
+
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -132,9 +137,7 @@ def validate(
 
     edges = _floats(pt_bins)
     host = PluginHost()
-    names = list(plugins) or [
-        n for n in host.models.names() if host.models.get(n).spec.kind == Kind.TAGGER
-    ]
+    names = list(plugins) or _installed(host, Kind.TAGGER)
     discs = discriminants(host, names)
     if not discs:
         msg = f"none of {names} declares a signal truth label (signal_truth or truth_classes)"
@@ -193,9 +196,7 @@ def _calibration(
     from ..validation.calibration_plots import plot_calibration
 
     host = PluginHost()
-    names = list(plugins) or [
-        n for n in host.models.names() if host.models.get(n).spec.kind == Kind.CALIBRATOR
-    ]
+    names = list(plugins) or _installed(host, Kind.CALIBRATOR)
     wrong = [n for n in names if host.models.get(n).spec.kind != Kind.CALIBRATOR]
     if wrong:
         msg = f"--section calibration: {wrong} are not calibrators"
@@ -237,9 +238,7 @@ def _fastsim(
     from ..validation.fastsim_plots import plot_fastsim
 
     host = PluginHost()
-    names = list(plugins) or [
-        n for n in host.models.names() if host.models.get(n).spec.kind == Kind.FASTSIM
-    ]
+    names = list(plugins) or _installed(host, Kind.FASTSIM)
     reads = {f.name for f in host.models.get(tagger).spec.inputs.fields}
     usable = []
     for name in names:
