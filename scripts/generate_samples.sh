@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Generate the training/validation/test sample of the shipped taggers:
 # ttbar, QCD, W+jet, Z+jet, H->bb (pT-hat 500-750 GeV, MPI off, ISR on, the
-# 'ideal' detector response the shipped taggers were trained on;
-# JETPLUG_DETECTOR=realistic for the realistic one),
+# default 'realistic' detector response the shipped taggers were trained on;
+# JETPLUG_DETECTOR=ideal for the compensating one),
 # in three seeded rounds (a small one first, so that a partial run still holds
 # every class). 660k events (300k ttbar, 150k QCD, 40k W, 80k Z, 90k H),
 # ~65 minutes on 2 cores. Files already present are kept (delete DATA_DIR to
@@ -31,6 +31,6 @@ for round in "${ROUNDS[@]}"; do
       continue
     fi
     "$BIN/jetplug" generate "$proc" -n "$n" --seed "$seed" --pt-hat-min 500 --pt-hat-max 750 \
-      -o "$out" -j "$WORKERS" --detector "${JETPLUG_DETECTOR:-ideal}"
+      -o "$out" -j "$WORKERS" --detector "${JETPLUG_DETECTOR:-realistic}"
   done
 done

@@ -108,7 +108,7 @@ def test_detector_response_is_a_parameter(tmp_path: Path) -> None:
     n_smeared = uproot.open(smeared[0])["Events"]["nPFCands"].array()
     assert not ak.array_equal(n_default, n_smeared)
     # every file records the response that made it, and its pT-hat window
-    assert read_detector(default[0])["name"] == "ideal"
+    assert read_detector(default[0])["name"] == "realistic"
     recorded = read_detector(smeared[0])
     assert recorded["fingerprint"] == coarse.fingerprint()
     assert (
@@ -117,7 +117,7 @@ def test_detector_response_is_a_parameter(tmp_path: Path) -> None:
     )
     assert detectors_of([*default, *smeared, *default]) == sorted(
         [
-            {"name": "ideal", "fingerprint": DetectorResponse.preset("ideal").fingerprint()},
+            {"name": "realistic", "fingerprint": DetectorResponse.preset("realistic").fingerprint()},
             {"name": "custom", "fingerprint": coarse.fingerprint()},
         ],
         key=lambda d: (d["name"], d["fingerprint"]),

@@ -32,7 +32,7 @@ from ..errors import JetplugError
 @click.option(
     "--detector",
     default=None,
-    help="Detector response: a preset (ideal, realistic) or a YAML file [default: ideal].",
+    help="Detector response: a preset (ideal, realistic) or a YAML file [default: realistic].",
 )
 @click.option(
     "--set",

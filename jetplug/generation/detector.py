@@ -59,7 +59,7 @@ PRESETS = {
 }
 #: The preset ``jetplug generate`` uses without ``--detector``: the shipped taggers'
 #: training sample was made with it (see docs/generation.md).
-DEFAULT_PRESET = "ideal"
+DEFAULT_PRESET = "realistic"
 PION_MASS = 0.13957
 
 
