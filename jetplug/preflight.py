@@ -35,7 +35,7 @@ from typing import Any
 
 import fsspec
 import uproot
-from coffea.nanoevents import NanoAODSchema
+from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
 from coffea.processor.executor import FileMeta
 
 from .config import RunConfig
@@ -46,10 +46,12 @@ from .spec import ModelSpec
 
 __all__ = [
     "INSTALL",
+    "RUN_SCHEMAS",
     "FileInfo",
     "Preflight",
     "check_branches",
     "check_config",
+    "check_event_ids",
     "check_files",
     "local_file_problem",
     "preflight",
@@ -263,12 +265,37 @@ def _open(
     return _Opened(entries, Path(path).stat().st_size if local else None, uuid, names)
 
 
+class _RunNanoAOD(NanoAODSchema):  # type: ignore[misc]
+    """coffea's NanoAOD schema; a missing event ID is jetplug's per-chunk error."""
+
+    error_missing_event_ids = False
+
+
+class _RunPFNanoAOD(PFNanoAODSchema):  # type: ignore[misc]
+    """coffea's PFNano schema; a missing event ID is jetplug's per-chunk error."""
+
+    error_missing_event_ids = False
+
+
+#: The schemas runs build events with: coffea's, except that a file without an
+#: event-ID branch is not an exception coffea retries four times and then
+#: aborts the run with, without naming the file, but a failed chunk naming it
+#: (:func:`check_event_ids`, called by the processor).
+RUN_SCHEMAS: dict[str, type[NanoAODSchema]] = {"pfnano": _RunPFNanoAOD, "nanoaod": _RunNanoAOD}
+
+
 def _event_ids() -> tuple[str, ...]:
     """Branches coffea's NanoAOD schemas (``nanoaod``, ``pfnano``) refuse to read a file without."""
     return tuple(NanoAODSchema.event_ids) if NanoAODSchema.error_missing_event_ids else ()
 
 
-def _check_event_ids(dataset: str, path: str, branches: set[str]) -> None:
+def check_event_ids(dataset: str, path: str, branches: set[str]) -> None:
+    """Raise :class:`InputFileError` naming the file if it lacks an event-ID branch.
+
+    Preflight checks a dataset's first file; the processor checks every chunk
+    (its events are built by :data:`RUN_SCHEMAS`, which leave the check to it) so
+    that a later file without them fails its own chunks, named, not the run.
+    """
     missing = [b for b in _event_ids() if b not in branches]
     if missing:
         what = f"branch {missing[0]!r}" if len(missing) == 1 else f"branches {missing}"
@@ -360,7 +387,7 @@ def check_branches(
     branches: set[str],
 ) -> None:
     """Raise the first error a file with ``branches`` gives the run (event IDs, fields)."""
-    _check_event_ids(dataset, path, branches)
+    check_event_ids(dataset, path, branches)
     provided = Provided()
     for plan in plans:
         plan.check_file(branches, provided, derivations, path)

@@ -24,6 +24,7 @@ from .histograms import book, fill_entries
 from .host import PluginHost
 from .normalisation import Normalisation, normalise
 from .plugins import Plugins
+from .preflight import check_event_ids
 from .skims import write_skims
 
 __all__ = ["PluginProcessor"]
@@ -79,6 +80,7 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
         source = f"{meta['filename']} [entries {meta['entrystart']}-{meta['entrystop']})"
         reader = "the plugins"
         try:
+            check_event_ids(record["dataset"], record["file"], set(events.fields))
             self.plugins.report()  # reset counters left by a previous failed chunk
             self.plugins.nonfinite()  # (backends' and non-finite inputs')
             events = self.plugins(events)

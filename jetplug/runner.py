@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from coffea import processor
-from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
 
 from . import __version__
 from .config import RunConfig
@@ -33,7 +32,7 @@ from .nonfinite import NonFiniteCounts
 from .normalisation import normalise
 from .outputs import failure_record, histogram_writers, write_outputs, write_provenance
 from .plugins import Plugins
-from .preflight import FileInfo, preflight
+from .preflight import RUN_SCHEMAS, FileInfo, preflight
 from .processor import PluginProcessor
 from .skims import clear_skims
 from .workers import ResilientFuturesExecutor, describe_item
@@ -44,7 +43,6 @@ EXECUTORS = ("iterative", "futures", "dask")
 SCHEDULER_TIMEOUT_S = 5.0
 """Seconds to wait for an existing Dask scheduler (``--scheduler``) before giving up."""
 Executor = Literal["iterative", "futures", "dask"]
-_SCHEMAS = {"pfnano": PFNanoAODSchema, "nanoaod": NanoAODSchema}
 
 
 @dataclass
@@ -262,7 +260,8 @@ def _execute(
     # that generated files do not have (JetSVs, SubJet, ...), once per chunk
     os.environ.setdefault(
         "PYTHONWARNINGS",
-        "ignore:Missing cross-reference:RuntimeWarning,ignore:Branch:RuntimeWarning",
+        "ignore:Missing cross-reference:RuntimeWarning,ignore:Branch:RuntimeWarning,"
+        "ignore:Missing event_ids:RuntimeWarning",
     )
     with _executor(executor, workers, scheduler, progress, scheduler_timeout, worker_retries) as (
         exe,
@@ -270,7 +269,7 @@ def _execute(
     ):
         runner = processor.Runner(
             executor=exe,
-            schema=_SCHEMAS[config.schema],
+            schema=RUN_SCHEMAS[config.schema],
             chunksize=config.chunksize,
             maxchunks=config.maxchunks,
             xrootdtimeout=config.timeout,  # uproot's timeout for remote files, in the workers
@@ -281,6 +280,7 @@ def _execute(
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
                 warnings.filterwarnings("ignore", message="Branch .* already exists")
+                warnings.filterwarnings("ignore", message="Missing event_ids")  # chunk fails
                 # each file names its tree in the fileset (coffea reads them with treename=None)
                 out = runner(config.coffea_fileset(), proc, treename=None)
         except JetplugError:

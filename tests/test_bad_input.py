@@ -340,6 +340,30 @@ def test_file_without_event_ids_fails_preflight(
     assert not (tmp_path / "out").exists()
 
 
+def test_later_file_without_event_ids_fails_its_chunks_named(
+    tmp_path: Path, real_data: Path
+) -> None:
+    """Preflight reads a dataset's first file's branches; a later file lacking an event
+    ID fails its own chunks, named, at once (coffea retried four times, then aborted
+    the run without naming the file)."""
+    good = copy_fatjets(real_data / "nano_tt_v15.root", tmp_path / "good.root")
+    bad = copy_fatjets(
+        real_data / "nano_tt_v15.root", tmp_path / "bad.root", event=["run", "event", "genWeight"]
+    )
+    cfg = load_config(_config(tmp_path, [good, bad]))
+    with pytest.raises(ChunksFailedError) as failed:
+        run(cfg)
+    assert (
+        f"First: dataset 'sample', file {bad}, entries [0, 200): InputFileError: "
+        f"dataset 'sample', file {bad}: has no branch 'luminosityBlock'"
+    ) in str(failed.value)
+    result = run(cfg, max_failures=1)
+    (failure,) = result.failed
+    assert failure["file"] == str(bad) and failure["plugin"] is None
+    assert [c["file"] for c in result.chunks] == [str(good)]
+    assert result.hists["sample"]["score"].sum() > 0  # the good file's chunk is kept
+
+
 def test_corrupt_basket_is_a_file_read_error_not_the_plugins(
     tmp_path: Path, real_data: Path
 ) -> None:

@@ -117,7 +117,10 @@ def test_detector_response_is_a_parameter(tmp_path: Path) -> None:
     )
     assert detectors_of([*default, *smeared, *default]) == sorted(
         [
-            {"name": "realistic", "fingerprint": DetectorResponse.preset("realistic").fingerprint()},
+            {
+                "name": "realistic",
+                "fingerprint": DetectorResponse.preset("realistic").fingerprint(),
+            },
             {"name": "custom", "fingerprint": coarse.fingerprint()},
         ],
         key=lambda d: (d["name"], d["fingerprint"]),
