@@ -46,7 +46,10 @@ def main() -> None:
     print("Test split (20 % of events, by event-number hash), FatJets in the training pT window,")
     print("|η| < 2, top-labelled (signal) vs QCD (multi-class: p_top / (p_top + p_QCD));")
     print("uncertainties are bootstrap standard deviations. Per-pT-bin numbers and the")
-    print("comparison of all taggers: [validation/validation.md](validation/validation.md).\n")
+    print("comparison of all taggers: [validation/validation.md](validation/validation.md);")
+    print("the same on an independent sample (events generated with new seeds, every event")
+    print("used; `bash scripts/validate_independent.sh`):")
+    print("[validation/independent/validation.md](validation/independent/validation.md).\n")
     print(
         "| plugin | version | pT [GeV] | input fields | train jets (S/B) | test jets (S/B) "
         "| AUC | R50 = 1/εB at εS = 0.5 | trees / epochs | sha256 |"

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from coffea.util import load
 
 from jetplug.cli import main
+from jetplug.generation import DetectorResponse
 
 
 def test_plugins_lists_name_kind_version_package() -> None:
@@ -53,6 +54,9 @@ def test_train_writes_model_and_metadata(generated: dict[str, list[Path]], tmp_p
     assert meta["plugin"] == "top_bdt"
     assert meta["test_metrics"]["auc"] > 0.8
     assert meta["jets"]["train"]["signal"] > 0 and meta["jets"]["test"]["background"] > 0
+    # the sample's detector response (the default, realistic) is recorded
+    realistic = DetectorResponse.preset("realistic").fingerprint()
+    assert meta["detectors"] == [{"name": "realistic", "fingerprint": realistic}]
     booster = xgb.Booster(model_file=str(out))
     assert booster.num_features() == 6
     assert "AUC" in result.output and "R50" in result.output

@@ -5,11 +5,11 @@ files that coffea's ``PFNanoAODSchema`` reads with ``FatJet.constituents.pf``.
 See ``docs/generation.md``.
 """
 
+from ..samples import detectors_of, read_detector
 from .detector import DetectorResponse
 from .driver import JOB_EVENTS, generate
 from .processes import PROCESSES, Process
 from .truth import TruthLabel
-from .writer import detectors_of, read_detector
 
 __all__ = [
     "JOB_EVENTS",

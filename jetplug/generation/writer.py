@@ -8,13 +8,12 @@ holds ``genEventCount``, ``genEventSumw``, the generator cross-section and
 the centre-of-mass energy (``jetplugSqrtS``, GeV) and the pT-hat window
 (``jetplugPtHatMin``/``jetplugPtHatMax``, GeV, −1 when open). The detector
 response that made the file is stored as JSON in the ``TObjString``
-``jetplugDetector`` (:func:`read_detector`).
+``jetplugDetector`` (:func:`jetplug.samples.read_detector`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,27 +22,9 @@ import awkward as ak
 import numpy as np
 import uproot
 
-__all__ = ["DETECTOR_KEY", "NanoWriter", "detectors_of", "read_detector"]
+from ..samples import DETECTOR_KEY
 
-DETECTOR_KEY = "jetplugDetector"
-
-
-def read_detector(path: str | Path) -> dict[str, Any] | None:
-    """The detector response recorded in a generated file (``None`` if none is)."""
-    with uproot.open(path) as f:
-        if DETECTOR_KEY not in f:
-            return None
-        record: dict[str, Any] = json.loads(str(f[DETECTOR_KEY]))
-        return record
-
-
-def detectors_of(files: Iterable[str | Path]) -> list[dict[str, str]]:
-    """The distinct responses (``name``, ``fingerprint``) recorded in ``files``, sorted.
-
-    What a model trained on these files records as its training sample's response.
-    """
-    seen = {(d["name"], d["fingerprint"]) for f in files if (d := read_detector(f))}
-    return [{"name": n, "fingerprint": fp} for n, fp in sorted(seen)]
+__all__ = ["NanoWriter"]
 
 
 def _branch_type(value: Any) -> Any:

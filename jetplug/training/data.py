@@ -15,6 +15,7 @@ from ..errors import JetplugError
 from ..metrics import tagging_metrics
 from ..model import JetModel, ModelInputs
 from ..registry import DerivationRegistry
+from ..samples import detectors_of
 from ..spec import sha256_file
 from .inputs import SPLITS, select_inputs, split_of, training_inputs
 
@@ -174,6 +175,7 @@ def record_training(
         settings=vars(settings),
         features=list(model.spec.inputs.field_names()),
         data=[{"file": Path(f).name, "sha256": sha256_file(Path(f))} for f in files],
+        detectors=detectors_of(files),
         jets={name: _counts(y, model) for name, (_, y) in data.items()},
         test_metrics=metrics.as_dict(),
         **extra,
