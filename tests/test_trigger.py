@@ -239,3 +239,25 @@ def test_validate_trigger_section(generated: dict[str, list[Path]], tmp_path: Pa
     )
     assert bad.exit_code != 0
     assert "not below" in bad.output
+
+
+@pytest.mark.slow
+def test_fixed_point_emulation_follows_the_network(
+    generated: dict[str, list[Path]], host: PluginHost
+) -> None:
+    pytest.importorskip("hls4ml", reason="the hls extra (pip install -e '.[hls]')")
+    from jetplug.training.data import TrainSettings, load_jets
+    from jetplug.validation.fixed_point import compare, fixed_point_markdown, float_network
+
+    net, mean, std = float_network(host, "top_mlp")
+    model = host.create_model("top_mlp")
+    files = [*generated["ttbar"], *generated["qcd"]]
+    sample = load_jets(files, model, TrainSettings(pt_min=450, pt_max=900))
+    x = ((model.prepare(sample.inputs)["features"] - mean) / std).astype(np.float32)
+    rows = compare(net, x, sample.label, ["ap_fixed<16,6>", "ap_fixed<5,2>"])
+    float_, fine, coarse = rows
+    assert float_.mean_diff == 0
+    assert 0 < fine.mean_diff < 0.05  # rounding, not a copy of the floating-point outputs
+    assert abs(fine.metrics.auc - float_.metrics.auc) < 0.01
+    assert coarse.mean_diff > 10 * fine.mean_diff  # 5 bits: the emulation really truncates
+    assert "`ap_fixed<16,6>`" in fixed_point_markdown(rows)
