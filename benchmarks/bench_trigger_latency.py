@@ -163,7 +163,7 @@ def main() -> None:
     for name in names:
         row = f"| {name} | {inputs[name][0].version} |"
         for kind in kinds:
-            row += f" {1e3 * per_jet(name, kind, 1):.3f} | {1e6 * per_jet(name, kind, big):.1f} |"
+            row += f" {1e3 * per_jet(name, kind, 1):.3g} | {1e6 * per_jet(name, kind, big):.3g} |"
         if not args.no_triton:
             r1 = per_jet(name, "triton", 1) / per_jet(name, "local", 1)
             rb = per_jet(name, "triton", big) / per_jet(name, "local", big)

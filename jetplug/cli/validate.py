@@ -99,7 +99,8 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     "--rates",
     default="5,1",
     show_default=True,
-    help="Trigger: target QCD rates [Hz] of the working points (comma-separated).",
+    help="Trigger: target QCD rates [Hz] of the working points (comma-separated). "
+    "The trigger section reads every event of FILES (independent files; --split is ignored).",
 )
 @click.option(
     "--tagger",
@@ -328,6 +329,9 @@ def _trigger(
     from ..validation.trigger_report import trigger_report, write_trigger
 
     targets = _floats(rates, "--rates", edges=False)
+    if not luminosity > 0 or not pt_min >= 0:
+        msg = f"--luminosity {luminosity:g} and --pt-min {pt_min:g}: need positive numbers"
+        raise JetplugError(msg)
     host = PluginHost()
     names = list(plugins) or [n for kind in TRIGGER_KINDS for n in _installed(host, kind)]
     chosen = selections(host, names)

@@ -65,17 +65,39 @@ def _efficiency_vs_rate(report: dict[str, Any], signal: str, path: Path) -> Path
 
 def _equal_rate_lines(report: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 6))
-    for point in report["points"]:
-        line = point["line"]
+    targets = {p["target"] for p in report["points"]}
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(report["lines"])))
+    for colour, entry in zip(colours, report["lines"], strict=True):
+        line = np.array(entry["line"]).reshape(-1, 3)
+        target = entry["rate"] in targets
         ax.plot(
-            [p["mass_cut"] for p in line],
-            [p["pt_cut"] for p in line],
-            "o-",
-            label=f"{point['target']:g} Hz",
+            line[:, 0],
+            line[:, 1],
+            "o-" if target else "-",
+            color=colour,
+            lw=2.5 if target else 1.2,
+            ms=4,
+            label=f"{entry['rate']:.3g} Hz" + (" (table)" if target else ""),
         )
     ax.set_xlabel(r"leading-jet $m_{SD}$ cut M [GeV]")
     ax.set_ylabel(r"leading-jet $p_T$ cut P [GeV]")
-    ax.legend(title="QCD rate", fontsize=12)
+    ax.legend(title="QCD rate", fontsize=11, title_fontsize=12)
+    return _save(fig, path)
+
+
+def _efficiency_on_lines(report: dict[str, Any], path: Path) -> Path:
+    signals = list(report["preselection"]["eff"])
+    points = report["points"]
+    fig, axes = plt.subplots(1, len(points), figsize=(8 * len(points), 6), squeeze=False)
+    for ax, point in zip(axes[0], points, strict=True):
+        mass = [p["mass_cut"] for p in point["line"]]
+        for signal in signals:
+            eff = [p["eff"][signal][0] for p in point["line"]]
+            ax.plot(mass, eff, "o-", ms=3, label=signal)
+        ax.set_xlabel(r"leading-jet $m_{SD}$ cut M [GeV]")
+        ax.set_ylabel("event efficiency")
+        ax.set_title(f"{point['target']:g} Hz of QCD, P of equal rate", loc="right", fontsize=12)
+        ax.legend(fontsize=11)
     return _save(fig, path)
 
 
@@ -102,7 +124,8 @@ def _rate_by_slice(report: dict[str, Any], path: Path) -> Path:
 
 
 def plot_trigger(report: dict[str, Any], out: Path) -> list[Path]:
-    """``trigger_eff_vs_rate_<signal>.png``, ``trigger_equal_rate.png``, ``trigger_qcd_slices.png``.
+    """``trigger_eff_vs_rate_<signal>.png``, ``trigger_equal_rate[_efficiency].png``,
+    ``trigger_qcd_slices.png``.
 
     ``report`` is :func:`jetplug.validation.trigger_report.trigger_report`'s.
     """
@@ -113,5 +136,6 @@ def plot_trigger(report: dict[str, Any], out: Path) -> list[Path]:
         for signal in report["preselection"]["eff"]
     ]
     written.append(_equal_rate_lines(report, out / "trigger_equal_rate.png"))
+    written.append(_efficiency_on_lines(report, out / "trigger_equal_rate_efficiency.png"))
     written.append(_rate_by_slice(report, out / "trigger_qcd_slices.png"))
     return written

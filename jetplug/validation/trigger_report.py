@@ -82,6 +82,14 @@ def _line_point(table: TriggerTable, mass: float, pt: float, achieved: float) ->
     }
 
 
+def _round_rates(lo: float, hi: float) -> list[float]:
+    """The rates 1, 2, 5 x 10^k in [lo, hi) (lines of equal rate to draw)."""
+    out = []
+    for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
+        out += [m * 10.0**k for m in (1, 2, 5) if lo <= m * 10.0**k < hi]
+    return out
+
+
 def _best(line: Sequence[dict[str, Any]], signal: str) -> dict[str, Any]:
     """The point of the equal-rate line with the highest efficiency for ``signal``."""
     effs = [p["eff"][signal][0] for p in line]
@@ -163,6 +171,10 @@ def trigger_report(
         )
     grid = np.geomspace(pre / 1000, pre, n_curve)
     curves = {k: [working_point(table, v, r) for r in grid] for k, v in everything.items()}
+    lines = [
+        {"rate": float(r), "line": [list(p) for p in equal_rate_line(table, r, mass_cuts)]}
+        for r in sorted({*rates, *_round_rates(pre / 100, pre)}, reverse=True)
+    ]
     thresholds = sorted({*np.arange(250.0, 1001.0, 25.0).tolist(), table.pt_min})
     weights = {
         s.name: {
@@ -188,6 +200,7 @@ def trigger_report(
         "phase_space": phase_space(table, thresholds),
         "points": points,
         "curves": curves,
+        "lines": lines,
         "nonml": list(baseline),
     }
 
