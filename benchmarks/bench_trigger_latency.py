@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import platform
 import statistics
 import sys
@@ -98,6 +99,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, default=None, help="Also write the table here.")
     args = parser.parse_args()
     names = [n.strip() for n in args.plugins.split(",") if n.strip()]
+    load = os.getloadavg()[0]
 
     tmp = Path(tempfile.mkdtemp(prefix="jetplug-trigger-latency-"))
     files = sorted(args.data.glob("*.root")) if args.data else []
@@ -155,7 +157,8 @@ def main() -> None:
         f"median of {args.rounds} interleaved rounds ({calls[1]} calls at batch 1, "
         f"{calls[big]} at batch {big}); local backends {args.threads} thread(s); Triton "
         "2.51 python backend on 127.0.0.1, one CPU instance, 1 request in flight; "
-        f"{platform.processor() or platform.machine()}, one process.",
+        f"{platform.processor() or platform.machine()}, one process; load average "
+        f"{load:.1f} at the start ({os.cpu_count()} CPUs).",
         "",
         header,
         rule,

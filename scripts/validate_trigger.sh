@@ -6,7 +6,8 @@
 # missing) that shows what the pT-hat range under 250 GeV adds above the trigger's pT:
 #   docs/validation/trigger/   (jetplug validate --section trigger)
 #   docs/validation/trigger/latency.md  (benchmarks/bench_trigger_latency.py)
-# and splice both into docs/trigger.md between the "generated" markers (a test checks
+#   docs/validation/trigger/fixed_point.md  (scripts/fixed_point_emulation.py, hls4ml)
+# and splice them into docs/trigger.md between the "generated" markers (a test checks
 # they agree). Anomaly-score plugins join by adding their names to PLUGINS.
 # Usage: bash scripts/validate_trigger.sh [DATA_DIR]
 set -euo pipefail
@@ -28,3 +29,6 @@ fi
 "$BIN/python" "$ROOT/benchmarks/bench_trigger_latency.py" --plugins "$(IFS=,; echo "${PLUGINS[*]}")" \
   --markdown docs/validation/trigger/latency.md
 "$BIN/python" -m jetplug.validation.splice docs/trigger.md docs/validation/trigger/latency.md latency
+"$BIN/python" "$ROOT/scripts/fixed_point_emulation.py" "$DATA"/test/ttbar/*.root "$DATA"/test/qcd/*.root \
+  --markdown docs/validation/trigger/fixed_point.md
+"$BIN/python" -m jetplug.validation.splice docs/trigger.md docs/validation/trigger/fixed_point.md fixed_point

@@ -71,6 +71,7 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("fastsim.md", "validation/fastsim/speed.md", "speed"),
         ("trigger.md", "validation/trigger/trigger.md", ""),
         ("trigger.md", "validation/trigger/latency.md", "latency"),
+        ("trigger.md", "validation/trigger/fixed_point.md", "fixed_point"),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(

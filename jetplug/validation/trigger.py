@@ -133,6 +133,8 @@ def _runs(path: str) -> tuple[str, tuple[float, float], float, float, int]:
         raise InputFileError(path, f"cannot be read: {type(e).__name__}: {e}") from None
     lo, hi = float(r["jetplugPtHatMin"][0]), float(r["jetplugPtHatMax"][0])
     sumw = float(np.sum(r["genEventSumw"], dtype=np.float64))
+    if not sumw > 0:
+        raise InputFileError(path, f"its Runs tree's genEventSumw is {sumw:g}: cannot normalise")
     xsec = float(np.sum(r["jetplugCrossSection"] * r["genEventSumw"]) / sumw)
     window = (max(lo, 0.0), math.inf if hi < 0 else hi)
     return match["process"], window, xsec, sumw, int(np.sum(r["genEventCount"]))
@@ -301,7 +303,8 @@ def collect_trigger(
         parts.setdefault(name, []).append(values)
 
     for index, sample in enumerate(samples):
-        factor = sample.normalisation(luminosity).factor or 0.0
+        factor = sample.normalisation(luminosity).factor
+        assert factor is not None  # simulation with sumw > 0 (checked by samples_of)
         for path in sample.files:
             events = read_events(path)
             jets = events.FatJet
