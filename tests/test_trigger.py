@@ -210,12 +210,15 @@ def test_validate_trigger_section(generated: dict[str, list[Path]], tmp_path: Pa
     result = CliRunner().invoke(
         main,
         ["validate", *files, "--section", "trigger", "-p", "top_bdt", "-p", "example_anomaly",
-         "--pt-min", "450", "--rates", "2,0.5", "-o", str(tmp_path)],
+         "-p", "example_decorrelator", "--pt-min", "450", "--rates", "2,0.5", "-o", str(tmp_path)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     text = (tmp_path / "trigger.md").read_text()
-    for row in ("| top_bdt |", "| example_anomaly |", "| leading pT (no ML) |", "At 0.5 Hz"):
+    rows = ("| top_bdt |", "| example_anomaly |", "| example_decorrelator |", "At 0.5 Hz")
+    for row in (*rows, "| leading pT (no ML) |"):
         assert row in text
+    # the decorrelator's tagger (example_multiplicity) ran for it, but is no selection
+    assert "| example_multiplicity |" not in text
     report = json.loads((tmp_path / "trigger.json").read_text())
     assert report["preselection"]["rate"] == pytest.approx(hand_rate(generated["qcd"], 450))
     for point in report["points"]:

@@ -289,12 +289,17 @@ def collect_trigger(
 ) -> TriggerTable:
     """Read every event of ``files``; run the plugins of ``chosen`` on events that can pass.
 
+    Plugins that those require (``spec.requires``: a decorrelator's tagger) run
+    too, without becoming selections.
+
     Only events with a FatJet above ``pt_min`` in ``|eta| < eta_max`` can pass
     any selection, so only they are scored (the others keep -inf).
     """
     host = host or PluginHost()
     samples = samples_of(files)
     plugins = list(dict.fromkeys(s.plugin for s in chosen))
+    for name in plugins:  # grows: what a plugin requires runs too (a decorrelator's tagger)
+        plugins += [r for r in host.spec(name).requires if r not in plugins]
     chain = PluginChain([PluginConfig(p, backend=backend) for p in plugins], host)
     table = TriggerTable(samples, luminosity, pt_min, eta_max)
     parts: dict[str, list[np.ndarray]] = {}
