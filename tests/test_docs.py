@@ -69,6 +69,9 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("calibration.md", "validation/calibration/calibration.md", ""),
         ("fastsim.md", "validation/fastsim/fastsim.md", ""),
         ("fastsim.md", "validation/fastsim/speed.md", "speed"),
+        ("trigger.md", "validation/trigger/trigger.md", ""),
+        ("trigger.md", "validation/trigger/latency.md", "latency"),
+        ("trigger.md", "validation/trigger/fixed_point.md", "fixed_point"),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(
@@ -80,5 +83,6 @@ def test_validation_tables_in_docs_are_the_generated_ones(
     text = (DOCS / page).read_text()
     spliced = text.split(begin, 1)[1].split(end, 1)[0].strip()
     assert spliced == generated_part((DOCS / report).read_text()).strip(), (
-        f"docs/{page} differs from docs/{report}: run scripts/validate_calibration.sh"
+        f"docs/{page} differs from docs/{report}: run scripts/validate_"
+        f"{'trigger' if page == 'trigger.md' else 'calibration'}.sh"
     )

@@ -20,14 +20,18 @@ def _inputs(files: tuple[Path, ...]) -> dict[str, int]:
     return dict(sorted(Counter(relative_path(f.parent) for f in files).items()))
 
 
-def _floats(text: str) -> list[float]:
+def _floats(text: str, option: str = "--pt-bins", edges: bool = True) -> list[float]:
+    """Comma-separated numbers; with ``edges``, at least two and increasing."""
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        msg = f"--pt-bins {text!r}: give comma-separated numbers, e.g. 500,550,650,700"
+        msg = f"{option} {text!r}: give comma-separated numbers, e.g. 500,550,650,700"
         raise JetplugError(msg) from None
-    if len(values) < 2 or any(b <= a for a, b in itertools.pairwise(values)):
-        msg = f"--pt-bins {text!r}: need at least two increasing edges"
+    if edges and (len(values) < 2 or any(b <= a for a, b in itertools.pairwise(values))):
+        msg = f"{option} {text!r}: need at least two increasing edges"
+        raise JetplugError(msg)
+    if not edges and not all(v > 0 for v in values):
+        msg = f"{option} {text!r}: need positive numbers"
         raise JetplugError(msg)
     return values
 
@@ -70,11 +74,33 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     "--section",
     "sections",
     multiple=True,
-    type=click.Choice(["taggers", "calibration", "fastsim"]),
+    type=click.Choice(["taggers", "calibration", "fastsim", "trigger"]),
     default=("taggers",),
     show_default=True,
     help="What to validate (repeat): taggers (ROC, R50), calibration (response, "
-    "resolution), fastsim (fast against full simulation).",
+    "resolution), fastsim (fast against full simulation), trigger (signal efficiency "
+    "against the QCD rate in Hz, beside a pT and mass-cut trigger).",
+)
+@click.option(
+    "--luminosity",
+    type=float,
+    default=2e34,
+    show_default=True,
+    help="Trigger: instantaneous luminosity [cm^-2 s^-1] giving the rates.",
+)
+@click.option(
+    "--pt-min",
+    type=float,
+    default=500.0,
+    show_default=True,
+    help="Trigger: FatJets above this pT [GeV] are the trigger's candidates.",
+)
+@click.option(
+    "--rates",
+    default="5,1",
+    show_default=True,
+    help="Trigger: target QCD rates [Hz] of the working points (comma-separated). "
+    "The trigger section reads every event of FILES (independent files; --split is ignored).",
 )
 @click.option(
     "--tagger",
@@ -108,18 +134,26 @@ def validate(
     tagger: str,
     shifted: str | None,
     cms_files: tuple[Path, ...],
+    luminosity: float,
+    pt_min: float,
+    rates: str,
 ) -> None:
     """ROC, AUC, R50 (R30) per pT bin of every tagger on held-out generated FILES.
 
     Writes OUTPUT/validation.md, validation.json and plots/ (ROC curves, score
     distributions per class, QCD soft-drop mass sculpting). With ``--section
     calibration``: OUTPUT/calibration.md, calibration.json and plots of every
-    calibrator's response and resolution (docs/calibration.md).
+    calibrator's response and resolution (docs/calibration.md). With ``--section
+    trigger``: OUTPUT/trigger.md, trigger.json and plots of every tagger's,
+    anomaly score's and decorrelator's signal efficiency against the QCD rate
+    (docs/trigger.md).
     """
     if "calibration" in sections:
         _calibration(files, plugins, output, n_bootstrap, backend, shifted)
     if "fastsim" in sections:
         _fastsim(files, plugins, tagger, output, backend)
+    if "trigger" in sections:
+        _trigger(files, plugins, output, backend, eta_max, luminosity, pt_min, rates)
     if "taggers" not in sections:
         return
     from ..plotting import files_energy
@@ -277,3 +311,53 @@ def _fastsim(
         plots = plot_fastsim(full, fast, features, report, where / "plots")
         click.echo(md.read_text())
         click.echo(f"wrote {md}, {js} and {len(plots)} plots in {where / 'plots'}")
+
+
+def _trigger(
+    files: tuple[Path, ...],
+    plugins: tuple[str, ...],
+    output: Path,
+    backend: str,
+    eta_max: float,
+    luminosity: float,
+    pt_min: float,
+    rates: str,
+) -> None:
+    """The trigger section: efficiency against QCD rate of every tagger and anomaly score."""
+    from ..validation.trigger import TRIGGER_KINDS, collect_trigger, selections
+    from ..validation.trigger_plots import plot_trigger
+    from ..validation.trigger_report import trigger_report, write_trigger
+
+    targets = _floats(rates, "--rates", edges=False)
+    if not luminosity > 0 or not pt_min >= 0:
+        msg = f"--luminosity {luminosity:g} and --pt-min {pt_min:g}: need positive numbers"
+        raise JetplugError(msg)
+    host = PluginHost()
+    names = list(plugins) or [n for kind in TRIGGER_KINDS for n in _installed(host, kind)]
+    chosen = selections(host, names)
+    if not chosen:
+        msg = "no tagger, anomaly or decorrelator plugin is installed and available"
+        raise JetplugError(msg)
+    start = time.perf_counter()
+    table = collect_trigger(
+        files,
+        chosen,
+        luminosity=luminosity,
+        pt_min=pt_min,
+        eta_max=eta_max,
+        backend=backend,
+        host=host,
+    )
+    click.echo(f"read {len(table)} events, scored in {time.perf_counter() - start:.0f} s")
+    report = trigger_report(table, targets)
+    info = {
+        "command": recorded_command("validate", files),
+        "inputs": _inputs(files),
+        "files": len(files),
+        "events": len(table),
+        "plugins": {n: host.models.get(n).spec.version for n in dict.fromkeys(names)},
+    }
+    md, js = write_trigger(output, report, info)
+    plots = plot_trigger(report, output / "plots")
+    click.echo(md.read_text())
+    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
