@@ -256,9 +256,7 @@ def targets_markdown(rows: Sequence[dict[str, Any]], reference: str = "tau21_ddt
     nets = [r for r in w if "[" in r["name"]]
     if ref is None or not nets:
         return ""
-    one = [
-        r for r in nets if r["r50"] >= 2 * ref["r50"] and r["inv_jsd50"] >= ref["inv_jsd50"]
-    ]
+    one = [r for r in nets if r["r50"] >= 2 * ref["r50"] and r["inv_jsd50"] >= ref["inv_jsd50"]]
     raw = {r["name"].split("[")[0]: r for r in nets if r["name"].endswith("[raw]")}
     two = [
         r

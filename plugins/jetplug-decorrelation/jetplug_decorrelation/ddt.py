@@ -229,7 +229,7 @@ def ddt_map_plugin(model: Path) -> type[DDTMap]:
 
 def ddt_map_plugins(models: Path = MODELS) -> list[type[DDTMap]]:
     """One plugin per fitted map in ``models`` (``ddt_*.pt`` with its metadata JSON)."""
-    return [ddt_map_plugin(p) for p in sorted(models.glob("ddt_*.pt"))]
+    return [ddt_map_plugin(p.with_suffix(".pt")) for p in sorted(models.glob("ddt_*.json"))]
 
 
 def fit_quantile_map(

@@ -10,8 +10,9 @@ mass:
   (10 QCD quantile bins) from the score (Louppe, Kagan & Cranmer,
   arXiv:1611.01046, with the adversary of Shimmin et al. arXiv:1703.03507):
   the classifier starts from the plain network (λ = 0), the adversary is
-  pre-trained on it, then one adversary step alternates with one classifier
-  step.
+  pre-trained on it, then five adversary steps precede each classifier step
+  (with one, the adversary lags and the pair oscillates), the classifier at
+  a lower learning rate.
 
 Fixed epochs (no early stopping: the objective mixes two terms); the
 record holds the validation cross-entropy and dCor² per epoch.
@@ -38,6 +39,10 @@ class FitSettings:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     adversary_lr: float = 5e-3
+    adversary_steps: int = 5
+    """Adversary steps before each classifier step (it must keep up with the classifier)."""
+    adversarial_lr: float = 5e-4
+    """The classifier's learning rate in the adversarial phase (it starts trained)."""
     adversary_pretrain_epochs: int = 3
     mass_bins: int = 10
     hidden: int = 64
@@ -97,7 +102,8 @@ def fit_network(
     else:
         net = StandardizedMLP(x.shape[1], settings.hidden, settings.layers)
         net.standardize_from(xt[train_idx])
-    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    lr = settings.adversarial_lr if method == "adv" and start is not None else settings.lr
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=settings.weight_decay)
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
     ce = torch.nn.CrossEntropyLoss()
     adversary = MassAdversary(settings.mass_bins) if method == "adv" and lam > 0 else None
@@ -130,7 +136,7 @@ def fit_network(
     for epoch in range(settings.epochs):
         net.train()
         for idx in batches():
-            if adversary is not None:
+            for _ in range(settings.adversary_steps if adversary is not None else 0):
                 adversary_step(idx)
             logits = net.logits(xt[idx])
             loss = (bce(logits, yt[idx]) * wt[idx]).mean()
