@@ -52,10 +52,10 @@ VERSION = "1.0.0"
 MAPS = {"ddt_n2": "n2b1:low", "ddt_part_w": "part.w_vs_qcd"}
 """The shipped DDT maps: name -> score field (``:low``: low values are signal-like)."""
 LAMBDAS = {
-    "disco_w": (0.0, 3.0, 10.0, 15.0, 20.0, 25.0, 30.0),
-    "disco_top": (0.0, 3.0, 10.0, 30.0, 100.0, 300.0),
+    "disco_w": (0.0, 3.0, 10.0, 15.0, 20.0, 30.0),
+    "disco_top": (0.0, 1.0, 3.0, 10.0, 30.0),
     "adv_w": (0.0, 3.0, 10.0, 20.0, 30.0, 50.0, 100.0),
-    "adv_top": (0.0, 3.0, 10.0, 30.0, 100.0, 300.0),
+    "adv_top": (0.0, 10.0, 30.0, 100.0),
 }
 """The λ scan of each network (λ = 0: the plain network, working point ``raw``)."""
 MIN_R50_FRACTION = 0.1
@@ -297,6 +297,9 @@ def main() -> None:
         "--map", action="append", default=[], help="NAME=FIELD[:low], a new DDT map"
     )
     parser.add_argument("--max-jets", type=int, default=60000, help="per class, networks")
+    parser.add_argument(
+        "--map-files", type=int, default=0, help="DDT maps: at most this many files per sample"
+    )
     parser.add_argument("--epochs", type=int, default=FitSettings.epochs)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
@@ -320,8 +323,13 @@ def main() -> None:
             files = _files(args.data, ["qcd"], args.seeds)
             train_tau21(files, f"{base} --only {name}")
         elif name in maps:
-            files = _files(args.data, ["qcd", "wjets"], args.seeds)
+            files = [
+                f
+                for sample in ("qcd", "wjets")
+                for f in _files(args.data, [sample], args.seeds)[: args.map_files or None]
+            ]
             extra = f" --map {name}={maps[name]}" if name not in MAPS else ""
+            extra += f" --map-files {args.map_files}" if args.map_files else ""
             train_map(name, maps[name], files, f"{base} --only {name}{extra}")
         elif name in NETWORKS:
             files = _files(args.data, ["qcd", SAMPLES[SIGNALS[name.split("_")[1]]]], args.seeds)

@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
 # Regenerate the decorrelation validation on an independent sample (seeds the
-# decorrelators never saw: scripts/train_decorrelation.py trains on seeds 21-25)
-#   docs/validation/decorrelation/  (jetplug validate --section decorrelation:
-#                                    R50 against 1/JSD50, QCD masses after the cut)
-# and splice its tables into docs/decorrelation.md (between the "generated"
-# markers; a test checks they agree).
-# Usage: bash scripts/validate_decorrelation.sh [DATA_DIR] [SEED_PREFIX] [N_TTBAR_FILES]
-#   default: data/train, seeds s3* (files *_s3?_*.root), the first 10 ttbar files
+# decorrelators never saw: scripts/train_decorrelation.py trains on seeds 21-25):
+#   docs/validation/decorrelation/W/    W vs QCD: QCD and W+jets files
+#   docs/validation/decorrelation/top/  top vs QCD: QCD and ttbar files
+# (jetplug validate --section decorrelation: R50 against 1/JSD50, the QCD mass
+# after the cut), and splice their tables into docs/decorrelation.md (between
+# the "generated" markers; a test checks they agree). Each signal has its own
+# files, so the W jets of ttbar events do not enter the W comparison.
+# Usage: bash scripts/validate_decorrelation.sh [DATA_DIR] [SEED_PREFIX] [N_QCD_W] [N_QCD_TOP] [N_TTBAR]
+#   default: data/train, seeds s3? (files *_s3?_*.root); W: the first 20 QCD files
+#   and every W+jets file; top: the first 10 QCD and 5 ttbar files (part, on PF
+#   candidates, costs ~6 ms per event on one core)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
 SEEDS="${2:-s3}"
-NTT="${3:-10}"
+NQCDW="${3:-20}"
+NQCD="${4:-10}"
+NTT="${5:-5}"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
-FILES=("$DATA"/qcd/*_"$SEEDS"?_*.root "$DATA"/wjets/*_"$SEEDS"?_*.root)
+OUT=docs/validation/decorrelation
+QCD=("$DATA"/qcd/*_"$SEEDS"?_*.root)
+WJETS=("$DATA"/wjets/*_"$SEEDS"?_*.root)
 TTBAR=("$DATA"/ttbar/*_"$SEEDS"?_*.root)
-FILES+=("${TTBAR[@]:0:$NTT}")
-"$BIN/jetplug" validate "${FILES[@]}" --section decorrelation --split all \
-  -p part -p top_bdt -p tau21_ddt -p ddt_n2 -p ddt_part_w \
-  -p adv_w -p disco_w -p adv_top -p disco_top \
-  --pt-bins 500,700 --eta-max 2 --n-bootstrap 100 -o docs/validation/decorrelation
-"$BIN/python" -m jetplug.validation.splice docs/decorrelation.md \
-  docs/validation/decorrelation/decorrelation.md
+COMMON=(--section decorrelation --split all --pt-bins 500,700 --eta-max 2 --n-bootstrap 100)
+"$BIN/jetplug" validate "${QCD[@]:0:$NQCDW}" "${WJETS[@]}" "${COMMON[@]}" --signal W \
+  -p part -p tau21_ddt -p ddt_n2 -p ddt_part_w -p adv_w -p disco_w -o "$OUT/W"
+"$BIN/jetplug" validate "${QCD[@]:0:$NQCD}" "${TTBAR[@]:0:$NTT}" "${COMMON[@]}" --signal top \
+  -p part -p top_bdt -p adv_top -p disco_top -o "$OUT/top"
+"$BIN/python" -m jetplug.validation.splice docs/decorrelation.md "$OUT/W/decorrelation.md" W
+"$BIN/python" -m jetplug.validation.splice docs/decorrelation.md "$OUT/top/decorrelation.md" top

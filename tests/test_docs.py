@@ -69,6 +69,8 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("calibration.md", "validation/calibration/calibration.md", ""),
         ("fastsim.md", "validation/fastsim/fastsim.md", ""),
         ("fastsim.md", "validation/fastsim/speed.md", "speed"),
+        ("decorrelation.md", "validation/decorrelation/W/decorrelation.md", "W"),
+        ("decorrelation.md", "validation/decorrelation/top/decorrelation.md", "top"),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(
@@ -80,5 +82,6 @@ def test_validation_tables_in_docs_are_the_generated_ones(
     text = (DOCS / page).read_text()
     spliced = text.split(begin, 1)[1].split(end, 1)[0].strip()
     assert spliced == generated_part((DOCS / report).read_text()).strip(), (
-        f"docs/{page} differs from docs/{report}: run scripts/validate_calibration.sh"
+        f"docs/{page} differs from docs/{report}: run scripts/validate_calibration.sh "
+        "(decorrelation.md: scripts/validate_decorrelation.sh)"
     )

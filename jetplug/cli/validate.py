@@ -89,6 +89,15 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     help="Calibration: glob of the same events with a shifted response (robustness).",
 )
 @click.option(
+    "--signal",
+    "signals",
+    multiple=True,
+    type=click.Choice(["W", "top"]),
+    default=("W", "top"),
+    show_default=True,
+    help="Decorrelation: the signals to compare against QCD (repeat).",
+)
+@click.option(
     "--cms",
     "cms_files",
     multiple=True,
@@ -109,6 +118,7 @@ def validate(
     tagger: str,
     shifted: str | None,
     cms_files: tuple[Path, ...],
+    signals: tuple[str, ...],
 ) -> None:
     """ROC, AUC, R50 (R30) per pT bin of every tagger on held-out generated FILES.
 
@@ -122,7 +132,8 @@ def validate(
     if "decorrelation" in sections:
         edges = _floats(pt_bins)
         split_ = None if split == "all" else split
-        _decorrelation(files, plugins, output, n_bootstrap, backend, split_, edges, eta_max)
+        truth = tuple({"W": 2, "top": 1}[s] for s in signals)
+        _decorrelation(files, plugins, output, n_bootstrap, backend, split_, edges, eta_max, truth)
     if "calibration" in sections:
         _calibration(files, plugins, output, n_bootstrap, backend, shifted)
     if "fastsim" in sections:
@@ -295,6 +306,7 @@ def _decorrelation(
     split: str | None,
     edges: list[float],
     eta_max: float,
+    signals: tuple[int, ...],
 ) -> None:
     """The decorrelation section: every tagger and decorrelator on the R50-vs-1/JSD50 plane."""
     from ..validation import collect
@@ -306,7 +318,7 @@ def _decorrelation(
         *_installed(host, Kind.TAGGER),
         *_installed(host, Kind.DECORRELATOR),
     ]
-    points = variants(host, names, signals=(2, 1))
+    points = variants(host, names, signals=signals)
     if not any(p.kind == "decorrelator" for p in points):
         msg = f"none of {names} is a decorrelator that declares its signal (signal_truth)"
         raise JetplugError(msg)
