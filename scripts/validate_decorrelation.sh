@@ -8,17 +8,17 @@
 # the "generated" markers; a test checks they agree). Each signal has its own
 # files, so the W jets of ttbar events do not enter the W comparison.
 # Usage: bash scripts/validate_decorrelation.sh [DATA_DIR] [SEED_PREFIX] [N_QCD_W] [N_QCD_TOP] [N_TTBAR]
-#   default: data/train, seeds s3? (files *_s3?_*.root); W: the first 20 QCD files
-#   and every W+jets file; top: the first 10 QCD and 5 ttbar files (part, on PF
+#   default: data/train, seeds s3? (files *_s3?_*.root); W: the first 15 QCD files
+#   and every W+jets file; top: the first 8 QCD and 4 ttbar files (part, on PF
 #   candidates, costs ~6 ms per event on one core)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
 SEEDS="${2:-s3}"
-NQCDW="${3:-20}"
-NQCD="${4:-10}"
-NTT="${5:-5}"
+NQCDW="${3:-15}"
+NQCD="${4:-8}"
+NTT="${5:-4}"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
 OUT=docs/validation/decorrelation
 QCD=("$DATA"/qcd/*_"$SEEDS"?_*.root)

@@ -181,6 +181,7 @@ def test_working_point_and_quantile_options_in_a_run(real_data: Path, tmp_path: 
         {
             "fileset": {"pf": [str(real_data / "pfnano.root")]},
             "plugins": [
+                "part",  # ddt_part_w reads its output: a run must name it
                 {"name": "disco_w", "options": {"working_point": "raw"}},
                 {"name": "ddt_part_w", "options": {"quantile": 50}},
             ],
