@@ -154,7 +154,7 @@ def test_decorrelators_run_after_their_tagger(
 ) -> None:
     path = real_data / "pfnano.root" if source == "real" else generated["qcd"][0]
     events = read_events(str(path))
-    jets = Plugins(list(DECORRELATORS))(events).FatJet
+    jets = Plugins(["part", *DECORRELATORS])(events).FatJet
     n = int(ak.sum(ak.num(jets)))
     assert n > 0
     w = ak.to_numpy(ak.flatten(jets.part.w_vs_qcd))

@@ -309,6 +309,6 @@ def write_decorrelation(
         "",
     ]
     body = decorrelation_markdown(rows) + targets_markdown(rows)
-    md.write_text("\n".join(head) + body + extra_md)
+    md.write_text("\n".join(head) + "\n" + body + extra_md)
     js.write_text(json.dumps({"info": info, "rows": list(rows)}, indent=1, default=float) + "\n")
     return md, js
