@@ -84,6 +84,16 @@ def test_golden_local_equals_triton_for_every_plugin(
     url = server.grpc_url if protocol == "grpc" else server.http_url
     remote = TritonBackend({"url": url, "protocol": protocol})
     assert {"top_bdt", "top_mlp", "top_cnn", "pfn", "part"} <= set(servable)
+    decorrelators = {
+        "tau21_ddt",
+        "ddt_n2",
+        "ddt_part_w",
+        "adv_w",
+        "adv_top",
+        "disco_w",
+        "disco_top",
+    }
+    assert decorrelators <= set(servable)
     for path in (real_data / "pfnano.root", generated["ttbar"][0]):
         events = NanoEventsFactory.from_root(
             {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
@@ -547,3 +557,19 @@ class TestCalibratorContractOnTriton(_OnTheServer, PluginContract):
 class TestGanContractOnTriton(_OnTheServer, PluginContract):
     plugin = "fastsim_gan"  # noise from per-object random numbers, sent as a tensor
     triton_rtol = 1e-4
+
+
+class TestTau21DDTContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "tau21_ddt"  # a slope as a state-dict buffer
+
+
+class TestDDTMapContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "ddt_part_w"  # quantile table; reads part's output (runs after it)
+
+
+class TestDisCoContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "disco_w"  # one MLP per working point, all served as one model
+
+
+class TestAdversarialContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "adv_top"

@@ -74,12 +74,13 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     "--section",
     "sections",
     multiple=True,
-    type=click.Choice(["taggers", "calibration", "fastsim", "trigger"]),
+    type=click.Choice(["taggers", "calibration", "fastsim", "trigger", "decorrelation"]),
     default=("taggers",),
     show_default=True,
     help="What to validate (repeat): taggers (ROC, R50), calibration (response, "
     "resolution), fastsim (fast against full simulation), trigger (signal efficiency "
-    "against the QCD rate in Hz, beside a pT and mass-cut trigger).",
+    "against the QCD rate in Hz, beside a pT and mass-cut trigger), decorrelation (R50 "
+    "against 1/JSD50 of every tagger and decorrelator).",
 )
 @click.option(
     "--luminosity",
@@ -114,6 +115,15 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     help="Calibration: glob of the same events with a shifted response (robustness).",
 )
 @click.option(
+    "--signal",
+    "signals",
+    multiple=True,
+    type=click.Choice(["W", "top"]),
+    default=("W", "top"),
+    show_default=True,
+    help="Decorrelation: the signals to compare against QCD (repeat).",
+)
+@click.option(
     "--cms",
     "cms_files",
     multiple=True,
@@ -137,6 +147,7 @@ def validate(
     luminosity: float,
     pt_min: float,
     rates: str,
+    signals: tuple[str, ...],
 ) -> None:
     """ROC, AUC, R50 (R30) per pT bin of every tagger on held-out generated FILES.
 
@@ -146,8 +157,15 @@ def validate(
     calibrator's response and resolution (docs/calibration.md). With ``--section
     trigger``: OUTPUT/trigger.md, trigger.json and plots of every tagger's,
     anomaly score's and decorrelator's signal efficiency against the QCD rate
-    (docs/trigger.md).
+    (docs/trigger.md). With ``--section decorrelation``: OUTPUT/decorrelation.md,
+    decorrelation.json, the R50-vs-1/JSD50 plane and the QCD mass after the cut
+    (docs/decorrelation.md).
     """
+    if "decorrelation" in sections:
+        edges = _floats(pt_bins)
+        split_ = None if split == "all" else split
+        truth = tuple({"W": 2, "top": 1}[s] for s in signals)
+        _decorrelation(files, plugins, output, n_bootstrap, backend, split_, edges, eta_max, truth)
     if "calibration" in sections:
         _calibration(files, plugins, output, n_bootstrap, backend, shifted)
     if "fastsim" in sections:
@@ -359,5 +377,63 @@ def _trigger(
     }
     md, js = write_trigger(output, report, info)
     plots = plot_trigger(report, output / "plots")
+    click.echo(md.read_text())
+    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
+
+
+def _decorrelation(
+    files: tuple[Path, ...],
+    plugins: tuple[str, ...],
+    output: Path,
+    n_bootstrap: int,
+    backend: str,
+    split: str | None,
+    edges: list[float],
+    eta_max: float,
+    signals: tuple[int, ...],
+) -> None:
+    """The decorrelation section: every tagger and decorrelator on the R50-vs-1/JSD50 plane."""
+    from ..validation import collect
+    from ..validation.decorrelation import decorrelation_rows, variants, write_decorrelation
+    from ..validation.decorrelation_plots import plot_decorrelation
+
+    host = PluginHost()
+    names = list(plugins) or [
+        *_installed(host, Kind.TAGGER),
+        *_installed(host, Kind.DECORRELATOR),
+    ]
+    points = variants(host, names, signals=signals)
+    if not any(p.kind == "decorrelator" for p in points):
+        msg = f"none of {names} is a decorrelator that declares its signal (signal_truth)"
+        raise JetplugError(msg)
+    start = time.perf_counter()
+    table = collect(
+        files,
+        names,
+        split=split,
+        pt_range=(edges[0], edges[-1]),
+        eta_max=eta_max,
+        backend=backend,
+        host=host,
+        extra=("tau1", "n2b1"),
+    )
+    click.echo(
+        f"scored {len(table)} jets of {table.events} events in {time.perf_counter() - start:.0f} s"
+    )
+    rows = decorrelation_rows(table, points, n_bootstrap=n_bootstrap)
+    info = {
+        "command": recorded_command("validate", files),
+        "inputs": _inputs(files),
+        "split": split or "all",
+        "files": len(files),
+        "events": table.events,
+        "pt_min": edges[0],
+        "pt_max": edges[-1],
+        "eta_max": eta_max,
+        "n_bootstrap": n_bootstrap,
+        "plugins": {n: host.models.get(n).spec.version for n in names},
+    }
+    md, js = write_decorrelation(output, rows, info)
+    plots = plot_decorrelation(table, points, rows, output / "plots")
     click.echo(md.read_text())
     click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")

@@ -129,6 +129,7 @@ def constituent_tagger_spec(
                 description="class probabilities",
             ),
             OutputSpec("top_vs_qcd", "float32", description="p_top / (p_top + p_QCD)"),
+            OutputSpec("w_vs_qcd", "float32", description="p_W / (p_W + p_QCD)"),
         ),
         artifact=Artifact(model, str(meta["sha256"]), "torch-state-dict"),
     )
@@ -154,9 +155,13 @@ class ConstituentTagger(JetModel):
         inputs: ModelInputs,
         prepared: Mapping[str, np.ndarray],
     ) -> dict[str, np.ndarray]:
-        """Probabilities and the top-vs-QCD discriminant."""
+        """Probabilities and the top-vs-QCD and W-vs-QCD discriminants."""
         del inputs, prepared
         probs = np.asarray(outputs["probs"], dtype=np.float32)
-        top, qcd = probs[:, CLASSES.index("top")], probs[:, CLASSES.index("QCD")]
-        denom = np.where(top + qcd > 0, top + qcd, 1.0)
-        return {"probs": probs, "top_vs_qcd": (top / denom).astype(np.float32)}
+        qcd = probs[:, CLASSES.index("QCD")]
+
+        def versus_qcd(signal: str) -> np.ndarray:
+            s = probs[:, CLASSES.index(signal)]
+            return (s / np.where(s + qcd > 0, s + qcd, 1.0)).astype(np.float32)
+
+        return {"probs": probs, "top_vs_qcd": versus_qcd("top"), "w_vs_qcd": versus_qcd("W")}

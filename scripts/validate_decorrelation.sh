@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Regenerate the decorrelation validation on an independent sample (seeds the
+# decorrelators never saw: scripts/train_decorrelation.py trains on seeds 21-25):
+#   docs/validation/decorrelation/W/    W vs QCD: QCD and W+jets files
+#   docs/validation/decorrelation/top/  top vs QCD: QCD and ttbar files
+# (jetplug validate --section decorrelation: R50 against 1/JSD50, the QCD mass
+# after the cut), and splice their tables into docs/decorrelation.md (between
+# the "generated" markers; a test checks they agree). Each signal has its own
+# files, so the W jets of ttbar events do not enter the W comparison.
+# Usage: bash scripts/validate_decorrelation.sh [DATA_DIR] [SEED_PREFIX] [N_QCD_W] [N_QCD_TOP] [N_TTBAR]
+#   default: data/train, seeds s3? (files *_s3?_*.root); W: the first 15 QCD files
+#   and every W+jets file; top: the first 8 QCD and 4 ttbar files (part, on PF
+#   candidates, costs ~6 ms per event on one core)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
+SEEDS="${2:-s3}"
+NQCDW="${3:-15}"
+NQCD="${4:-8}"
+NTT="${5:-4}"
+BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
+OUT=docs/validation/decorrelation
+QCD=("$DATA"/qcd/*_"$SEEDS"?_*.root)
+WJETS=("$DATA"/wjets/*_"$SEEDS"?_*.root)
+TTBAR=("$DATA"/ttbar/*_"$SEEDS"?_*.root)
+COMMON=(--section decorrelation --split all --pt-bins 500,700 --eta-max 2 --n-bootstrap 100)
+"$BIN/jetplug" validate "${QCD[@]:0:$NQCDW}" "${WJETS[@]}" "${COMMON[@]}" --signal W \
+  -p part -p tau21_ddt -p ddt_n2 -p ddt_part_w -p adv_w -p disco_w -o "$OUT/W"
+"$BIN/jetplug" validate "${QCD[@]:0:$NQCD}" "${TTBAR[@]:0:$NTT}" "${COMMON[@]}" --signal top \
+  -p part -p top_bdt -p adv_top -p disco_top -o "$OUT/top"
+"$BIN/python" -m jetplug.validation.splice docs/decorrelation.md "$OUT/W/decorrelation.md" W
+"$BIN/python" -m jetplug.validation.splice docs/decorrelation.md "$OUT/top/decorrelation.md" top
