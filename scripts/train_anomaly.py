@@ -19,6 +19,8 @@ into the anomaly package. ``jetplug train ae_qcd FILES --pt-min 500
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import re
 import sys
 import time
@@ -36,6 +38,7 @@ from jetplug_anomaly.plugin import (
     NormalizedAutoencoderQCD,
     NormalizedAutoencoderTop,
 )
+from jetplug_anomaly.train import NAE_SETTINGS, train_anomaly
 
 VERSION = "1.0.0"
 PLUGINS: dict[str, type[ImageAnomaly]] = {
@@ -60,6 +63,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[21, 22, 23, 24, 25])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", choices=sorted(PLUGINS), default=sorted(PLUGINS))
+    parser.add_argument(
+        "--nae-epochs", type=int, default=NAE_SETTINGS.epochs, help="epochs of the NAE stage"
+    )
     args = parser.parse_args()
     files = sorted(
         f
@@ -83,9 +89,9 @@ def main() -> None:
         spec = build_spec(name, cls.method, int(cls.normal_truth or 0), untrained, "0")
         plugin = type(cls.__name__, (cls,), {"spec": spec})()
         start = time.perf_counter()
-        plugin.train(
-            data, model, version=VERSION, settings=settings, log=lambda m: print(m, flush=True)
-        )
+        nae = dataclasses.replace(NAE_SETTINGS, epochs=args.nae_epochs)
+        log = functools.partial(print, flush=True)
+        train_anomaly(plugin, data, model, version=VERSION, settings=settings, log=log, nae=nae)
         meta = load_model_metadata(model)
         info = {k: v for k, v in meta.items() if k not in ("version", "sha256", "file")}
         write_model_metadata(
@@ -93,7 +99,7 @@ def main() -> None:
             VERSION,
             **info,
             command=f"python scripts/train_anomaly.py {relative_path(args.data)} "
-            f"--seeds {seeds} --only {name}",
+            f"--seeds {seeds} --only {name} --nae-epochs {args.nae_epochs}",
             training_files={relative_path(f): sha256_file(f)[:16] for f in files},
             detector=detectors,
             train_seconds=round(time.perf_counter() - start, 1),

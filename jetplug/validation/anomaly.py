@@ -182,12 +182,14 @@ def write_anomaly(
     md = output / "anomaly.md"
     js = output / "anomaly.json"
     lo, hi = info.get("pt_range", ("?", "?"))
+    inputs = ", ".join(f"`{d}` ({n} files)" for d, n in dict(info.get("inputs", {})).items())
     md.write_text(
         "# Anomaly scores\n\n"
         f"{info.get('jets', '?')} FatJets ({lo} < pT < {hi} GeV, |η| < {info.get('eta_max')}) "
         f"of {info.get('files', '?')} files; "
         f"bootstrap: {info.get('n_bootstrap')} resamplings. Reproduce with "
-        f"`{info.get('command', '')}`.\n\n" + anomaly_markdown(rows, histories)
+        f"`{info.get('command', '')}`.\n\n"
+        f"Inputs: {inputs}.\n\n" + anomaly_markdown(rows, histories)
     )
     js.write_text(
         json.dumps(
