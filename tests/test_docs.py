@@ -69,6 +69,7 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("calibration.md", "validation/calibration/calibration.md", ""),
         ("fastsim.md", "validation/fastsim/fastsim.md", ""),
         ("fastsim.md", "validation/fastsim/speed.md", "speed"),
+        ("anomaly.md", "validation/anomaly/anomaly.md", ""),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(
@@ -80,5 +81,5 @@ def test_validation_tables_in_docs_are_the_generated_ones(
     text = (DOCS / page).read_text()
     spliced = text.split(begin, 1)[1].split(end, 1)[0].strip()
     assert spliced == generated_part((DOCS / report).read_text()).strip(), (
-        f"docs/{page} differs from docs/{report}: run scripts/validate_calibration.sh"
+        f"docs/{page} differs from docs/{report}: run the scripts/validate_*.sh that writes it"
     )
