@@ -133,6 +133,10 @@ class JetModel(ABC):
     signal_truth: ClassVar[int | None] = None
     """For a binary tagger: the generator truth label its first scalar output
     selects against QCD (e.g. 1 for a top tagger; used by ``jetplug validate``)."""
+    normal_truth: ClassVar[int | None] = None
+    """For an anomaly score: the generator truth label of the jets it was trained
+    on as normal (e.g. 0 for QCD); every other class is a signal to flag (used
+    by ``jetplug validate --section anomaly``)."""
     padding_invariant: ClassVar[bool] = False
     """The model's outputs do not depend on padded constituent slots: its
     ``mask`` input tensor (real constituents first, as jetplug pads them)

@@ -26,6 +26,7 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
     -e plugins/jetplug-calibration \
     -e plugins/jetplug-fastsim \
     -e plugins/jetplug-decorrelation \
+    -e plugins/jetplug-anomaly \
     -e examples/jetplug-example-plugin
   echo "$HASH" > "$STAMP"
 fi

@@ -13,7 +13,7 @@ from .conftest import REPO
 
 DOCS = REPO / "docs"
 #: the script that regenerates each page's generated tables (default: validate_calibration.sh)
-SCRIPTS = {"trigger.md": "trigger", "decorrelation.md": "decorrelation"}
+SCRIPTS = {"trigger.md": "trigger", "decorrelation.md": "decorrelation", "anomaly.md": "anomaly"}
 
 
 def _hooks() -> list[str]:
@@ -76,6 +76,7 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("trigger.md", "validation/trigger/fixed_point.md", "fixed_point"),
         ("decorrelation.md", "validation/decorrelation/W/decorrelation.md", "W"),
         ("decorrelation.md", "validation/decorrelation/top/decorrelation.md", "top"),
+        ("anomaly.md", "validation/anomaly/anomaly.md", ""),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(

@@ -554,6 +554,14 @@ class TestCalibratorContractOnTriton(_OnTheServer, PluginContract):
     plugin = "calib_pfn"  # three input tensors, replaces FatJet.pt
 
 
+class TestAutoencoderContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "ae_qcd"  # the reconstruction error is computed inside the served network
+
+
+class TestNormalizedAutoencoderContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "nae_top"
+
+
 class TestGanContractOnTriton(_OnTheServer, PluginContract):
     plugin = "fastsim_gan"  # noise from per-object random numbers, sent as a tensor
     triton_rtol = 1e-4

@@ -74,11 +74,12 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     "--section",
     "sections",
     multiple=True,
-    type=click.Choice(["taggers", "calibration", "fastsim", "trigger", "decorrelation"]),
+    type=click.Choice(["taggers", "calibration", "fastsim", "anomaly", "trigger", "decorrelation"]),
     default=("taggers",),
     show_default=True,
     help="What to validate (repeat): taggers (ROC, R50), calibration (response, "
-    "resolution), fastsim (fast against full simulation), trigger (signal efficiency "
+    "resolution), fastsim (fast against full simulation), anomaly (AUC, εS at fixed "
+    "εB of every anomaly score against every other class), trigger (signal efficiency "
     "against the QCD rate in Hz, beside a pT and mass-cut trigger), decorrelation (R50 "
     "against 1/JSD50 of every tagger and decorrelator).",
 )
@@ -157,10 +158,13 @@ def validate(
     calibrator's response and resolution (docs/calibration.md). With ``--section
     trigger``: OUTPUT/trigger.md, trigger.json and plots of every tagger's,
     anomaly score's and decorrelator's signal efficiency against the QCD rate
-    (docs/trigger.md). With ``--section decorrelation``: OUTPUT/decorrelation.md,
-    decorrelation.json, the R50-vs-1/JSD50 plane and the QCD mass after the cut
-    (docs/decorrelation.md).
+    (docs/trigger.md). With ``--section anomaly``: OUTPUT/anomaly.md, anomaly.json
+    and plots of every anomaly score (docs/anomaly.md). With ``--section
+    decorrelation``: OUTPUT/decorrelation.md, decorrelation.json, the
+    R50-vs-1/JSD50 plane and the QCD mass after the cut (docs/decorrelation.md).
     """
+    if "anomaly" in sections:
+        _anomaly(files, plugins, output, split, _floats(pt_bins), eta_max, n_bootstrap, backend)
     if "decorrelation" in sections:
         edges = _floats(pt_bins)
         split_ = None if split == "all" else split
@@ -435,5 +439,69 @@ def _decorrelation(
     }
     md, js = write_decorrelation(output, rows, info)
     plots = plot_decorrelation(table, points, rows, output / "plots")
+    click.echo(md.read_text())
+    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
+
+
+def _anomaly(
+    files: tuple[Path, ...],
+    plugins: tuple[str, ...],
+    output: Path,
+    split: str,
+    edges: list[float],
+    eta_max: float,
+    n_bootstrap: int,
+    backend: str,
+) -> None:
+    """The anomaly section: every anomaly score against every class but its normal one."""
+    from ..validation import collect
+    from ..validation.anomaly import anomaly_rows, epoch_histories, write_anomaly
+    from ..validation.anomaly_plots import plot_anomaly
+
+    host = PluginHost()
+    names = list(plugins) or _installed(host, Kind.ANOMALY)
+    normal_of = {n: host.models.get(n).normal_truth for n in names}
+    wrong = [n for n in names if host.models.get(n).spec.kind != Kind.ANOMALY]
+    undeclared = [n for n, t in normal_of.items() if t is None]
+    if wrong or undeclared:
+        msg = (
+            f"--section anomaly: {wrong} are not anomaly scores"
+            if wrong
+            else f"--section anomaly: {undeclared} do not declare normal_truth (the class "
+            "they were trained on)"
+        )
+        raise JetplugError(msg)
+    if not names:
+        msg = "no anomaly plugin is installed and available (jetplug plugins lists them)"
+        raise JetplugError(msg)
+    start = time.perf_counter()
+    pt_range = (edges[0], edges[-1])
+    table = collect(
+        files,
+        names,
+        split=None if split == "all" else split,
+        pt_range=pt_range,
+        eta_max=eta_max,
+        backend=backend,
+        host=host,
+    )
+    click.echo(f"scored {len(table)} jets in {time.perf_counter() - start:.0f} s")
+    declared = {n: int(t) for n, t in normal_of.items() if t is not None}
+    rows = anomaly_rows(table, declared, n_bootstrap=n_bootstrap)
+    histories = epoch_histories(host, names)
+    info = {
+        "command": recorded_command("validate", files),
+        "inputs": _inputs(files),
+        "split": split,
+        "files": len(files),
+        "events": table.events,
+        "jets": len(table),
+        "pt_range": [f"{v:g}" for v in pt_range],
+        "eta_max": eta_max,
+        "n_bootstrap": n_bootstrap,
+        "plugins": {n: host.models.get(n).spec.version for n in names},
+    }
+    md, js = write_anomaly(output, rows, histories, info)
+    plots = plot_anomaly(table, declared, histories, output / "plots")
     click.echo(md.read_text())
     click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Regenerate the anomaly-score validation on an independent sample (seeds the
+# training never read: scripts/train_anomaly.py reads seeds 21-25 by default)
+#   docs/validation/anomaly/  (jetplug validate --section anomaly: tables, plots)
+# and splice its tables into docs/anomaly.md (between the "generated" markers;
+# tests/test_docs.py checks they agree).
+# Usage: bash scripts/validate_anomaly.sh [DATA_DIR] [SEED_GLOB] [INDEX_GLOB]
+#   DATA_DIR defaults to data/train, SEED_GLOB (the file seeds to read) to 3?,
+#   INDEX_GLOB (the files' numbers within a seed) to * (all).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
+SEEDS="${2:-3?}"
+INDEX="${3:-*}"
+BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
+# shellcheck disable=SC2086  # the glob is meant to expand
+"$BIN/jetplug" validate "$DATA"/*/*_s${SEEDS}_${INDEX}.root --section anomaly \
+  -p ae_qcd -p ae_top -p nae_qcd -p nae_top --split all --pt-bins 500,700 \
+  --n-bootstrap 200 -o docs/validation/anomaly
+"$BIN/python" -m jetplug.validation.splice docs/anomaly.md docs/validation/anomaly/anomaly.md
