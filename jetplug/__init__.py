@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .artifacts import load_model_metadata, write_model_metadata
+from .artifacts import (
+    SpecBuilder,
+    load_model_metadata,
+    shipped_spec,
+    untrained_spec,
+    write_model_metadata,
+)
 from .backends.base import Backend
 from .chunk import ChunkContext, ObjectRandom
 from .errors import (
@@ -88,6 +94,7 @@ __all__ = [
     "PluginUnavailableError",
     "PluginValidationError",
     "Plugins",
+    "SpecBuilder",
     "Target",
     "TargetMode",
     "TensorSpec",
@@ -98,5 +105,7 @@ __all__ = [
     "hookspec",
     "lazy_spec",
     "load_model_metadata",
+    "shipped_spec",
+    "untrained_spec",
     "write_model_metadata",
 ]

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import ArtifactError
-from .spec import sha256_file
+from .spec import Artifact, ModelSpec, sha256_file
 
 __all__ = [
+    "SpecBuilder",
     "load_model_metadata",
     "metadata_path",
     "recorded_command",
     "relative_path",
+    "shipped_spec",
+    "untrained_spec",
     "write_model_metadata",
 ]
 
@@ -90,3 +93,28 @@ def write_model_metadata(model: Path, version: str, **info: Any) -> dict[str, An
     meta = {"version": version, "sha256": sha256_file(model), "file": model.name, **info}
     metadata_path(model).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return meta
+
+
+SpecBuilder = Callable[[Artifact, Mapping[str, Any]], ModelSpec]
+"""Builds a plugin's spec from its artifact and its metadata (``version``, ...)."""
+
+
+def shipped_spec(model: Path, fmt: str, build: SpecBuilder) -> ModelSpec:
+    """``build``'s spec for a shipped ``model`` file, its sha256 and version from its metadata.
+
+    What a plugin package's ``lazy_spec`` calls: ``lazy_spec(NAME, lambda:
+    shipped_spec(MODEL, "torch-state-dict", build_spec))``.
+    """
+    meta = load_model_metadata(model)
+    return build(Artifact(model, str(meta["sha256"]), fmt), meta)
+
+
+def untrained_spec(
+    model: Path, fmt: str, build: SpecBuilder, meta: Mapping[str, Any] | None = None
+) -> ModelSpec:
+    """``build``'s spec before ``model`` exists (version ``0``, a placeholder sha256).
+
+    A training script gathers its inputs with it (``jetplug.training.training_inputs``)
+    before there is a model file or metadata to read.
+    """
+    return build(Artifact(model, "0" * 64, fmt), {"version": "0", **(meta or {})})

@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jetplug import load_model_metadata, write_model_metadata
+from jetplug import load_model_metadata, untrained_spec, write_model_metadata
 from jetplug.artifacts import relative_path
 from jetplug.generation import detectors_of
 from jetplug.spec import sha256_file
 from jetplug.training import TrainSettings, training_inputs
-from jetplug_calibration.common import untrained
 from jetplug_calibration.constituent import MODEL as PFN_MODEL
 from jetplug_calibration.constituent import ConstituentCalibrator
 from jetplug_calibration.constituent import build_spec as pfn_spec
@@ -70,7 +69,7 @@ def main() -> None:
     for name in args.only:
         cls, model, fmt, build, settings = PLUGINS[name]
         settings = dataclasses.replace(settings, threads=args.threads)
-        plugin = type(cls.__name__, (cls,), {"spec": untrained(model, fmt, build)})()
+        plugin = type(cls.__name__, (cls,), {"spec": untrained_spec(model, fmt, build)})()
         start = time.perf_counter()
         data = training_inputs(files, plugin.spec)
         print(f"== {name}: {len(data)} FatJets, {int(data.matched.sum())} gen-matched", flush=True)

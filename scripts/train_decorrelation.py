@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from jetplug import write_model_metadata
+from jetplug import untrained_spec, write_model_metadata
 from jetplug.artifacts import relative_path
 from jetplug.generation import detectors_of
 from jetplug.spec import sha256_file
 from jetplug.training import training_inputs
 from jetplug.validation.collect import collect
 from jetplug.validation.decorrelation import decorrelation_metrics
-from jetplug_decorrelation.common import MODELS, rho, untrained
+from jetplug_decorrelation.common import MODELS, rho
 from jetplug_decorrelation.ddt import (
     PT_EDGES,
     QUANTILES,
@@ -90,7 +90,7 @@ def train_tau21(files: list[Path], command: str) -> None:
 
     from jetplug_decorrelation.nets import SlopeDDT
 
-    data = training_inputs(files, untrained(TAU21_MODEL, _tau21_spec()))
+    data = training_inputs(files, untrained_spec(TAU21_MODEL, "torch-state-dict", _tau21_spec()))
     pt, eta = data.reco["pt"], data.reco["eta"]
     qcd = (data.truth == 0) & (pt > 500) & (pt < 700) & (np.abs(eta) < 2) & (data.split != "test")
     x = tau21_inputs(data.inputs.fields)[qcd]
@@ -194,7 +194,9 @@ def train_network(
 
     method, target = name.split("_")
     signal = SIGNALS[target]
-    spec = untrained(model_path(name), lambda a, m: network_spec(name, a, m))
+    spec = untrained_spec(
+        model_path(name), "torch-state-dict", lambda a, m: network_spec(name, a, m)
+    )
     data = training_inputs(files, spec)
     pt, eta = data.reco["pt"], data.reco["eta"]
     keep = (

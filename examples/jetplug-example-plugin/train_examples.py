@@ -23,9 +23,8 @@ import numpy as np
 import torch
 import xgboost as xgb
 from jetplug_example import anomaly, calibrator, decorrelator, fastsim, representation
-from jetplug_example.shipped import untrained
 
-from jetplug import Plugins, write_model_metadata
+from jetplug import Plugins, untrained_spec, write_model_metadata
 from jetplug.harness import model_inputs
 from jetplug.synthetic import synthetic_events
 
@@ -75,7 +74,7 @@ def main() -> None:
     trained: dict[Path, tuple[str, dict[str, Any]]] = {}
 
     # calibrator: log(pT_gen / pT) of FatJets with a gen jet
-    spec = untrained(calibrator.MODEL, "xgboost-json", calibrator.build_spec)
+    spec = untrained_spec(calibrator.MODEL, "xgboost-json", calibrator.build_spec)
     gen_pt = flat(ak.fill_none(fat.matched_gen.pt, np.nan))
     ok = np.isfinite(gen_pt)
     x = calibrator.features(model_inputs(events, spec))[ok]
@@ -83,7 +82,7 @@ def main() -> None:
     trained[calibrator.MODEL] = ("example_calibrator", record)
 
     # anomaly: an autoencoder of QCD jets' substructure, inputs with noise (denoising)
-    spec = untrained(anomaly.MODEL, "torch-state-dict", anomaly.build_spec)
+    spec = untrained_spec(anomaly.MODEL, "torch-state-dict", anomaly.build_spec)
     y = anomaly.features(model_inputs(events, spec))[qcd]
     noisy = (y + 0.1 * np.random.default_rng(SEED).standard_normal(y.shape)).astype(np.float32)
     trained[anomaly.MODEL] = (
@@ -92,7 +91,7 @@ def main() -> None:
     )
 
     # fastsim: log(pT_reco / pT_gen) of gen jets a FatJet matches; resolution and efficiency
-    spec = untrained(fastsim.MODEL, "xgboost-json", fastsim.build_spec)
+    spec = untrained_spec(fastsim.MODEL, "xgboost-json", fastsim.build_spec)
     offsets = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(gen)))[:-1]])
     idx = flat(fat["genJetAK8Idx"])
     event = np.repeat(np.arange(len(events)), ak.to_numpy(ak.num(fat)))
@@ -110,7 +109,7 @@ def main() -> None:
 
     # decorrelator: the QCD mean of example_multiplicity's score at each mass and pT
     scored = Plugins(["example_multiplicity"])(events)
-    spec = untrained(decorrelator.MODEL, "xgboost-json", decorrelator.build_spec)
+    spec = untrained_spec(decorrelator.MODEL, "xgboost-json", decorrelator.build_spec)
     inputs = model_inputs(scored, spec)
     x, y = decorrelator.features(inputs)[qcd], inputs.fields[decorrelator.SCORE][qcd]
     trained[decorrelator.MODEL] = (
@@ -119,7 +118,7 @@ def main() -> None:
     )
 
     # representation: particles -> the jet's substructure, one embedding entry per label
-    spec = untrained(representation.MODEL, "torch-state-dict", representation.build_spec)
+    spec = untrained_spec(representation.MODEL, "torch-state-dict", representation.build_spec)
     x = representation.features(model_inputs(events, spec))
     eps = 1e-6
     targets = {

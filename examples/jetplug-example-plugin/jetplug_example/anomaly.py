@@ -18,9 +18,10 @@ from jetplug import (
     OutputSpec,
     TensorSpec,
     lazy_spec,
+    shipped_spec,
 )
 
-from .shipped import MODELS, shipped
+from .shipped import MODELS
 
 MODEL = MODELS / "anomaly.pt"
 FIELDS = ("pt", "msoftdrop", "tau1", "tau2", "tau3", "n2b1")
@@ -60,7 +61,7 @@ def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
 class Anomaly(JetModel):
     """``FatJet.example_anomaly.score``: needs the input tensor, so uses ``prepared``."""
 
-    spec = lazy_spec("example_anomaly", lambda: shipped(MODEL, "torch-state-dict", build_spec))
+    spec = lazy_spec("example_anomaly", lambda: shipped_spec(MODEL, "torch-state-dict", build_spec))
 
     def build_module(self) -> Any:
         return network()

@@ -20,9 +20,10 @@ from jetplug import (
     TargetMode,
     TensorSpec,
     lazy_spec,
+    shipped_spec,
 )
 
-from .shipped import MODELS, shipped
+from .shipped import MODELS
 
 MODEL = MODELS / "calibrator.json"  # its metadata: calibrator.meta.json
 
@@ -52,7 +53,7 @@ def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
 class Calibrator(JetModel):
     """``FatJet.pt`` times exp(predicted log(pT_gen / pT))."""
 
-    spec = lazy_spec("example_calibrator", lambda: shipped(MODEL, "xgboost-json", build_spec))
+    spec = lazy_spec("example_calibrator", lambda: shipped_spec(MODEL, "xgboost-json", build_spec))
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         return {"x": features(inputs)}

@@ -18,9 +18,10 @@ from jetplug import (
     OutputSpec,
     TensorSpec,
     lazy_spec,
+    shipped_spec,
 )
 
-from .shipped import MODELS, shipped
+from .shipped import MODELS
 
 MODEL = MODELS / "decorrelator.json"  # its metadata: decorrelator.meta.json
 SCORE = "example_multiplicity.score"  # another plugin's output: it runs first
@@ -51,7 +52,9 @@ def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
 class Decorrelator(JetModel):
     """``FatJet.example_decorrelator.score``."""
 
-    spec = lazy_spec("example_decorrelator", lambda: shipped(MODEL, "xgboost-json", build_spec))
+    spec = lazy_spec(
+        "example_decorrelator", lambda: shipped_spec(MODEL, "xgboost-json", build_spec)
+    )
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         return {"x": features(inputs)}

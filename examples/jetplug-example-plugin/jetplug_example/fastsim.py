@@ -21,9 +21,10 @@ from jetplug import (
     TargetMode,
     TensorSpec,
     lazy_spec,
+    shipped_spec,
 )
 
-from .shipped import MODELS, shipped
+from .shipped import MODELS
 
 MODEL = MODELS / "fastsim.json"  # its metadata: fastsim.meta.json
 P4 = ("pt", "eta", "phi", "mass")
@@ -58,7 +59,7 @@ def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
 class FastSim(JetModel):
     """Mean response from the model, smearing and efficiency from per-object random numbers."""
 
-    spec = lazy_spec("example_fastsim", lambda: shipped(MODEL, "xgboost-json", build_spec))
+    spec = lazy_spec("example_fastsim", lambda: shipped_spec(MODEL, "xgboost-json", build_spec))
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         return {"x": features(inputs)}

@@ -19,9 +19,10 @@ from jetplug import (
     OutputSpec,
     TensorSpec,
     lazy_spec,
+    shipped_spec,
 )
 
-from .shipped import MODELS, shipped
+from .shipped import MODELS
 
 MODEL = MODELS / "representation.pt"
 N = 8  # hardest constituents
@@ -68,7 +69,7 @@ class Representation(JetModel):
     """``FatJet.example_representation.embedding`` and ``embedding_<label>``."""
 
     spec = lazy_spec(
-        "example_representation", lambda: shipped(MODEL, "torch-state-dict", build_spec)
+        "example_representation", lambda: shipped_spec(MODEL, "torch-state-dict", build_spec)
     )
 
     def build_module(self) -> Any:

@@ -27,7 +27,6 @@ from jetplug import (
     Target,
     TargetMode,
     TensorSpec,
-    load_model_metadata,
 )
 from jetplug.training import TrainingData
 
@@ -39,8 +38,6 @@ __all__ = [
     "calibrator_spec",
     "fit_torch_regression",
     "regression_rows",
-    "shipped",
-    "untrained",
 ]
 
 MODELS = Path(__file__).parent / "models"
@@ -49,17 +46,6 @@ MAX_LOG_CORRECTION = 0.7
 model was trained on is never scaled by an unbounded factor."""
 
 SpecBuilder = Callable[[Artifact, Mapping[str, Any]], ModelSpec]
-
-
-def shipped(model: Path, fmt: str, build: SpecBuilder) -> ModelSpec:
-    """``build``'s spec for the shipped ``model`` (version and sha256 from its metadata)."""
-    meta = load_model_metadata(model)
-    return build(Artifact(model, str(meta["sha256"]), fmt), meta)
-
-
-def untrained(model: Path, fmt: str, build: SpecBuilder) -> ModelSpec:
-    """``build``'s spec before ``model`` exists (the training script gathers inputs with it)."""
-    return build(Artifact(model, "0" * 64, fmt), {"version": "0"})
 
 
 def calibrator_spec(

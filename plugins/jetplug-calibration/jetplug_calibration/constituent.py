@@ -26,6 +26,7 @@ from jetplug import (
     ModelSpec,
     TensorSpec,
     lazy_spec,
+    shipped_spec,
     write_model_metadata,
 )
 from jetplug.training import TrainingData, TrainSettings
@@ -37,7 +38,6 @@ from .common import (
     calibrator_spec,
     fit_torch_regression,
     regression_rows,
-    shipped,
 )
 
 __all__ = ["ConstituentCalibrator", "build_spec"]
@@ -75,7 +75,7 @@ class ConstituentCalibrator(Calibrator):
 
     padding_invariant: ClassVar[bool] = True  # both pooled sums are masked
 
-    spec = lazy_spec("calib_pfn", lambda: shipped(MODEL, "torch-state-dict", build_spec))
+    spec = lazy_spec("calib_pfn", lambda: shipped_spec(MODEL, "torch-state-dict", build_spec))
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """Particle features, mask and jet features."""

@@ -25,11 +25,12 @@ from jetplug import (
     ModelSpec,
     TensorSpec,
     lazy_spec,
+    shipped_spec,
     write_model_metadata,
 )
 from jetplug.training import TrainingData, TrainSettings
 
-from .common import MODELS, Calibrator, calibrator_spec, regression_rows, shipped
+from .common import MODELS, Calibrator, calibrator_spec, regression_rows
 
 __all__ = ["ETA_EDGES", "PT_EDGES", "NumericalInversion", "build_spec", "inversion_nodes"]
 
@@ -89,7 +90,7 @@ def inversion_nodes(
 class NumericalInversion(Calibrator):
     """FatJet pT corrected by the inverted median response of its (pT, |η|) bin."""
 
-    spec = lazy_spec("calib_ni", lambda: shipped(MODEL, "torch-state-dict", build_spec))
+    spec = lazy_spec("calib_ni", lambda: shipped_spec(MODEL, "torch-state-dict", build_spec))
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """log pT and |η|."""

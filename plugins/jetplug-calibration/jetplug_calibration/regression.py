@@ -23,11 +23,12 @@ from jetplug import (
     ModelSpec,
     TensorSpec,
     lazy_spec,
+    shipped_spec,
     write_model_metadata,
 )
 from jetplug.training import TrainingData, TrainSettings
 
-from .common import MODELS, Calibrator, calibrator_spec, regression_rows, shipped
+from .common import MODELS, Calibrator, calibrator_spec, regression_rows
 
 __all__ = ["FEATURES", "JetLevelCalibrator", "build_spec", "jet_features"]
 
@@ -89,7 +90,7 @@ def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
 class JetLevelCalibrator(Calibrator):
     """FatJet pT corrected by a BDT on jet-level features."""
 
-    spec = lazy_spec("calib_bdt", lambda: shipped(MODEL, "xgboost-ubj", build_spec))
+    spec = lazy_spec("calib_bdt", lambda: shipped_spec(MODEL, "xgboost-ubj", build_spec))
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """The feature matrix."""

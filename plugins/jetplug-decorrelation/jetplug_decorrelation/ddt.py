@@ -37,9 +37,10 @@ from jetplug import (
     TensorSpec,
     lazy_spec,
     load_model_metadata,
+    shipped_spec,
 )
 
-from .common import MODELS, rho, rho_prime, shipped
+from .common import MODELS, rho, rho_prime
 
 __all__ = [
     "QUANTILES",
@@ -95,7 +96,7 @@ class Tau21DDT(JetModel):
     signal_truth: ClassVar[int | None] = 2
     higher_is_signal: ClassVar[bool] = False
 
-    spec = lazy_spec("tau21_ddt", lambda: shipped(TAU21_MODEL, tau21_spec))
+    spec = lazy_spec("tau21_ddt", lambda: shipped_spec(TAU21_MODEL, "torch-state-dict", tau21_spec))
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """τ21 and ρ′."""
@@ -219,7 +220,9 @@ def ddt_map_plugin(model: Path) -> type[DDTMap]:
     name = model.stem
     attrs = {
         "__doc__": f"``FatJet.{name}.score``: FatJet.{_score_field(meta)} minus its QCD quantile.",
-        "spec": lazy_spec(name, lambda: shipped(model, lambda a, m: map_spec(name, a, m))),
+        "spec": lazy_spec(
+            name, lambda: shipped_spec(model, "torch-state-dict", lambda a, m: map_spec(name, a, m))
+        ),
         "score_field": _score_field(meta),
         "higher_is_signal": bool(meta.get("higher_is_signal", True)),
         "signal_truth": int(meta.get("signal_truth", 2)),

@@ -33,10 +33,11 @@ from jetplug import (
     OutputSpec,
     TensorSpec,
     lazy_spec,
+    shipped_spec,
 )
 from jetplug_taggers.features import FEATURES, FIELDS, substructure_features
 
-from .common import MODELS, shipped
+from .common import MODELS
 
 __all__ = ["METHODS", "NETWORKS", "DecorrelatedNetwork", "network_spec"]
 
@@ -127,7 +128,10 @@ def network_plugin(name: str) -> type[DecorrelatedNetwork]:
     path = model_path(name)
     attrs = {
         "__doc__": f"``FatJet.{name}.score``: {METHODS[name.split('_', maxsplit=1)[0]]}.",
-        "spec": lazy_spec(name, lambda: shipped(path, lambda a, m: network_spec(name, a, m))),
+        "spec": lazy_spec(
+            name,
+            lambda: shipped_spec(path, "torch-state-dict", lambda a, m: network_spec(name, a, m)),
+        ),
         "signal_truth": SIGNALS[name.split("_")[1]],
     }
     return type(f"Network_{name}", (DecorrelatedNetwork,), attrs)

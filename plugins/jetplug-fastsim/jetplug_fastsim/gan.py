@@ -38,7 +38,7 @@ from jetplug import (
     TargetMode,
     TensorSpec,
     lazy_spec,
-    load_model_metadata,
+    shipped_spec,
 )
 
 __all__ = [
@@ -207,15 +207,10 @@ def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
     )
 
 
-def _shipped() -> ModelSpec:
-    meta = load_model_metadata(MODEL)
-    return build_spec(Artifact(MODEL, str(meta["sha256"]), "torch-state-dict"), meta)
-
-
 class GanFastSim(JetModel):
     """Reconstructed FatJets from gen jets: generator features, efficiency draw."""
 
-    spec = lazy_spec("fastsim_gan", _shipped)
+    spec = lazy_spec("fastsim_gan", lambda: shipped_spec(MODEL, "torch-state-dict", build_spec))
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """Conditions and per-object noise (from the seeded per-object random numbers)."""
