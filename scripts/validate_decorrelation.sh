@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Regenerate the decorrelation validation on an independent sample (seeds the
-# decorrelators never saw: scripts/train_decorrelation.py trains on seeds 21-25):
+# Regenerate the decorrelation validation on an independent sample: the taggers'
+# independent sample (scripts/validate_independent.sh, seeds 701-705), which
+# neither the decorrelators (seeds 21-25) nor the taggers they read (seeds 2x, 3x)
+# saw:
 #   docs/validation/decorrelation/W/    W vs QCD: QCD and W+jets files
 #   docs/validation/decorrelation/top/  top vs QCD: QCD and ttbar files
 # (jetplug validate --section decorrelation: R50 against 1/JSD50, the QCD mass
@@ -8,15 +10,15 @@
 # the "generated" markers; a test checks they agree). Each signal has its own
 # files, so the W jets of ttbar events do not enter the W comparison.
 # Usage: bash scripts/validate_decorrelation.sh [DATA_DIR] [SEED_PREFIX] [N_QCD_W] [N_QCD_TOP] [N_TTBAR]
-#   default: data/train, seeds s3? (files *_s3?_*.root); W: the first 15 QCD files
-#   and every W+jets file; top: the first 8 QCD and 4 ttbar files (part, on PF
-#   candidates, costs ~6 ms per event on one core)
+#   default: data/independent, seeds s70? (files *_s70?_*.root); W: the first 30
+#   QCD files and every W+jets file; top: the first 8 QCD and 4 ttbar files (part,
+#   on PF candidates, costs ~6 ms per event on one core)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
-SEEDS="${2:-s3}"
-NQCDW="${3:-15}"
+DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/independent}")"
+SEEDS="${2:-s70}"
+NQCDW="${3:-30}"
 NQCD="${4:-8}"
 NTT="${5:-4}"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"

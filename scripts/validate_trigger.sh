@@ -8,14 +8,14 @@
 #   docs/validation/trigger/latency.md  (benchmarks/bench_trigger_latency.py)
 #   docs/validation/trigger/fixed_point.md  (scripts/fixed_point_emulation.py, hls4ml)
 # and splice them into docs/trigger.md between the "generated" markers (a test checks
-# they agree). Anomaly-score plugins join by adding their names to PLUGINS.
+# they agree). Every shipped tagger and anomaly score is in PLUGINS.
 # Usage: bash scripts/validate_trigger.sh [DATA_DIR]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/calib}")"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
-PLUGINS=(top_bdt top_mlp top_cnn pfn part example_anomaly)
+PLUGINS=(top_bdt top_mlp top_cnn pfn part ae_qcd nae_qcd ae_top nae_top)
 ARGS=()
 for p in "${PLUGINS[@]}"; do ARGS+=(-p "$p"); done
 CHECK="$DATA/trigger_check/qcd"
