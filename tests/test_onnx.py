@@ -51,8 +51,12 @@ from jetplug.export_onnx import OnnxExportError, export_onnx
 from jetplug.spec import sha256_file
 from jetplug.triton import ExportSettings, TritonServer, export_repository
 
-ATOL = 1e-5
-"""Largest |torch - ONNX Runtime| accepted on every output (probabilities and scores)."""
+ATOL = 5e-5
+"""Largest |torch - ONNX Runtime| accepted on every output (probabilities and scores).
+
+float32 kernels summing in another order: part 2.0.0's probabilities differ by up
+to 2e-5 on the real tensors (1.0.0's by under 1e-5); a wrong export differs by
+orders of magnitude more."""
 TORCH_TAGGERS = ("top_mlp", "pfn", "part", "top_cnn")
 
 
