@@ -1,4 +1,5 @@
-"""The demo analysis: generated ttbar + QCD events, the top BDT run locally, plots.
+"""The demo analysis: generated ttbar + QCD events, taggers, an anomaly score, a
+mass-decorrelated W tagger run locally, plots.
 
 ``jetplug demo`` generates a small sample once (cached), writes the run
 configuration it uses next to the results, and runs it with coffea's futures
@@ -35,10 +36,13 @@ def prepare_demo_sample(
 ) -> dict[str, list[Path]]:
     """Generate (or reuse) the demo samples; returns ``{dataset: files}``."""
     from .generation import generate
+    from .generation.detector import DEFAULT_PRESET
 
     out: dict[str, list[Path]] = {}
     for dataset, recipe in DEMO_SAMPLES.items():
-        target = cache / "demo" / f"{dataset}_{n_events}_s{recipe['seed']}"
+        # the detector response is part of the key: a sample cached by an older
+        # default (the 'ideal' response) is not reused for today's models
+        target = cache / "demo" / f"{dataset}_{n_events}_s{recipe['seed']}_{DEFAULT_PRESET}"
         done = target / "DONE"
         if done.is_file():
             out[dataset] = [target / line for line in done.read_text().split()]
@@ -88,6 +92,14 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
         "label": r"ParT $p_t / (p_t + p_{QCD})$",
     }
     names = {0: "QCD", 1: "top", 2: "W", 3: "Z", 4: "H", -1: "unmatched"}
+    anomaly = {
+        "expr": "log10(FatJet.nae_qcd.score)",
+        "bins": 60,
+        "start": -5.0,
+        "stop": -1.0,
+        "name": "anomaly",
+        "label": r"NAE (QCD-trained) $\log_{10}$ energy",
+    }
     msd = {
         "field": "FatJet.msoftdrop",
         "bins": 40,
@@ -103,6 +115,10 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
         "plugins": [
             {"name": "top_bdt", "backend": "local"},
             {"name": "part", "backend": "local"},
+            # a QCD-trained normalized autoencoder: anomaly score, no signal seen
+            {"name": "nae_qcd", "backend": "local"},
+            # an adversarially mass-decorrelated W tagger (its default working point)
+            {"name": "adv_w", "backend": "local"},
         ],
         "histograms": {
             "score": {"axes": [score, truth], "weight": "genWeight", "cuts": kinematics},
@@ -113,6 +129,13 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
                 "axes": [msd, truth],
                 "weight": "genWeight",
                 "cuts": [*kinematics, "FatJet.top_bdt.score > 0.5"],
+            },
+            "anomaly": {"axes": [anomaly, truth], "weight": "genWeight", "cuts": kinematics},
+            # QCD jets a W tagger keeps: a decorrelated tagger leaves their mass shape alone
+            "msd_w_tagged": {
+                "axes": [msd, truth],
+                "weight": "genWeight",
+                "cuts": [*kinematics, "FatJet.adv_w.score > 0.5"],
             },
             "pt": {
                 "axes": [
@@ -168,6 +191,22 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
                 "hist": "msd_all",
                 "overlay": "truth",
                 "name": "msd_all",
+                "labels": names,
+            },
+            {
+                "type": "hist1d",
+                "hist": "anomaly",
+                "overlay": "truth",
+                "density": True,
+                "name": "anomaly_by_truth",
+                "labels": names,
+            },
+            {
+                "type": "hist1d",
+                "hist": "msd_w_tagged",
+                "overlay": "truth",
+                "density": True,
+                "name": "msd_w_tagged",
                 "labels": names,
             },
             {"type": "hist1d", "hist": "pt", "overlay": "dataset", "log": True, "name": "pt"},

@@ -76,7 +76,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     plots = {p.name for p in (outdir / "plots").glob("*.png")}
     expected = {"score_by_truth.png", "roc_top_vs_qcd.png", "roc_part_top_vs_qcd.png"}
-    assert expected | {"msd_tagged.png"} <= plots
+    assert expected | {"msd_tagged.png", "anomaly_by_truth.png", "msd_w_tagged.png"} <= plots
     prov = json.loads((outdir / "provenance.json").read_text())
     assert prov["complete"] and prov["events_processed"] == 800
     assert prov["executor"]["name"] == "futures"
@@ -88,6 +88,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert top.sum() > 0 and qcd.sum() > 0
     # the tagger separates: top jets score higher than QCD jets on average
     assert np.average(centers, weights=top) > np.average(centers, weights=qcd) + 0.3
+    # the QCD-trained anomaly score is higher for top jets than for QCD jets
+    anomaly = hists["ttbar"]["anomaly"] + hists["qcd"]["anomaly"]
+    at = anomaly.axes["anomaly"].centers
+    top_a, qcd_a = anomaly[{"truth": 1}].values(), anomaly[{"truth": 0}].values()
+    assert np.average(at, weights=top_a) > np.average(at, weights=qcd_a)
     # the skim holds the jets the score histogram was filled with
     jets = ak.from_parquet(outdir / "skims" / "jets" / "ttbar").FatJet
     assert len(ak.flatten(jets.top_bdt_score)) == sum(
