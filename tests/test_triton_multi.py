@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 
 from jetplug import PluginHost
@@ -80,6 +81,7 @@ class _Killer:
         self.victim, self.url, self.at = victim, victim.grpc_url, at
         self.calls: dict[str, int] = {}
         self.calls_at_kill: int | None = None
+        self.stubs: list[Any] = []  # the victim's python-backend stub processes
         self._lock = threading.Lock()
 
     def seen(self, url: str) -> None:
@@ -87,6 +89,8 @@ class _Killer:
             self.calls[url] = self.calls.get(url, 0) + 1
             if url == self.url and self.calls[url] == self.at:
                 self.calls_at_kill = sum(self.calls.values())
+                assert self.victim._proc is not None
+                self.stubs = psutil.Process(self.victim._proc.pid).children(recursive=True)
                 self.victim.kill()  # SIGKILL, then wait until the process is gone
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,6 +145,8 @@ def test_one_of_two_servers_killed_mid_run(
     # A was killed mid-run, and B went on serving after it
     assert killer.calls_at_kill is not None and not a.is_running() and b.is_running()
     assert sum(killer.calls.values()) - killer.calls_at_kill >= 8, killer.calls
+    # its python-backend stubs died with it (they used to outlive a killed server)
+    assert killer.stubs and not [p.pid for p in killer.stubs if p.is_running()]
     # every chunk processed, the same histograms as in-process
     assert remote.failed == []
     assert len(remote.chunks) == len(local.chunks) == 8

@@ -18,6 +18,7 @@ elsewhere. What this module does, as found on this kind of machine:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -222,12 +223,22 @@ class TritonServer:
         """SIGKILL the server at once (no graceful shutdown) and wait for it; its exit status.
 
         What a crashed or OOM-killed server looks like to its clients: requests
-        in flight lose their connection, new ones are refused.
+        in flight lose their connection, new ones are refused. Its python-backend
+        stub processes are killed with it (left alone, they outlive the server).
         """
         code = None
         if self._proc is not None:
             if self._proc.poll() is None:
+                import psutil  # distributed's dependency
+
+                try:
+                    stubs = psutil.Process(self._proc.pid).children(recursive=True)
+                except psutil.NoSuchProcess:
+                    stubs = []
                 self._proc.kill()
+                for stub in stubs:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        stub.kill()
             code = self._proc.wait()
             self._proc = None
         self._cleanup()
