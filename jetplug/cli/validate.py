@@ -6,6 +6,7 @@ import itertools
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,6 +35,17 @@ def _floats(text: str, option: str = "--pt-bins", edges: bool = True) -> list[fl
         msg = f"{option} {text!r}: need positive numbers"
         raise JetplugError(msg)
     return values
+
+
+def _source(files: tuple[Path, ...]) -> dict[str, Any]:
+    """What every section's report records first: the command and its input files."""
+    return {"command": recorded_command("validate", files), "inputs": _inputs(files)}
+
+
+def _written(md: Path, js: Path, plots: list[Path], where: Path) -> None:
+    """Print a section's Markdown report and what it wrote."""
+    click.echo(md.read_text())
+    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {where}")
 
 
 def _installed(host: PluginHost, kind: Kind) -> list[str]:
@@ -219,8 +231,7 @@ def validate(
         reference = ""
     checks = [c for path in cms_files for c in cms_check(path, discs, host)]
     info = {
-        "command": recorded_command("validate", files),
-        "inputs": _inputs(files),
+        **_source(files),
         "split": split,
         "files": len(files),
         "events": table.events,
@@ -233,8 +244,7 @@ def validate(
     md, js = write_report(output, rows, info, cms_markdown(checks) if checks else "")
     energy = files_energy(files)
     plots = plot_all(table, scores_of(table, discs), edges, output / "plots", energy=energy)
-    click.echo(md.read_text())
-    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
+    _written(md, js, plots, output / "plots")
 
 
 def _calibration(
@@ -272,8 +282,7 @@ def _calibration(
     click.echo(f"calibrated {len(table)} jets in {time.perf_counter() - start:.0f} s")
     report = calibration_report(table, other, n_bootstrap=n_bootstrap)
     info = {
-        "command": recorded_command("validate", files),
-        "inputs": _inputs(files),
+        **_source(files),
         "shifted": _inputs(tuple(shifted_files)) if shifted_files else None,
         "files": len(files),
         "jets": len(table),
@@ -282,8 +291,7 @@ def _calibration(
     }
     md, js = write_calibration(output, report, info)
     plots = plot_calibration(report, output / "plots")
-    click.echo(md.read_text())
-    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
+    _written(md, js, plots, output / "plots")
 
 
 def _fastsim(
@@ -319,8 +327,7 @@ def _fastsim(
         )
         report = fastsim_report(full, fast, features)
         info = {
-            "command": recorded_command("validate", files),
-            "inputs": _inputs(files),
+            **_source(files),
             "files": len(files),
             "plugin": name,
             "tagger": tagger,
@@ -331,8 +338,7 @@ def _fastsim(
         where = output if len(names) == 1 else output / name
         md, js = write_fastsim(where, report, info)
         plots = plot_fastsim(full, fast, features, report, where / "plots")
-        click.echo(md.read_text())
-        click.echo(f"wrote {md}, {js} and {len(plots)} plots in {where / 'plots'}")
+        _written(md, js, plots, where / "plots")
 
 
 def _trigger(
@@ -373,16 +379,14 @@ def _trigger(
     click.echo(f"read {len(table)} events, scored in {time.perf_counter() - start:.0f} s")
     report = trigger_report(table, targets)
     info = {
-        "command": recorded_command("validate", files),
-        "inputs": _inputs(files),
+        **_source(files),
         "files": len(files),
         "events": len(table),
         "plugins": {n: host.models.get(n).spec.version for n in dict.fromkeys(names)},
     }
     md, js = write_trigger(output, report, info)
     plots = plot_trigger(report, output / "plots")
-    click.echo(md.read_text())
-    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
+    _written(md, js, plots, output / "plots")
 
 
 def _decorrelation(
@@ -426,8 +430,7 @@ def _decorrelation(
     )
     rows = decorrelation_rows(table, points, n_bootstrap=n_bootstrap)
     info = {
-        "command": recorded_command("validate", files),
-        "inputs": _inputs(files),
+        **_source(files),
         "split": split or "all",
         "files": len(files),
         "events": table.events,
@@ -439,8 +442,7 @@ def _decorrelation(
     }
     md, js = write_decorrelation(output, rows, info)
     plots = plot_decorrelation(table, points, rows, output / "plots")
-    click.echo(md.read_text())
-    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
+    _written(md, js, plots, output / "plots")
 
 
 def _anomaly(
@@ -490,8 +492,7 @@ def _anomaly(
     rows = anomaly_rows(table, declared, n_bootstrap=n_bootstrap)
     histories = epoch_histories(host, names)
     info = {
-        "command": recorded_command("validate", files),
-        "inputs": _inputs(files),
+        **_source(files),
         "split": split,
         "files": len(files),
         "events": table.events,
@@ -503,5 +504,4 @@ def _anomaly(
     }
     md, js = write_anomaly(output, rows, histories, info)
     plots = plot_anomaly(table, declared, histories, output / "plots")
-    click.echo(md.read_text())
-    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {output / 'plots'}")
+    _written(md, js, plots, output / "plots")
