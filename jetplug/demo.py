@@ -94,8 +94,8 @@ def demo_config(files: dict[str, list[Path]], chunksize: int = 1000) -> dict[str
     names = {0: "QCD", 1: "top", 2: "W", 3: "Z", 4: "H", -1: "unmatched"}
     anomaly = {
         "expr": "log10(FatJet.nae_qcd.score)",
-        "bins": 60,
-        "start": -5.0,
+        "bins": 75,
+        "start": -6.0,
         "stop": -1.0,
         "name": "anomaly",
         "label": r"NAE (QCD-trained) $\log_{10}$ energy",
