@@ -16,6 +16,7 @@ from jetplug.generation import (
     detectors_of,
     generate,
     read_detector,
+    read_generator,
 )
 
 
@@ -233,3 +234,19 @@ def test_output_does_not_depend_on_workers(tmp_path: Path, monkeypatch: pytest.M
         assert ak.array_equal(
             uproot.open(a)["Events"].arrays(fields), uproot.open(b)["Events"].arrays(fields)
         )
+
+
+def test_extra_pythia_settings_change_the_shower_and_are_recorded(tmp_path: Path) -> None:
+    kw = {"seed": 12, "pt_hat_min": 500.0, "pt_hat_max": 700.0, "progress": False}
+    nominal = generate("qcd", 30, tmp_path / "n", **kw)
+    fsr_up = generate("qcd", 30, tmp_path / "u", pythia=["TimeShower:renormMultFac = 0.25"], **kw)
+
+    def n_constituents(files: list[Path]) -> int:
+        return int(ak.sum(uproot.open(files[0])["Events"]["nPFCands"].array()))
+
+    # a larger shower coupling radiates more: more particles in the same events
+    assert n_constituents(fsr_up) > n_constituents(nominal)
+    assert read_generator(nominal[0]) == {"isr": True, "mpi": False, "pythia": []}
+    assert read_generator(fsr_up[0])["pythia"] == ["TimeShower:renormMultFac = 0.25"]
+    with pytest.raises(ValueError, match="Pythia does not know the setting 'TimeShower:nope = 1'"):
+        generate("qcd", 10, tmp_path / "x", pythia=["TimeShower:nope = 1"], **kw)

@@ -30,6 +30,13 @@ from ..errors import JetplugError
 )
 @click.option("--isr/--no-isr", default=True, show_default=True, help="Initial-state radiation.")
 @click.option(
+    "--pythia",
+    "pythia",
+    multiple=True,
+    metavar="'KEY = VALUE'",
+    help="Extra Pythia setting, applied last, e.g. --pythia 'TimeShower:renormMultFac = 0.25'.",
+)
+@click.option(
     "--detector",
     default=None,
     help="Detector response: a preset (ideal, realistic) or a YAML file [default: realistic].",
@@ -51,6 +58,7 @@ def generate(
     pt_hat_max: float | None,
     mpi: bool,
     isr: bool,
+    pythia: tuple[str, ...],
     detector: str | None,
     overrides: tuple[str, ...],
     workers: int,
@@ -73,6 +81,7 @@ def generate(
             pt_hat_max=pt_hat_max,
             mpi=mpi,
             isr=isr,
+            pythia=pythia,
             detector=response,
             workers=workers,
         )

@@ -5,7 +5,7 @@ files that coffea's ``PFNanoAODSchema`` reads with ``FatJet.constituents.pf``.
 See ``docs/generation.md``.
 """
 
-from ..samples import detectors_of, read_detector
+from ..samples import detectors_of, read_detector, read_generator
 from .detector import DetectorResponse
 from .driver import JOB_EVENTS, generate
 from .processes import PROCESSES, Process
@@ -20,4 +20,5 @@ __all__ = [
     "detectors_of",
     "generate",
     "read_detector",
+    "read_generator",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ class _Job:
     pt_hat_max: float | None
     mpi: bool
     isr: bool
+    pythia: tuple[str, ...]
     detector: dict[str, Any]
     path: Path
     batch_size: int
@@ -63,6 +64,7 @@ def _run_job(job: _Job, progress: Callable[[int], None] | None = None) -> Path:
         pt_hat_max=job.pt_hat_max,
         mpi=job.mpi,
         isr=job.isr,
+        extra=job.pythia,
     )
     for line in settings:
         if not pythia.readString(line):
@@ -92,9 +94,26 @@ def _run_job(job: _Job, progress: Callable[[int], None] | None = None) -> Path:
             cross_section_pb=info.sigmaGen() * _MB_TO_PB,
             sqrt_s_gev=info.eCM(),
             detector=detector.record(),
+            generator={"mpi": job.mpi, "isr": job.isr, "pythia": list(job.pythia)},
             pt_hat=(job.pt_hat_min, job.pt_hat_max),
         )
     return job.path
+
+
+def _check_pythia_settings(settings: tuple[str, ...]) -> None:
+    """Refuse a malformed or unknown Pythia setting before any job starts."""
+    if not settings:
+        return
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in settings:
+        if "=" not in line or not pythia.readString(line):
+            msg = (
+                f"Pythia does not know the setting {line!r} (expected 'Key = value', "
+                "e.g. 'TimeShower:renormMultFac = 0.25')"
+            )
+            raise ValueError(msg)
 
 
 def generate(
@@ -107,6 +126,7 @@ def generate(
     pt_hat_max: float | None = None,
     mpi: bool = False,
     isr: bool = True,
+    pythia: Sequence[str] = (),
     detector: DetectorResponse | None = None,
     workers: int = 1,
     batch_size: int = 250,
@@ -115,7 +135,10 @@ def generate(
     """Generate ``n_events`` of ``process`` into the directory ``output``.
 
     Returns the files written, one per job of up to :data:`JOB_EVENTS` events.
-    Same arguments give identical files whatever ``workers`` is.
+    Same arguments give identical files whatever ``workers`` is. ``pythia``
+    holds extra Pythia settings (``"Key = value"``) applied after the
+    process's own, checked before any job starts and recorded in every file
+    (:func:`jetplug.samples.read_generator`).
     """
     if process not in PROCESSES:
         msg = f"unknown process {process!r}; available: {', '.join(sorted(PROCESSES))}"
@@ -132,6 +155,8 @@ def generate(
     if workers < 1 or batch_size < 1:
         msg = "workers and batch_size must be >= 1"
         raise ValueError(msg)
+    pythia = tuple(pythia)
+    _check_pythia_settings(pythia)
     detector = detector or DetectorResponse.default()
     n_jobs = math.ceil(n_events / JOB_EVENTS)
     jobs = [
@@ -144,6 +169,7 @@ def generate(
             pt_hat_max=pt_hat_max,
             mpi=mpi,
             isr=isr,
+            pythia=pythia,
             detector=detector.as_dict(),
             path=Path(output) / f"{process}_s{seed}_{k:03d}.root",
             batch_size=batch_size,

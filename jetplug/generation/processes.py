@@ -7,6 +7,7 @@ which makes Pythia ~4x faster) and initial-state radiation (ISR, on).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["PROCESSES", "Process", "pythia_settings"]
@@ -79,8 +80,13 @@ def pythia_settings(
     mpi: bool,
     isr: bool,
     ecm: float = 13600.0,
+    extra: Sequence[str] = (),
 ) -> list[str]:
-    """The full list of ``readString`` settings for one generator job."""
+    """The full list of ``readString`` settings for one generator job.
+
+    ``extra`` settings come last, so they override the process's own (for
+    instance ``TimeShower:renormMultFac = 0.25`` for a parton-shower variation).
+    """
     lo = process.default_pt_hat[0] if pt_hat_min is None else pt_hat_min
     hi = process.default_pt_hat[1] if pt_hat_max is None else pt_hat_max
     settings = [
@@ -99,4 +105,4 @@ def pythia_settings(
     ]
     if hi is not None:
         settings.append(f"PhaseSpace:pTHatMax = {hi}")
-    return settings
+    return [*settings, *extra]

@@ -22,7 +22,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from ..samples import DETECTOR_KEY
+from ..samples import DETECTOR_KEY, GENERATOR_KEY
 
 __all__ = ["NanoWriter"]
 
@@ -72,13 +72,16 @@ class NanoWriter:
         sqrt_s_gev: float,
         *,
         detector: dict[str, Any] | None = None,
+        generator: dict[str, Any] | None = None,
         pt_hat: tuple[float | None, float | None] = (None, None),
     ) -> None:
-        """Write the ``Runs`` tree (and the detector record) and close the file."""
+        """Write the ``Runs`` tree (and the detector and generator records) and close."""
         if self._file is None:
             return
         if detector is not None:
             self._file[DETECTOR_KEY] = json.dumps(detector, sort_keys=True)
+        if generator is not None:
+            self._file[GENERATOR_KEY] = json.dumps(generator, sort_keys=True)
         lo, hi = (-1.0 if v is None else float(v) for v in pt_hat)
         self._file.mktree(
             "Runs",
