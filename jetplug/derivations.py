@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import awkward as ak
 import numpy as np
 
@@ -11,7 +13,18 @@ from .registry import Derivation, DerivationRegistry
 
 TABLE = index_table("{collection}")
 
-__all__ = ["count_constituents"]
+ENERGY_FRACTIONS: dict[str, tuple[int, ...]] = {
+    "chHEF": (211,),
+    "neHEF": (130,),
+    "chEmEF": (11,),
+    "neEmEF": (22,),
+    "muEF": (13,),
+}
+"""NanoAOD's jet energy fractions and the PF candidate ``|pdgId|`` each one sums:
+charged and neutral hadrons, electrons, photons, muons (CMS's HF candidates,
+``pdgId`` 1 and 2, are in none of them, as in NanoAOD's ``hfHEF``/``hfEmEF``)."""
+
+__all__ = ["ENERGY_FRACTIONS", "count_constituents", "energy_fractions"]
 
 
 def count_constituents(events: ak.Array, collection: str) -> ak.Array:
@@ -30,6 +43,41 @@ def count_constituents(events: ak.Array, collection: str) -> ak.Array:
     return ak.unflatten(counts.astype(np.int32), n_obj)
 
 
+def energy_fractions(constituents: ak.Array) -> dict[str, ak.Array]:
+    """NanoAOD's energy fractions (:data:`ENERGY_FRACTIONS`) of each object.
+
+    ``constituents`` holds, per object (innermost list), records with ``pt``,
+    ``eta``, ``mass`` and ``pdgId``; the fractions are of the sum of the
+    constituents' energies (the raw jet energy), 0 for an object without any.
+    """
+    energy = np.sqrt((constituents.pt * np.cosh(constituents.eta)) ** 2 + constituents.mass**2)
+    total = ak.sum(energy, axis=-1)
+    safe = ak.where(total > 0, total, 1.0)
+    pid = abs(constituents.pdgId)
+    out = {}
+    for name, ids in ENERGY_FRACTIONS.items():
+        selected = ak.sum(ak.where(_isin(pid, ids), energy, 0.0), axis=-1)
+        out[name] = ak.values_astype(ak.where(total > 0, selected / safe, 0.0), np.float32)
+    return out
+
+
+def _isin(pid: ak.Array, ids: tuple[int, ...]) -> ak.Array:
+    hit = pid == ids[0]
+    for i in ids[1:]:
+        hit = hit | (pid == i)
+    return hit
+
+
+def _energy_fraction(name: str, events: ak.Array, collection: str) -> ak.Array:
+    """One of :func:`energy_fractions` of ``events[collection]``, from its PF candidates."""
+    from .columns import constituents_of  # columns imports this module
+    from .plan import ConstituentTables
+    from .spec import ConstituentSpec
+
+    tables = ConstituentTables(collection, ConstituentSpec(fields=("pt", "eta", "mass", "pdgId")))
+    return energy_fractions(constituents_of(events, tables))[name]
+
+
 @hookimpl
 def jetplug_register_derivations(registry: DerivationRegistry) -> None:
     """Register the core derivations."""
@@ -41,3 +89,17 @@ def jetplug_register_derivations(registry: DerivationRegistry) -> None:
             description="number of PF candidates per object from the PFNano index table",
         )
     )
+    for name in ENERGY_FRACTIONS:
+        registry.add(
+            Derivation(
+                name=name,
+                requires=(
+                    f"n{TABLE}",
+                    f"{TABLE}_jetIdx",
+                    f"{TABLE}_pFCandsIdx",
+                    *(f"PFCands_{f}" for f in ("pt", "eta", "mass", "pdgId")),
+                ),
+                func=partial(_energy_fraction, name),
+                description=f"NanoAOD's {name} from the object's PF candidates",
+            )
+        )

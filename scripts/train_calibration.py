@@ -36,7 +36,8 @@ from jetplug_calibration.regression import MODEL as BDT_MODEL
 from jetplug_calibration.regression import JetLevelCalibrator
 from jetplug_calibration.regression import build_spec as bdt_spec
 
-VERSION = "1.0.0"
+# calib_bdt 2.0.0: the energy fractions joined its features
+VERSIONS = {"calib_ni": "1.0.0", "calib_bdt": "2.0.0", "calib_pfn": "1.0.0"}
 PLUGINS: dict[str, tuple[type, Path, str, Any, TrainSettings]] = {
     "calib_ni": (NumericalInversion, NI_MODEL, "torch-state-dict", ni_spec, TrainSettings()),
     "calib_bdt": (
@@ -74,13 +75,13 @@ def main() -> None:
         data = training_inputs(files, plugin.spec)
         print(f"== {name}: {len(data)} FatJets, {int(data.matched.sum())} gen-matched", flush=True)
         plugin.train(
-            data, model, version=VERSION, settings=settings, log=lambda m: print(m, flush=True)
+            data, model, version=VERSIONS[name], settings=settings, log=lambda m: print(m, flush=True)
         )
         meta = load_model_metadata(model)
         info = {k: v for k, v in meta.items() if k not in ("version", "sha256", "file")}
         write_model_metadata(
             model,
-            VERSION,
+            VERSIONS[name],
             **info,
             command=f"python scripts/train_calibration.py {relative_path(args.data)} --only {name}",
             training_files={relative_path(f): sha256_file(f)[:16] for f in files},

@@ -110,3 +110,23 @@ class TestJetLevelContract(PluginContract):
 
 class TestConstituentContract(PluginContract):
     plugin = "calib_pfn"
+
+
+@pytest.mark.parametrize(
+    ("name", "schema"),
+    [("nano_tt_v15.root", "NanoAODSchema"), ("pfnano.root", "PFNanoAODSchema")],
+)
+def test_jet_level_calibrator_runs_on_cms_files(real_data: Path, name: str, schema: str) -> None:
+    """NanoAOD v15 stores the energy fractions; on PFNano they come from the candidates."""
+    from coffea import nanoevents
+
+    events = NanoEventsFactory.from_root(
+        {str(real_data / name): "Events"},
+        schemaclass=getattr(nanoevents, schema),
+        mode="eager",
+    ).events()
+    assert ("neHEF" in ak.fields(events.FatJet)) == (name == "nano_tt_v15.root")
+    jets = Plugins(["calib_bdt"])(events).FatJet
+    pt, raw = ak.to_numpy(ak.flatten(jets.pt)), ak.to_numpy(ak.flatten(jets.pt_raw))
+    assert len(pt) == ak.sum(ak.num(events.FatJet)) > 0
+    assert np.all(np.isfinite(pt)) and np.all((pt / raw > 0.7) & (pt / raw < 1.5))

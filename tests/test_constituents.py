@@ -13,6 +13,7 @@ from coffea.nanoevents import NanoAODSchema, NanoEventsFactory, PFNanoAODSchema
 from jetplug import ConstituentSpec, InputSpec, MissingInputError, PluginHost
 from jetplug.chunk import ChunkContext
 from jetplug.columns import constituents_of, gather_inputs
+from jetplug.derivations import ENERGY_FRACTIONS
 from jetplug.plan import ConstituentTables
 from jetplug_taggers import TopBDT
 
@@ -75,3 +76,28 @@ def test_constituents_missing_on_nanoaod_is_named(real_data: Path) -> None:
         gather_inputs(
             events, SPEC, PluginHost().derivations, chunk=ChunkContext(file="nano_tt_v15.root")
         )
+
+
+def test_energy_fractions_derived_from_candidates_equal_the_written_ones(
+    generated: dict[str, list[Path]], real_data: Path
+) -> None:
+    derivations = PluginHost().derivations
+    events = _events(generated["ttbar"][0])
+    for name in ENERGY_FRACTIONS:  # generated files carry NanoAOD's fractions ...
+        derived = derivations.get(name).func(events, "FatJet")
+        np.testing.assert_allclose(
+            ak.to_numpy(ak.flatten(derived)),
+            ak.to_numpy(ak.flatten(events.FatJet[name])),
+            atol=1e-5,
+        )
+    total = ak.to_numpy(ak.flatten(sum(events.FatJet[n] for n in ENERGY_FRACTIONS)))
+    np.testing.assert_allclose(total, 1.0, atol=1e-4)  # ... which add up to one
+    assert ak.mean(events.FatJet.neHEF) > 0.02  # neutral hadrons are there
+
+    cms = _events(real_data / "pfnano.root")  # CMS PFNano lacks them: derived
+    assert "neHEF" not in ak.fields(cms.FatJet)
+    fractions = {n: ak.flatten(derivations.get(n).func(cms, "FatJet")) for n in ENERGY_FRACTIONS}
+    cms_total = ak.to_numpy(sum(fractions.values()))
+    assert len(cms_total) == ak.sum(ak.num(cms.FatJet)) and len(cms_total) > 0
+    assert np.all((cms_total > 0.5) & (cms_total <= 1 + 1e-5))  # HF candidates count in none
+    assert ak.min(fractions["chHEF"]) >= 0 and ak.max(fractions["chHEF"]) > 0.3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from ..derivations import energy_fractions
 from .detector import DetectorResponse
 from .jets import cluster, substructure
 from .processes import Process
@@ -138,6 +139,7 @@ def reconstruct(
         "mass": jets.mass,
         **{k: ak.unflatten(v, n_fat) for k, v in sub.items()},
         "nConstituents": ak.values_astype(n_cons, np.int32),
+        **{k: ak.unflatten(v, n_fat) for k, v in energy_fractions(per_jet).items()},
         "truthLabel": label_jets(jets, partons, qcd=process.qcd),
         "genJetAK8Idx": _match_gen(jets, genfat.jets),
     }

@@ -1,10 +1,15 @@
 """``calib_bdt``: an xgboost regression of log(pT_gen / pT) on jet-level NanoAOD features.
 
 Features (all NanoAOD FatJet branches, so it runs on CMS files too): log pT,
-|η|, m/pT, m_SD/pT, the number of constituents, τ21, τ32 and N2. The number
-of constituents and the substructure carry the jet's composition (gluon
-jets, with more and softer hadrons, respond less), which a binned inversion
-in (pT, η) cannot use.
+|η|, m/pT, m_SD/pT, the number of constituents, τ21, τ32, N2 and the energy
+fractions chHEF, neHEF, chEmEF, neEmEF, muEF (NanoAOD v15 stores them; on
+files without them, such as PFNano, they are derived from the PF
+candidates). The fractions carry the jet's composition, what a
+non-compensating calorimeter responds to (neutral hadrons below one,
+charged hadrons measured by the tracker), as the multiplicity and
+substructure do (gluon jets, with more and softer hadrons, respond less):
+what a binned inversion in (pT, η) cannot use. The same idea as ATLAS's
+global sequential calibration, in one regression.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from jetplug import (
     shipped_spec,
     write_model_metadata,
 )
+from jetplug.derivations import ENERGY_FRACTIONS
 from jetplug.training import TrainingData, TrainSettings
 
 from .common import MODELS, Calibrator, calibrator_spec, regression_rows
@@ -33,7 +39,18 @@ from .common import MODELS, Calibrator, calibrator_spec, regression_rows
 __all__ = ["FEATURES", "JetLevelCalibrator", "build_spec", "jet_features"]
 
 MODEL = MODELS / "calib_bdt.ubj"
-FIELDS = ("pt", "eta", "mass", "msoftdrop", "nConstituents", "tau1", "tau2", "tau3", "n2b1")
+FIELDS = (
+    "pt",
+    "eta",
+    "mass",
+    "msoftdrop",
+    "nConstituents",
+    "tau1",
+    "tau2",
+    "tau3",
+    "n2b1",
+    *ENERGY_FRACTIONS,
+)
 FEATURES = (
     "log_pt",
     "abs_eta",
@@ -43,7 +60,11 @@ FEATURES = (
     "tau21",
     "tau32",
     "n2",
+    *ENERGY_FRACTIONS,
 )
+
+
+_DERIVE = {"nConstituents": "count_constituents", **{n: n for n in ENERGY_FRACTIONS}}
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -53,7 +74,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def jet_features(inputs: ModelInputs) -> np.ndarray:
-    """``(n, 8)`` float32 in the order of :data:`FEATURES`."""
+    """``(n, 13)`` float32 in the order of :data:`FEATURES`."""
     f = inputs.fields
     pt = np.maximum(np.asarray(f["pt"], np.float64), 1e-3)
     columns = [
@@ -65,6 +86,7 @@ def jet_features(inputs: ModelInputs) -> np.ndarray:
         _ratio(f["tau2"], f["tau1"]),
         _ratio(f["tau3"], f["tau2"]),
         np.asarray(f["n2b1"], np.float64),
+        *(np.asarray(f[name], np.float64) for name in ENERGY_FRACTIONS),
     ]
     return np.stack(columns, axis=1).astype(np.float32)
 
@@ -77,13 +99,11 @@ def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
         meta,
         InputSpec(
             "FatJet",
-            tuple(
-                FieldSpec(n, derive="count_constituents" if n == "nConstituents" else None)
-                for n in FIELDS
-            ),
+            tuple(FieldSpec(n, derive=_DERIVE.get(n)) for n in FIELDS),
         ),
         (TensorSpec("features", "float32", (len(FEATURES),)),),
-        "xgboost regression of log(pT_gen/pT) on FatJet kinematics, multiplicity, substructure",
+        "xgboost regression of log(pT_gen/pT) on FatJet kinematics, multiplicity, "
+        "substructure and energy fractions",
     )
 
 
