@@ -554,6 +554,10 @@ class TestCalibratorContractOnTriton(_OnTheServer, PluginContract):
     plugin = "calib_pfn"  # three input tensors, replaces FatJet.pt
 
 
+class TestJetLevelCalibratorContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "calib_bdt"  # xgboost; energy fractions derived where a file lacks them
+
+
 class TestAutoencoderContractOnTriton(_OnTheServer, PluginContract):
     plugin = "ae_qcd"  # the reconstruction error is computed inside the served network
 
