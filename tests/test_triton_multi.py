@@ -89,8 +89,8 @@ class _Killer:
             self.calls[url] = self.calls.get(url, 0) + 1
             if url == self.url and self.calls[url] == self.at:
                 self.calls_at_kill = sum(self.calls.values())
-                assert self.victim._proc is not None
-                self.stubs = psutil.Process(self.victim._proc.pid).children(recursive=True)
+                assert self.victim.pid is not None
+                self.stubs = psutil.Process(self.victim.pid).children(recursive=True)
                 self.victim.kill()  # SIGKILL, then wait until the process is gone
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:

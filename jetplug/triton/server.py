@@ -199,6 +199,11 @@ class TritonServer:
         msg = f"tritonserver not ready after {self.startup_timeout:.0f} s:\n{self._log_tail()}"
         raise TritonServerError(msg)
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (``None`` before start and after stop)."""
+        return self._proc.pid if self._proc is not None else None
+
     def is_running(self) -> bool:
         """Whether the server process is alive."""
         return self._proc is not None and self._proc.poll() is None
