@@ -132,22 +132,24 @@ def tune(
         log=click.echo,
     )
     info: dict[str, Any] = {"files": len(files), "seed": settings.seed}
-    rows = []
+    comparison = None
     if compare_files:
         click.echo(f"comparing with the shipped {plugin} on {len(compare_files)} files")
+        candidates = {f"{plugin}_tuned": result.artifact}
+        if result.baseline is not None and result.baseline[0] != result.best_number:
+            candidates[f"{plugin}_defaults"] = result.baseline[2]
         comparison = compare(
             plugin,
-            result.artifact,
+            candidates,
             compare_files,
             pt_bins=edges,
             eta_max=settings.eta_max,
             n_bootstrap=n_bootstrap,
         )
-        rows = comparison.rows
         info["compare"] = compare_glob
-        info["paired_r50_ratio"] = comparison.as_dict()
+        info["comparison_sample"] = comparison.as_dict()
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
-    written = write_report(result, study, output, rows, info)
+    written = write_report(result, study, output, comparison, info)
     click.echo(written[0].read_text())
     click.echo(f"wrote {result.artifact} and {len(written)} report files in {output}")
     click.echo(json.dumps({"best_params": result.best_params, "best_value": result.best_value}))

@@ -12,7 +12,7 @@ by the jets they share.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,16 +65,21 @@ def tuned_plugin(host: PluginHost, plugin: str, artifact: Path, name: str | None
 
 @dataclass(frozen=True)
 class Comparison:
-    """Rows of both models per pT bin, and the paired R50 ratio over all bins."""
+    """Rows of every model per pT bin; each candidate's paired R50 ratio over all bins."""
 
     rows: list[Row]
-    ratio: float
-    ratio_err: float
+    ratios: dict[str, tuple[float, float]]
+    """``candidate -> (R50(candidate) / R50(shipped), paired bootstrap error)``."""
     jets: int
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
-        return {"ratio": self.ratio, "ratio_err": self.ratio_err, "jets": self.jets}
+        return {
+            "jets": self.jets,
+            "r50_ratio_to_shipped": {
+                k: {"ratio": r, "err": e} for k, (r, e) in self.ratios.items()
+            },
+        }
 
 
 def _paired_ratio(
@@ -93,7 +98,7 @@ def _paired_ratio(
 
 def compare(
     plugin: str,
-    artifact: Path,
+    candidates: Mapping[str, Path],
     files: Sequence[Path],
     *,
     pt_bins: Sequence[float] = (500.0, 550.0, 650.0, 700.0),
@@ -101,27 +106,35 @@ def compare(
     n_bootstrap: int = 200,
     seed: int = 0,
 ) -> Comparison:
-    """``plugin`` (shipped) and its tuned ``artifact`` on every event of ``files``."""
+    """The shipped ``plugin`` and each ``name -> model file`` candidate on every event of ``files``.
+
+    The candidates are models trained for ``plugin`` (e.g. ``{"top_bdt_tuned":
+    path}``); all run through one plugin chain on the same jets.
+    """
     base = PluginHost()
-    name = f"{plugin}_tuned"
-    host = PluginHost(plugins=[tuned_plugin(base, plugin, artifact, name)])
-    discs = discriminants(host, [plugin, name])
+    host = PluginHost(
+        plugins=[tuned_plugin(base, plugin, path, name) for name, path in candidates.items()]
+    )
+    names = [plugin, *candidates]
+    discs = discriminants(host, names)
     table = collect(
         files,
-        [plugin, name],
+        names,
         split=None,
         pt_range=(pt_bins[0], pt_bins[-1]),
         eta_max=eta_max,
         host=host,
     )
     rows = r50_ratios(evaluate(table, discs, pt_bins, n_bootstrap=n_bootstrap, seed=seed), plugin)
-    rows = [r for r in rows if r.tagger in (plugin, name)]
+    rows = [r for r in rows if r.tagger in names]
     scores = scores_of(table, discs)
     signal = discs[0].signal
     truth = table.columns["truthLabel"]
     keep = np.isin(truth, [signal, 0])
     labels = (truth[keep] == signal).astype(int)
-    ratio, err = _paired_ratio(
-        labels, scores[(name, signal)][keep], scores[(plugin, signal)][keep], n_bootstrap, seed
-    )
-    return Comparison(rows=rows, ratio=ratio, ratio_err=err, jets=int(keep.sum()))
+    shipped = scores[(plugin, signal)][keep]
+    ratios = {
+        name: _paired_ratio(labels, scores[(name, signal)][keep], shipped, n_bootstrap, seed)
+        for name in candidates
+    }
+    return Comparison(rows=rows, ratios=ratios, jets=int(keep.sum()))

@@ -9,7 +9,6 @@ boosting round / epoch (the curves the pruner judged).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ mpl.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..validation.report import Row, markdown_table
+from ..validation.report import markdown_table
+from .compare import Comparison
 from .study import TuneResult
 
 __all__ = ["importances", "write_report"]
@@ -108,7 +108,7 @@ def write_report(
     result: TuneResult,
     study: Any,
     outdir: Path,
-    comparison: Sequence[Row] = (),
+    comparison: Comparison | None = None,
     info: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write ``tune.md``, ``tune.json`` and ``plots/``; returns the written paths."""
@@ -134,7 +134,12 @@ def write_report(
         "space": {k: p.describe() for k, p in job.space.items()},
         "importances": imp,
         "artifact": result.artifact.name,
-        "comparison": [vars(r) for r in comparison],
+        "baseline": None
+        if result.baseline is None
+        else {"trial": result.baseline[0], "value": result.baseline[1]},
+        "comparison": None
+        if comparison is None
+        else {**comparison.as_dict(), "rows": [vars(r) for r in comparison.rows]},
     }
     js = outdir / "tune.json"
     js.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
@@ -143,11 +148,21 @@ def write_report(
     return [md, js, *plots]
 
 
+def _against_baseline(report: dict[str, Any]) -> str:
+    base = report["baseline"]
+    if base is None:
+        return ""
+    return (
+        f" (trial {base['trial']}, the trainer's default settings: {base['value']:.5f}; "
+        f"{base['value'] - report['best_value']:+.5f} better)"
+    )
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _markdown(report: dict[str, Any], comparison: Sequence[Row], plots: list[Path]) -> str:
+def _markdown(report: dict[str, Any], comparison: Comparison | None, plots: list[Path]) -> str:
     states = report["trials"]
     lines = [
         f"# jetplug tune {report['plugin']}",
@@ -157,7 +172,9 @@ def _markdown(report: dict[str, Any], comparison: Sequence[Row], plots: list[Pat
         f"Trials: {states['complete']} complete, {states['pruned']} pruned, "
         f"{states['fail']} failed (target {report['n_trials']}).",
         "",
-        f"Best: trial {report['best_trial']}, validation loss {report['best_value']:.5f}.",
+        f"Best: trial {report['best_trial']}, validation loss {report['best_value']:.5f}"
+        + _against_baseline(report)
+        + ".",
         "",
         "| parameter | searched | best | importance |",
         "|---|---|---|---|",
@@ -168,12 +185,19 @@ def _markdown(report: dict[str, Any], comparison: Sequence[Row], plots: list[Pat
         lines.append(
             f"| `{name}` | {searched} | {_fmt(best)} | {'' if imp is None else f'{imp:.2f}'} |"
         )
-    if comparison:
+    if comparison is not None:
         lines += [
             "",
-            f"On the comparison sample ({report.get('compare', 'independent files')}):",
+            f"On the comparison sample `{report.get('compare', 'independent files')}` "
+            f"({comparison.jets} signal and QCD jets), R50 over the shipped "
+            f"`{report['plugin']}`'s on the same jets (paired bootstrap): "
+            + ", ".join(
+                f"`{name}` {ratio:.2f} ± {err:.2f}"
+                for name, (ratio, err) in comparison.ratios.items()
+            )
+            + ".",
             "",
-            markdown_table(comparison).strip(),
+            markdown_table(comparison.rows).strip(),
         ]
-    lines += ["", "Plots: " + ", ".join(f"[{p.stem}]({p})" for p in plots), ""]
+    lines += ["", "Plots (next to this report): " + ", ".join(f"`{p}`" for p in plots), ""]
     return "\n".join(lines)

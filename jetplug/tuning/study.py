@@ -46,6 +46,8 @@ class TuneResult:
     artifact: Path
     job: TuneJob
     ran_now: int
+    baseline: tuple[int, float, Path] | None = None
+    """Trial number, validation loss and model of the defaults trial (if complete)."""
     written: list[Path] = field(default_factory=list)
 
 
@@ -88,6 +90,22 @@ def _fail_interrupted(study: Any, storage: Any, log: Callable[[str], None]) -> N
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
         log(f"trial {trial.number} was interrupted: marked failed")
+
+
+def _enqueue_baseline(study: Any, job: TuneJob, log: Callable[[str], None]) -> None:
+    """Trial 0 trains with the trainer's default settings (where the space allows them).
+
+    Its validation loss (and model) is the reference the search must beat,
+    on the same data.
+    """
+    defaults = {k: getattr(job.settings, k) for k, p in job.space.items() if p.fixed is None}
+    inside = all(
+        v in p.choices if p.choices is not None else p.low <= v <= p.high
+        for v, p in ((defaults[k], job.space[k]) for k in defaults)
+    )
+    if inside:
+        study.enqueue_trial(defaults, user_attrs={"baseline": True})
+        log(f"trial 0: the trainer's defaults {defaults}")
 
 
 def _states(study: Any) -> dict[str, int]:
@@ -207,6 +225,8 @@ def tune(
         },
     )
     _fail_interrupted(study, store, log)
+    if not study.get_trials(deepcopy=False):
+        _enqueue_baseline(study, job, log)
     states = _states(study)
     done = states["complete"] + states["pruned"]
     remaining = max(0, n_trials - done)
@@ -219,6 +239,14 @@ def tune(
     except ValueError:
         msg = f"study {name!r} has no completed trial ({states}); see {outdir / 'trials'}"
         raise JetplugError(msg) from None
+    base_trial = next(
+        (
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.user_attrs.get("baseline") and t.value is not None
+        ),
+        None,
+    )
     result = TuneResult(
         study_name=name,
         storage=url,
@@ -230,6 +258,9 @@ def tune(
         artifact=outdir / model.spec.artifact.path.name,
         job=job,
         ran_now=remaining,
+        baseline=None
+        if base_trial is None
+        else (base_trial.number, base_trial.values[0], Path(base_trial.user_attrs["artifact"])),
     )
     _write_best(result, best, files, sampler, seed)
     return result

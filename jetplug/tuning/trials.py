@@ -13,6 +13,8 @@ the files once and keeps them for its next trials.
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +116,7 @@ class Objective:
         model = self.host.create_model(job.plugin)
         trainer = tagger_trainer(model, job.plugin)
         sample = _sample(job, self.host)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         where = job.trial_dir(trial.number)
         where.mkdir(parents=True, exist_ok=True)
         lines: list[str] = []
@@ -161,7 +164,8 @@ def run_trials(job: TuneJob, n_trials: int, seed: int, log: Callable[[str], None
     objective = Objective(job)
 
     def logged(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        value = "" if trial.value is None else f" validation loss {trial.value:.5f}"
+        what = "last reported" if trial.state.name == "PRUNED" else "validation loss"
+        value = "" if trial.value is None else f" {what} {trial.value:.5f}"
         log(f"trial {trial.number} {trial.state.name.lower()}{value} {trial.params}")
 
     study.optimize(objective, n_trials=n_trials, catch=(Exception,), callbacks=[logged])
