@@ -14,8 +14,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"  # relative paths: the report names no absolute path
-DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
-IND="$(realpath --relative-to="$ROOT" "${2:-$ROOT/data/independent}")"
+DATA="$(realpath -s --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
+IND="$(realpath -s --relative-to="$ROOT" "${2:-$ROOT/data/independent}")"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
 OUT="${JETPLUG_TUNE_OUT:-data/tune/top_bdt}"
 if [[ "${TUNE_SUBSET:-}" == first-third ]]; then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -60,6 +61,10 @@ def test_a_rerun_resumes_the_study(generated: dict[str, list[Path]], tmp_path: P
     # the same command once more runs nothing
     assert tune("top_bdt", files, tmp_path, n_trials=5, workers=0, settings=SETTINGS).ran_now == 0
     assert len(_trials(tmp_path)) == 5
+    # another selection is another search: refused, naming what differs
+    other = dataclasses.replace(SETTINGS, pt_min=400)
+    with pytest.raises(JetplugError, match=r"settings.pt_min: 300 -> 400"):
+        tune("top_bdt", files, tmp_path, n_trials=6, workers=0, settings=other)
 
 
 def test_interrupted_trials_are_marked_failed_and_rerun(

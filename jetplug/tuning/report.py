@@ -89,7 +89,7 @@ def _curves(study: Any, out: Path) -> Path:
         steps = sorted(t.intermediate_values)
         pruned = t.state == TrialState.PRUNED
         ax.plot(
-            steps,
+            [s + 1 for s in steps],
             [t.intermediate_values[s] for s in steps],
             color="grey" if pruned else "C0",
             alpha=0.5 if pruned else 0.8,
@@ -152,10 +152,7 @@ def _against_baseline(report: dict[str, Any]) -> str:
     base = report["baseline"]
     if base is None:
         return ""
-    return (
-        f" (trial {base['trial']}, the trainer's default settings: {base['value']:.5f}; "
-        f"{base['value'] - report['best_value']:+.5f} better)"
-    )
+    return f"; trial {base['trial']}, the trainer's default settings: {base['value']:.5f}"
 
 
 def _fmt(value: Any) -> str:

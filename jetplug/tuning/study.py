@@ -60,19 +60,31 @@ def _storage_url(storage: str | None, outdir: Path) -> str:
     return storage if storage else str(outdir / "study.journal")
 
 
+_FREE_SETTINGS = ("threads",)
+"""Settings a resumed study may change (they do not change the trainings' results)."""
+
+
 def _check_same_search(study: Any, attrs: dict[str, Any]) -> None:
-    """A resumed study must search the same plugin, space and data."""
+    """A resumed study must search the same plugin, space, data and settings."""
     old = study.user_attrs
     if not old:
         for key, value in attrs.items():
             study.set_user_attr(key, value)
         return
-    differing = [k for k, v in attrs.items() if old.get(k) != v]
+    differing = {k: (old.get(k), v) for k, v in attrs.items() if k != "settings"}
+    settings = old.get("settings", {})
+    differing.update({f"settings.{k}": (settings.get(k), v) for k, v in attrs["settings"].items()})
+    differing = {
+        k: pair
+        for k, pair in differing.items()
+        if pair[0] != pair[1] and k.removeprefix("settings.") not in _FREE_SETTINGS
+    }
     if differing:
+        listing = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in differing.items())
         msg = (
-            f"study {study.study_name!r} in this storage was made with other {differing} "
-            f"({ {k: old.get(k) for k in differing} }); resume it with the same command, or "
-            "give another --study-name or --storage"
+            f"study {study.study_name!r} in this storage was made with another search "
+            f"({listing}); resume it with the same command, or give another --study-name "
+            "or --storage"
         )
         raise JetplugError(msg)
 
