@@ -107,6 +107,7 @@ def test_a_trial_worse_than_the_median_is_pruned(
 
 
 @pytest.mark.dask
+@pytest.mark.slow
 def test_trials_run_on_a_dask_local_cluster_sharing_the_storage(
     generated: dict[str, list[Path]], tmp_path: Path
 ) -> None:
@@ -213,3 +214,30 @@ def test_a_torch_tagger_is_tuned_with_the_gp_sampler(
     events = Plugins(["top_mlp_tuned"], host=host)(read_events(str(_files(generated)[0])))
     score = ak.to_numpy(ak.flatten(events.FatJet.top_mlp_tuned.score))
     assert len(score) and np.all((score >= 0) & (score <= 1))
+
+
+def test_the_command_writes_the_model_report_plots_and_comparison(
+    generated: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    files = [str(f) for f in _files(generated)]
+    out = tmp_path / "out"
+    args = ["tune", "top_bdt", *files, "-o", str(out), "--trials", "3", "--workers", "0"]
+    args += ["--pt-min", "300", "--pt-max", "1500", "--threads", "1", "--n-bootstrap", "5"]
+    args += ["--compare", str(generated["ttbar"][0].parent.parent / "*" / "*.root")]
+    args += ["--pt-bins", "300,1500"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "tune.json").read_text())
+    assert report["trials"]["complete"] + report["trials"]["pruned"] == 3
+    assert report["baseline"]["trial"] == 0
+    assert set(report["best_params"]) == set(report["space"])
+    assert (out / "top_bdt.ubj").is_file() and (out / "top_bdt.json").is_file()
+    for plot in ("history", "curves"):
+        assert (out / "plots" / f"{plot}.png").stat().st_size > 1000
+    taggers = {r["tagger"] for r in report["comparison"]["rows"]}
+    assert {"top_bdt", "top_bdt_tuned"} <= taggers
+    ratio = report["comparison"]["r50_ratio_to_shipped"]["top_bdt_tuned"]
+    # R50 is infinite on so few jets when no QCD jet passes: the ratio is then undefined
+    assert ratio["ratio"] > 0 or np.isnan(ratio["ratio"])
+    text = (out / "tune.md").read_text()
+    assert "| `max_depth` | [3, 10] |" in text and "top_bdt_tuned" in text

@@ -82,18 +82,22 @@ class Comparison:
         }
 
 
+def _ratio(labels: np.ndarray, tuned: np.ndarray, shipped: np.ndarray) -> float:
+    """R50(tuned) / R50(shipped); NaN where either is infinite (no background passes)."""
+    a, b = rejection(labels, tuned), rejection(labels, shipped)
+    return float(a / b) if np.isfinite(a) and np.isfinite(b) and b > 0 else float("nan")
+
+
 def _paired_ratio(
     labels: np.ndarray, tuned: np.ndarray, shipped: np.ndarray, n_bootstrap: int, seed: int
 ) -> tuple[float, float]:
-    ratio = rejection(labels, tuned) / rejection(labels, shipped)
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(n_bootstrap):
         idx = rng.integers(0, len(labels), len(labels))
-        r = rejection(labels[idx], tuned[idx]) / rejection(labels[idx], shipped[idx])
-        if np.isfinite(r):
-            draws.append(r)
-    return float(ratio), float(np.std(draws)) if draws else float("nan")
+        draws.append(_ratio(labels[idx], tuned[idx], shipped[idx]))
+    finite = [d for d in draws if np.isfinite(d)]
+    return _ratio(labels, tuned, shipped), float(np.std(finite)) if finite else float("nan")
 
 
 def compare(
