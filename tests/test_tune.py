@@ -22,6 +22,8 @@ from jetplug.training import TrainSettings, training_inputs
 from jetplug.tuning import load_space, open_storage, tune, tuned_plugin
 from jetplug.validation.collect import read_events
 
+from .contract_plugins import ContractPlugins, make_models
+
 #: small, fast trainings on the session's generated events (wide pT window: more jets)
 SETTINGS = TrainSettings(
     pt_min=300, pt_max=1500, threads=1, max_rounds=40, early_stopping=10, n_bootstrap=5
@@ -152,8 +154,11 @@ def test_bad_inputs_fail_with_what_was_wrong(
     files = _files(generated)
     with pytest.raises(UnknownPluginError, match="top_bdt"):
         tune("top_bdtt", files, tmp_path, workers=0)
-    with pytest.raises(JetplugError, match=r"'calib_ni' is a calibrator.*JetModel.train"):
+    with pytest.raises(JetplugError, match=r"'calib_ni' trains itself \(its JetModel.train\)"):
         tune("calib_ni", files, tmp_path, workers=0)
+    untrainable = PluginHost(plugins=[ContractPlugins(make_models(tmp_path))])
+    with pytest.raises(JetplugError, match=r"'pt_calibrator' is a calibrator.*JetModel.train"):
+        tune("pt_calibrator", files, tmp_path, workers=0, host=untrainable)
     bad = tmp_path / "space.yaml"
     bad.write_text("max_depth: {low: 10, high: 3}\n")
     with pytest.raises(ConfigError, match=r"max_depth: needs numbers low < high"):

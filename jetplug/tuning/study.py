@@ -23,6 +23,7 @@ from typing import Any
 from ..artifacts import load_model_metadata, recorded_command, write_model_metadata
 from ..errors import JetplugError
 from ..host import PluginHost
+from ..model import JetModel
 from ..runner import SCHEDULER_TIMEOUT_S, connect_scheduler
 from ..training import TrainSettings
 from ..training.dispatch import tagger_trainer
@@ -202,6 +203,13 @@ def tune(
         raise JetplugError(msg)
     host = host or PluginHost()
     model = host.create_model(plugin)
+    if type(model).train is not JetModel.train:
+        msg = (
+            f"plugin {plugin!r} trains itself (its JetModel.train), with settings jetplug "
+            "cannot vary; jetplug tune searches the settings of the built-in trainers "
+            "(taggers with xgboost or torch-state-dict models)"
+        )
+        raise JetplugError(msg)
     tagger_trainer(model, plugin)  # refuses plugins without a built-in trainer
     fmt = model.spec.artifact.format
     space = load_space(space_file, fmt)
