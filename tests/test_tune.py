@@ -69,6 +69,17 @@ def test_a_rerun_resumes_the_study(generated: dict[str, list[Path]], tmp_path: P
         tune("top_bdt", files, tmp_path, n_trials=6, workers=0, settings=other)
 
 
+def test_an_sqlite_storage_holds_the_study(
+    generated: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    db = tmp_path / "studies.db"
+    tune("top_bdt", _files(generated), tmp_path, n_trials=1, workers=0, settings=SETTINGS,
+         storage=str(db), study_name="bdt")  # fmt: skip
+    study = optuna.load_study(study_name="bdt", storage=f"sqlite:///{db}")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+    assert not (tmp_path / "study.journal").exists()
+
+
 def test_interrupted_trials_are_marked_failed_and_rerun(
     generated: dict[str, list[Path]], tmp_path: Path
 ) -> None:

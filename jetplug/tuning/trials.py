@@ -99,12 +99,26 @@ def _sample(job: TuneJob, host: PluginHost) -> JetSample:
     return _SAMPLES[key]
 
 
+_HOSTS: list[PluginHost] = []
+"""This process's plugin host (entry points), made by its first trial."""
+
+
+def _host() -> PluginHost:
+    if not _HOSTS:
+        _HOSTS.append(PluginHost())
+    return _HOSTS[0]
+
+
 class Objective:
-    """optuna objective: train with the trial's settings, return the best validation loss."""
+    """optuna objective: train with the trial's settings, return the best validation loss.
+
+    The plugin comes from the installed packages' entry points (what a Dask
+    worker sees), not from a host made by hand.
+    """
 
     def __init__(self, job: TuneJob) -> None:
         self.job = job
-        self.host = PluginHost()
+        self.host = _host()
 
     def __call__(self, trial: Any) -> float:
         """Train trial ``trial``; raises ``optuna.TrialPruned`` when the pruner says so."""
