@@ -195,6 +195,21 @@ def test_bad_inputs_fail_with_what_was_wrong(
     assert not (tmp_path / "study.journal").exists()  # refused before any trial
 
 
+def test_failing_trials_are_recorded_with_their_reason(
+    generated: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("subsample: 3.5\n")  # xgboost refuses a subsample above 1
+    lines: list[str] = []
+    with pytest.raises(JetplugError, match=r"has no completed trial .*'fail': 2"):
+        tune("top_bdt", _files(generated), tmp_path, n_trials=2, workers=0, settings=SETTINGS,
+             space_file=space, log=lines.append)  # fmt: skip
+    trials = _trials(tmp_path)
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2
+    assert all("subsample" in t.user_attrs["error"] for t in trials)
+    assert any(line.startswith("trial 1 fail") and "subsample" in line for line in lines)
+
+
 def test_a_space_file_overrides_and_fixes_parameters(tmp_path: Path) -> None:
     path = tmp_path / "space.toml"
     path.write_text("max_depth = {low = 2, high = 4}\ncolsample_bytree = 0.9\nsubsample = false\n")

@@ -160,7 +160,8 @@ def _run(
         log(f"{len(seeds)} trials on {scheduler or f'LocalCluster(127.0.0.1, {workers} workers)'}")
         futures = client.map(run_trials, [job] * len(seeds), [1] * len(seeds), seeds, pure=False)
         for future in as_completed(futures):
-            future.result()
+            for line in future.result():
+                log(line)
     finally:
         client.close()
         if cluster is not None:

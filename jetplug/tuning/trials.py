@@ -139,36 +139,45 @@ class Objective:
             trial.report(loss, step)
             if trial.should_prune():
                 lines.append(f"pruned at step {step}: validation loss {loss:.5f}")
-                (where / "train.log").write_text("\n".join(lines) + "\n")
                 msg = f"step {step}, validation loss {loss:.5f}"
                 raise optuna.TrialPruned(msg)
 
         output = where / model.spec.artifact.path.name
-        meta = trainer(
-            model,
-            [Path(f) for f in job.files],
-            output,
-            version=job.version,
-            settings=settings,
-            log=lines.append,
-            sample=sample,
-            report=report,
-        )
-        (where / "train.log").write_text("\n".join(lines) + "\n")
+        try:
+            meta = trainer(
+                model,
+                [Path(f) for f in job.files],
+                output,
+                version=job.version,
+                settings=settings,
+                log=lines.append,
+                sample=sample,
+                report=report,
+            )
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
+            raise
+        finally:
+            (where / "train.log").write_text("\n".join(lines) + "\n")
         trial.set_user_attr("artifact", str(output))
         return float(meta["val_loss"])
 
 
-def run_trials(job: TuneJob, n_trials: int, seed: int, log: Callable[[str], None] = print) -> int:
-    """Run ``n_trials`` trials of the job's study here; returns how many finished.
+def run_trials(
+    job: TuneJob, n_trials: int, seed: int, log: Callable[[str], None] | None = None
+) -> list[str]:
+    """Run ``n_trials`` trials of the job's study here; returns one line per trial.
 
     The study is loaded from the shared storage with a sampler seeded by
     ``seed`` (parallel workers get different seeds, so they propose different
-    points). A failing trial is recorded as FAIL and the next one runs.
+    points). A failing trial is recorded as FAIL, with its reason, and the
+    next one runs. Each line also goes to ``log`` as the trial ends.
     """
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(
         study_name=job.study_name,
         storage=open_storage(job.storage),
@@ -176,11 +185,16 @@ def run_trials(job: TuneJob, n_trials: int, seed: int, log: Callable[[str], None
         pruner=make_pruner(job.warmup_steps),
     )
     objective = Objective(job)
+    lines: list[str] = []
 
     def logged(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         what = "last reported" if trial.state.name == "PRUNED" else "validation loss"
         value = "" if trial.value is None else f" {what} {trial.value:.5f}"
-        log(f"trial {trial.number} {trial.state.name.lower()}{value} {trial.params}")
+        reason = trial.user_attrs.get("error", "")
+        line = f"trial {trial.number} {trial.state.name.lower()}{value} {trial.params}"
+        lines.append(f"{line}: {reason}" if reason else line)
+        if log is not None:
+            log(lines[-1])
 
     study.optimize(objective, n_trials=n_trials, catch=(Exception,), callbacks=[logged])
-    return n_trials
+    return lines
