@@ -37,7 +37,7 @@ from .processor import PluginProcessor
 from .skims import clear_skims
 from .workers import ResilientFuturesExecutor, describe_item
 
-__all__ = ["EXECUTORS", "SCHEDULER_TIMEOUT_S", "RunResult", "run"]
+__all__ = ["EXECUTORS", "SCHEDULER_TIMEOUT_S", "RunResult", "connect_scheduler", "run"]
 
 EXECUTORS = ("iterative", "futures", "dask")
 SCHEDULER_TIMEOUT_S = 5.0
@@ -81,7 +81,7 @@ class RunResult:
         return {k: v for k, v in out.items() if v}
 
 
-def _connect(scheduler: str, timeout: float) -> Any:
+def connect_scheduler(scheduler: str, timeout: float) -> Any:
     """A ``distributed.Client`` of ``scheduler``; one clear error if it is unreachable."""
     from distributed import Client
 
@@ -134,7 +134,7 @@ def _executor(
         from distributed import Client, LocalCluster
 
         if scheduler:
-            with _connect(scheduler, scheduler_timeout) as client:
+            with connect_scheduler(scheduler, scheduler_timeout) as client:
                 yield (
                     processor.DaskExecutor(client=client, status=progress, retries=0),
                     {"name": name, "scheduler": scheduler},

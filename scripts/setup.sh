@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv (Python 3.11) and install jetplug, its built-in plugin packages,
-# the example third-party plugin, and the generation/test/dev/hls extras.
+# the example third-party plugin, and the generation/test/dev/hls/tune extras.
 # Idempotent: re-running only reinstalls when a pyproject.toml changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +21,7 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
   # the CPU wheel of torch 2.13.0 (any other version pulls a multi-GB CUDA build)
   "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
   "$VENV/bin/python" -m pip install --quiet \
-    -e ".[generate,test,dev,hls]" \
+    -e ".[generate,test,dev,hls,tune]" \
     -e plugins/jetplug-taggers \
     -e plugins/jetplug-calibration \
     -e plugins/jetplug-fastsim \

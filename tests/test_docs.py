@@ -13,7 +13,12 @@ from .conftest import REPO
 
 DOCS = REPO / "docs"
 #: the script that regenerates each page's generated tables (default: validate_calibration.sh)
-SCRIPTS = {"trigger.md": "trigger", "decorrelation.md": "decorrelation", "anomaly.md": "anomaly"}
+SCRIPTS = {
+    "trigger.md": "validate_trigger",
+    "decorrelation.md": "validate_decorrelation",
+    "anomaly.md": "validate_anomaly",
+    "tuning.md": "tune_top_bdt",
+}
 
 
 def _hooks() -> list[str]:
@@ -77,6 +82,7 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("decorrelation.md", "validation/decorrelation/W/decorrelation.md", "W"),
         ("decorrelation.md", "validation/decorrelation/top/decorrelation.md", "top"),
         ("anomaly.md", "validation/anomaly/anomaly.md", ""),
+        ("tuning.md", "validation/tuning/tune.md", ""),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(
@@ -88,6 +94,6 @@ def test_validation_tables_in_docs_are_the_generated_ones(
     text = (DOCS / page).read_text()
     spliced = text.split(begin, 1)[1].split(end, 1)[0].strip()
     assert spliced == generated_part((DOCS / report).read_text()).strip(), (
-        f"docs/{page} differs from docs/{report}: run scripts/validate_"
-        f"{SCRIPTS.get(page, 'calibration')}.sh"
+        f"docs/{page} differs from docs/{report}: run scripts/"
+        f"{SCRIPTS.get(page, 'validate_calibration')}.sh"
     )

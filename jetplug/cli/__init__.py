@@ -57,9 +57,10 @@ def _register() -> None:
     from .run import run
     from .train import train
     from .triton import triton
+    from .tune import tune
     from .validate import validate
 
-    for command in (plugins, check, new_plugin, generate, train, validate, run, demo, triton):
+    for command in (plugins, check, new_plugin, generate, train, tune, validate, run, demo, triton):
         main.add_command(command)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -10,6 +12,46 @@ from ..artifacts import metadata_path
 from ..host import PluginHost
 from ..training import TrainSettings
 from ..training.dispatch import train_plugin
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SETTINGS_OPTIONS = [
+    click.option("--signal", type=int, default=1, show_default=True, help="Truth label of signal."),
+    click.option(
+        "--background", type=int, default=0, show_default=True, help="Truth label of background."
+    ),
+    click.option("--pt-min", type=float, default=550.0, show_default=True),
+    click.option("--pt-max", type=float, default=650.0, show_default=True),
+    click.option("--eta-max", type=float, default=2.0, show_default=True),
+    click.option("--seed", type=int, default=42, show_default=True),
+    click.option("--threads", type=int, default=2, show_default=True),
+    click.option(
+        "--epochs", type=int, default=60, show_default=True, help="torch: maximum epochs."
+    ),
+    click.option(
+        "--batch-size", type=int, default=512, show_default=True, help="torch: minibatch."
+    ),
+    click.option("--lr", type=float, default=2e-3, show_default=True, help="torch: AdamW rate."),
+    click.option(
+        "--patience",
+        type=int,
+        default=8,
+        show_default=True,
+        help="torch: epochs without validation improvement before stopping.",
+    ),
+]
+
+
+def settings_options(command: F) -> F:
+    """The selection and training options shared by ``jetplug train`` and ``jetplug tune``."""
+    for option in reversed(_SETTINGS_OPTIONS):
+        command = option(command)
+    return command
+
+
+def settings_from(options: dict[str, Any]) -> TrainSettings:
+    """The :class:`TrainSettings` of the options :func:`settings_options` added."""
+    return TrainSettings(**options)
 
 
 @click.command()
@@ -23,41 +65,13 @@ from ..training.dispatch import train_plugin
     help="Model file to write (default: the plugin's shipped artifact).",
 )
 @click.option("--model-version", default="1.0.0", show_default=True)
-@click.option("--signal", type=int, default=1, show_default=True, help="Truth label of signal.")
-@click.option(
-    "--background", type=int, default=0, show_default=True, help="Truth label of background."
-)
-@click.option("--pt-min", type=float, default=550.0, show_default=True)
-@click.option("--pt-max", type=float, default=650.0, show_default=True)
-@click.option("--eta-max", type=float, default=2.0, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--threads", type=int, default=2, show_default=True)
-@click.option("--epochs", type=int, default=60, show_default=True, help="torch: maximum epochs.")
-@click.option("--batch-size", type=int, default=512, show_default=True, help="torch: minibatch.")
-@click.option("--lr", type=float, default=2e-3, show_default=True, help="torch: AdamW rate.")
-@click.option(
-    "--patience",
-    type=int,
-    default=8,
-    show_default=True,
-    help="torch: epochs without validation improvement before stopping.",
-)
+@settings_options
 def train(
     plugin: str,
     files: tuple[Path, ...],
     output: Path | None,
     model_version: str,
-    signal: int,
-    background: int,
-    pt_min: float,
-    pt_max: float,
-    eta_max: float,
-    seed: int,
-    threads: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    patience: int,
+    **options: Any,
 ) -> None:
     """Train PLUGIN's model on generated FILES (split by event into train/val/test).
 
@@ -65,26 +79,13 @@ def train(
     plugins train through their own ``JetModel.train`` on the same inputs
     their ``prepare`` sees, with truth labels and gen-matched targets.
     """
-    settings = TrainSettings(
-        signal=signal,
-        background=background,
-        pt_min=pt_min,
-        pt_max=pt_max,
-        eta_max=eta_max,
-        seed=seed,
-        threads=threads,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        patience=patience,
-    )
     output, meta = train_plugin(
         PluginHost(),
         plugin,
         files,
         output,
         version=model_version,
-        settings=settings,
+        settings=settings_from(options),
         log=click.echo,
     )
     click.echo(f"wrote {output} (sha256 {meta['sha256'][:12]}…) and {metadata_path(output)}")

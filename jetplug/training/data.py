@@ -48,6 +48,8 @@ class TrainSettings:
     max_rounds: int = 2000
     early_stopping: int = 50
     subsample: float = 0.8
+    min_child_weight: float = 1.0
+    colsample_bytree: float = 1.0
     # torch
     epochs: int = 60
     batch_size: int = 512

@@ -15,7 +15,7 @@ from .inputs import training_inputs
 from .torch import train_torch_tagger
 from .xgboost import train_xgboost_tagger
 
-__all__ = ["TAGGER_TRAINERS", "train_plugin"]
+__all__ = ["TAGGER_TRAINERS", "tagger_trainer", "train_plugin"]
 
 TAGGER_TRAINERS: dict[str, Callable[..., dict[str, Any]]] = {
     "xgboost-ubj": train_xgboost_tagger,
@@ -50,9 +50,16 @@ def train_plugin(
         log(f"{len(data)} {spec.inputs.collection} objects, {int(data.matched.sum())} gen-matched")
         meta = model.train(data, output, version=version, settings=settings, log=log)
         return output, meta
+    trainer = tagger_trainer(model, name)
+    return output, trainer(model, files, output, version=version, settings=settings, log=log)
+
+
+def tagger_trainer(model: JetModel, name: str) -> Callable[..., dict[str, Any]]:
+    """The built-in trainer of tagger ``model`` (plugin ``name``); else a refusal saying why."""
+    spec = model.spec
     trainer = TAGGER_TRAINERS.get(spec.artifact.format)
     if spec.kind is Kind.TAGGER and trainer is not None:
-        return output, trainer(model, files, output, version=version, settings=settings, log=log)
+        return trainer
     if spec.kind is Kind.TAGGER:
         what = f"no built-in trainer for {spec.artifact.format} models"
     else:

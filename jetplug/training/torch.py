@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..model import JetModel
-from .data import TrainSettings, check_splits, load_jets, record_training
+from .data import JetSample, TrainSettings, check_splits, load_jets, record_training
+from .xgboost import Report
 
 __all__ = ["train_torch_tagger"]
 
@@ -34,8 +35,14 @@ def train_torch_tagger(
     version: str,
     settings: TrainSettings | None = None,
     log: Callable[[str], None] = print,
+    sample: JetSample | None = None,
+    report: Report | None = None,
 ) -> dict[str, Any]:
-    """Train, save the best state dict with ``torch.save``, write metadata; return it."""
+    """Train, save the best state dict with ``torch.save``, write metadata; return it.
+
+    ``sample`` (the jets of ``files``, already loaded) saves reading them
+    again; ``report`` receives the validation loss after every epoch.
+    """
     import torch
     from torch import nn
 
@@ -44,7 +51,7 @@ def train_torch_tagger(
     torch.set_num_threads(settings.threads)
     classes = model.truth_classes
     n_classes = len(classes) if classes else 2
-    data = check_splits(load_jets(files, model, settings), log, n_classes)
+    data = check_splits(sample or load_jets(files, model, settings), log, n_classes)
     names = [t.name for t in model.spec.tensors_in]
 
     def tensors(split: str) -> list[torch.Tensor]:
@@ -113,6 +120,8 @@ def train_torch_tagger(
         val = evaluate("val")
         history.append(round(val, 5))
         log(f"epoch {epoch + 1}: validation loss {val:.4f}")
+        if report is not None:
+            report(epoch, val)
         if val < best_loss - 1e-5:
             best_loss, best_epoch, best_state = val, epoch, copy.deepcopy(module.state_dict())
         elif epoch - best_epoch >= settings.patience:
@@ -136,7 +145,11 @@ def train_torch_tagger(
         scores, labels = out, y_test
     output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(best_state, output)
-    extra: dict[str, Any] = {"best_epoch": best_epoch, "val_loss_history": history}
+    extra: dict[str, Any] = {
+        "best_epoch": best_epoch,
+        "val_loss_history": history,
+        "val_loss": round(best_loss, 6),
+    }
     if hasattr(module, "mean") and hasattr(module, "std"):
         extra["standardization"] = {
             "mean": np.asarray(module.mean).tolist(),
