@@ -1,11 +1,11 @@
 """Train the shipped adapted taggers: dann_top and sysadv_top, a λ scan each.
 
-    python scripts/train_adaptation.py [--source data/train] [--shift hadron95]
+    python scripts/train_adaptation.py [--source data/train] [--shift fsr_up]
         [--target-dir data/domain] [--files N] [--only NAME ...] [--epochs N] [--seed S]
 
-Source (labelled, nominal simulation): the first N ttbar files of seed 21 and
-N QCD files of seed 22 in SOURCE (equal numbers of events of both processes,
-as the target samples have). Target: TARGET_DIR/SHIFT/train/{ttbar,qcd}
+Source (labelled, nominal simulation): the first N ttbar files of seeds 21, 31
+and N QCD files of seeds 22, 32 in SOURCE (the taggers' training seeds; equal
+numbers of events of both processes, as the target samples have). Target: TARGET_DIR/SHIFT/train/{ttbar,qcd}
 (scripts/generate_domain_samples.sh; never its ``test`` part, which
 ``jetplug validate --section domain`` keeps for the evaluation). Both read
 through top_mlp's inputs (``jetplug.training.training_inputs``); FatJets
@@ -45,19 +45,21 @@ from jetplug_taggers.features import FEATURES, substructure_features
 
 VERSION = "1.0.0"
 LAMBDAS = {
-    "dann_top": (0.0, 0.3, 1.0, 3.0),
-    "sysadv_top": (0.0, 0.3, 1.0, 3.0),
+    "dann_top": (0.0, 1.0, 3.0, 5.0, 10.0, 30.0),
+    "sysadv_top": (0.0, 3.0, 5.0, 7.0, 10.0, 30.0, 100.0),
 }
 """The λ scan of each network (λ = 0: trained on the source alone, working point ``raw``)."""
 MAX_SOURCE_LOSS = 0.1
 """The default working point keeps at least 1 − this of the raw point's validation R50."""
 PT_WINDOW = (500.0, 700.0)
-SOURCE_SEEDS = {"ttbar": 21, "qcd": 22}
+SOURCE_SEEDS = {"ttbar": (21, 31), "qcd": (22, 32)}
+"""Seeds of the source files, in the order they are taken (the taggers' training seeds)."""
 
 
-def _record(files: Sequence[Path]) -> dict[str, Any]:
+def _record(files: Sequence[Path], base: Path) -> dict[str, Any]:
     return {
-        "files": {relative_path(f): sha256_file(f)[:16] for f in files},
+        "dir": relative_path(base),
+        "files": {str(f.relative_to(base)): sha256_file(f)[:16] for f in files},
         "detector": detectors_of(files),
         "generator": sorted({str(read_generator(f)) for f in files}),
     }
@@ -104,15 +106,17 @@ def train(
 
     method = name.split("_", maxsplit=1)[0]
     src_val = data.src_val
-    nets, points = [], []
+    nets: list[Any] = []
+    points = []
     for lam in LAMBDAS[name]:
-        start = time.perf_counter()
+        began = time.perf_counter()
         net, record = fit_adapted(
             data,
             method=method,
             lam=lam,
             seed=seed,
             settings=settings,
+            start=nets[0] if nets else None,  # adversarial points fine-tune the λ = 0 network
             log=lambda m: print(m, flush=True),
         )
         metrics = _val_metrics(net, data, src_val, tgt_val)
@@ -123,7 +127,7 @@ def train(
                 "name": point_name(lam),
                 "lambda": lam,
                 **metrics,
-                "train_seconds": round(time.perf_counter() - start, 1),
+                "train_seconds": round(time.perf_counter() - began, 1),
                 "history": record["history"],
             }
         )
@@ -158,8 +162,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=Path("data/train"))
     parser.add_argument("--target-dir", type=Path, default=Path("data/domain"))
-    parser.add_argument("--shift", default="hadron95")
-    parser.add_argument("--files", type=int, default=30, help="source files per process")
+    parser.add_argument("--shift", default="fsr_up", help="the target shift (its train part)")
+    parser.add_argument("--files", type=int, default=90, help="source files per process")
     parser.add_argument("--only", nargs="*", default=list(NETWORKS), choices=NETWORKS)
     parser.add_argument("--epochs", type=int, default=FitSettings.epochs)
     parser.add_argument("--seed", type=int, default=7)
@@ -170,8 +174,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     source = [
         f
-        for proc, seed in SOURCE_SEEDS.items()
-        for f in sorted((args.source / proc).glob(f"{proc}_s{seed}_*.root"))[: args.files]
+        for proc, seeds in SOURCE_SEEDS.items()
+        for f in [
+            f for seed in seeds for f in sorted((args.source / proc).glob(f"{proc}_s{seed}_*.root"))
+        ][: args.files]
     ]
     target = sorted((args.target_dir / args.shift / "train").glob("*/*.root"))
     if not source or not target:
@@ -192,8 +198,8 @@ def main() -> None:
     )
     info = {
         "shift": args.shift,
-        "source": _record(source),
-        "target": _record(target),
+        "source": _record(source, args.source),
+        "target": _record(target, args.target_dir / args.shift / "train"),
         "jets": {
             "source_train": int(data.src_train.sum()),
             "source_val": int(data.src_val.sum()),

@@ -581,3 +581,7 @@ class TestDisCoContractOnTriton(_OnTheServer, PluginContract):
 
 class TestAdversarialContractOnTriton(_OnTheServer, PluginContract):
     plugin = "adv_top"
+
+
+class TestDomainAdversarialContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "dann_top"  # a lambda scan of gradient-reversal-trained networks, one served model

@@ -16,6 +16,11 @@ the domains apart; the reversal makes the classifier maximise it, weighted by
   shifted = target): the score should not tell which simulation a top (or a
   QCD) jet came from.
 
+The λ = 0 point is the plain network; every other point starts from it (as
+the adversarial decorrelation does, ``jetplug_decorrelation.train``): the
+domain network is trained alone on it first, then takes extra steps before
+each classifier step, so that it keeps up with the classifier it reads.
+
 Fixed epochs (no early stopping: the objective mixes two terms); the record
 holds the validation cross-entropy and the domain classifier's accuracy on
 equal numbers of training jets of both domains (0.5: it cannot tell them apart)
@@ -43,6 +48,14 @@ class FitSettings:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     adversary_lr: float = 5e-3
+    finetune_epochs: int = 10
+    """Epochs of an adversarial point started from the λ = 0 network (``start``)."""
+    finetune_lr: float = 5e-4
+    """The classifier's learning rate then (it starts trained)."""
+    adversary_pretrain_epochs: int = 2
+    """Epochs of the domain network alone on the starting classifier (adversarial phase after)."""
+    adversary_steps: int = 2
+    """Extra domain-network-only steps per classifier step (it must keep up with the classifier)."""
     hidden: int = 64
     layers: int = 3
 
@@ -86,9 +99,18 @@ def fit_adapted(
     lam: float,
     seed: int,
     settings: FitSettings,
+    start: Any = None,
     log: Callable[[str], None] = print,
 ) -> tuple[Any, dict[str, Any]]:
-    """Train one working point; returns the ``StandardizedMLP`` and its training record."""
+    """Train one working point; returns the ``StandardizedMLP`` and its training record.
+
+    ``start`` (a ``StandardizedMLP``, the λ = 0 network) makes the point a fine-tuning
+    of it: the domain network is first trained alone on it, then takes
+    ``adversary_steps`` extra steps per classifier step, the classifier at ``finetune_lr``
+    for ``finetune_epochs``.
+    """
+    import copy
+
     import torch
 
     from jetplug_taggers.nets import StandardizedMLP
@@ -113,18 +135,18 @@ def fit_adapted(
     tgt_dom = torch.as_tensor(np.flatnonzero(pick(data.tgt_train, data.y_tgt)))
     val_idx = torch.as_tensor(np.flatnonzero(data.src_val & labelled))
 
-    net = StandardizedMLP(xs.shape[1], settings.hidden, settings.layers)
-    net.standardize_from(xs[src_idx])
+    if start is not None:
+        net = copy.deepcopy(start)
+    else:
+        net = StandardizedMLP(xs.shape[1], settings.hidden, settings.layers)
+        net.standardize_from(xs[src_idx])
     head: torch.nn.Module = (
         DomainHead(settings.hidden) if method == "dann" else ScoreAdversary(settings.hidden // 2)
     )
-    opt = torch.optim.AdamW(
-        [
-            {"params": net.parameters(), "lr": settings.lr},
-            {"params": head.parameters(), "lr": settings.adversary_lr},
-        ],
-        weight_decay=settings.weight_decay,
-    )
+    lr = settings.lr if start is None else settings.finetune_lr
+    epochs = settings.epochs if start is None else settings.finetune_epochs
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=settings.weight_decay)
+    opt_head = torch.optim.Adam(head.parameters(), lr=settings.adversary_lr)
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
 
     def domain_logits(i_s: torch.Tensor, i_t: torch.Tensor, coeff: float) -> torch.Tensor:
@@ -139,28 +161,49 @@ def fit_adapted(
     def draw(pool: torch.Tensor, n: int) -> torch.Tensor:
         return pool[torch.randint(len(pool), (n,), generator=generator)]
 
+    def domain_loss(n: int, coeff: float) -> torch.Tensor:
+        i_s, i_t = draw(src_dom, n), draw(tgt_dom, n)
+        target = torch.cat([torch.zeros(n), torch.ones(n)])
+        return bce(domain_logits(i_s, i_t, coeff), target).mean()
+
+    def head_step() -> None:
+        opt_head.zero_grad()
+        domain_loss(settings.batch_size, 0.0).backward()
+        opt_head.step()
+
     n_batches = max(1, math.ceil(len(src_idx) / settings.batch_size))
+    if start is not None:
+        for _ in range(settings.adversary_pretrain_epochs * n_batches):
+            head_step()
+    # the jets on which the domain accuracy is measured: random (files come ordered by process)
+    fixed = torch.Generator().manual_seed(seed + 1)
+    probe = (
+        torch.randperm(len(src_dom), generator=fixed),
+        torch.randperm(len(tgt_dom), generator=fixed),
+    )
     history: list[dict[str, float]] = []
-    for epoch in range(settings.epochs):
+    for epoch in range(epochs):
         net.train()
         order = src_idx[torch.randperm(len(src_idx), generator=generator)]
         for b in range(n_batches):
+            for _ in range(settings.adversary_steps if start is not None else 0):
+                head_step()
             idx = order[b * settings.batch_size : (b + 1) * settings.batch_size]
             loss = (bce(net.logits(xs[idx]), ys[idx]) * ws[idx]).mean()
             # the domain network trains at λ = 0 too (coefficient 0: no gradient reaches the
             # classifier), so that its accuracy there is the reference
-            coeff = lam * ramp((epoch * n_batches + b) / (settings.epochs * n_batches))
-            i_s, i_t = draw(src_dom, len(idx)), draw(tgt_dom, len(idx))
-            target = torch.cat([torch.zeros(len(i_s)), torch.ones(len(i_t))])
-            loss = loss + bce(domain_logits(i_s, i_t, coeff), target).mean()
+            coeff = lam * ramp((epoch * n_batches + b) / (epochs * n_batches))
+            loss = loss + domain_loss(len(idx), coeff)
             opt.zero_grad()
+            opt_head.zero_grad()
             loss.backward()
             opt.step()
+            opt_head.step()
         net.eval()
         with torch.no_grad():
             v_bce = float((bce(net.logits(xs[val_idx]), ys[val_idx]) * ws[val_idx]).mean())
             n = min(len(src_dom), len(tgt_dom), 20000)  # balanced: chance is 0.5
-            i_s, i_t = src_dom[:n], tgt_dom[:n]
+            i_s, i_t = src_dom[probe[0][:n]], tgt_dom[probe[1][:n]]
             guess = domain_logits(i_s, i_t, 0.0) > 0
             truth = torch.cat([torch.zeros(len(i_s)), torch.ones(len(i_t))]).bool()
             accuracy = float((guess == truth).float().mean())
