@@ -24,6 +24,7 @@ validation metrics) into plugins/jetplug-adaptation.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,7 +62,10 @@ def _record(files: Sequence[Path], base: Path) -> dict[str, Any]:
         "dir": relative_path(base),
         "files": {str(f.relative_to(base)): sha256_file(f)[:16] for f in files},
         "detector": detectors_of(files),
-        "generator": sorted({str(read_generator(f)) for f in files}),
+        "generator": [  # the distinct generator records (None: written before they existed)
+            json.loads(g)
+            for g in sorted({json.dumps(read_generator(f), sort_keys=True) for f in files})
+        ],
     }
 
 

@@ -16,7 +16,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data}")"
+DATA="$(realpath -s --relative-to="$ROOT" "${1:-$ROOT/data}")"
 NTT="${2:-10}"
 NQCD="${3:-20}"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"

@@ -32,6 +32,29 @@ def test_gradient_reversal_flips_and_scales_the_gradient() -> None:
     np.testing.assert_allclose(x.grad.numpy(), [-0.5, -1.0, -1.5])
 
 
+def test_domain_rows_by_hand() -> None:
+    """Target = source with every top score +0.1: W1 top = 0.1, W1 QCD = 0, the QCD
+    efficiency at the source's cut unchanged; the same score twice: ratio 1, no spread."""
+    from jetplug.validation.collect import JetTable
+    from jetplug.validation.decorrelation import Variant
+    from jetplug.validation.domain import domain_rows, paired_ratio
+
+    rng = np.random.default_rng(4)
+    truth = np.repeat([1, 0], [2000, 8000])
+    score = np.where(truth == 1, rng.uniform(0.3, 0.8, 10000), rng.uniform(0.0, 0.6, 10000))
+    source = JetTable({"truthLabel": truth}, {"t.score": score})
+    target = JetTable({"truthLabel": truth}, {"t.score": score + 0.1 * (truth == 1)})
+    (row,) = domain_rows(source, {"up": target}, [Variant("t", 1, "t", "score")], n_bootstrap=8)
+    assert row["w1_top"] == pytest.approx(0.1)
+    assert row["w1_qcd"] == 0
+    assert row["sf_qcd"] == 1
+    assert row["sf_top"] > 1.2  # more top jets above the source's median cut
+    assert row["r50_target"] > row["r50_source"]
+    assert 0 < row["w1_top_floor"] < 0.02
+    labels = (truth == 1).astype(int)
+    assert paired_ratio(labels, score, score, n_bootstrap=10) == (1.0, 0.0)
+
+
 def _shifted(seed: int, n: int = 3000) -> Domains:
     """Two classes; feature 1 separates them but is shifted by +1.5 in the target domain,
     feature 0 separates them equally in both."""

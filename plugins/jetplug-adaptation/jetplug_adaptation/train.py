@@ -164,7 +164,8 @@ def fit_adapted(
     def domain_loss(n: int, coeff: float) -> torch.Tensor:
         i_s, i_t = draw(src_dom, n), draw(tgt_dom, n)
         target = torch.cat([torch.zeros(n), torch.ones(n)])
-        return bce(domain_logits(i_s, i_t, coeff), target).mean()
+        out: torch.Tensor = bce(domain_logits(i_s, i_t, coeff), target).mean()
+        return out
 
     def head_step() -> None:
         opt_head.zero_grad()
