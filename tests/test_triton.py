@@ -586,3 +586,7 @@ class TestAdversarialContractOnTriton(_OnTheServer, PluginContract):
 
 class TestDomainAdversarialContractOnTriton(_OnTheServer, PluginContract):
     plugin = "dann_top"  # a lambda scan of gradient-reversal-trained networks, one served model
+
+
+class TestSystematicAdversarialContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "sysadv_top"
