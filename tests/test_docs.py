@@ -18,6 +18,7 @@ SCRIPTS = {
     "decorrelation.md": "validate_decorrelation",
     "anomaly.md": "validate_anomaly",
     "tuning.md": "tune_top_bdt",
+    "domain.md": "validate_domain",
 }
 
 
@@ -83,6 +84,7 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("decorrelation.md", "validation/decorrelation/top/decorrelation.md", "top"),
         ("anomaly.md", "validation/anomaly/anomaly.md", ""),
         ("tuning.md", "validation/tuning/tune.md", ""),
+        ("domain.md", "validation/domain/domain.md", ""),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(

@@ -94,6 +94,7 @@ def test_golden_local_equals_triton_for_every_plugin(
         "disco_top",
     }
     assert decorrelators <= set(servable)
+    assert {"dann_top", "sysadv_top"} <= set(servable)  # domain-adapted lambda scans
     for path in (real_data / "pfnano.root", generated["ttbar"][0]):
         events = NanoEventsFactory.from_root(
             {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
@@ -585,3 +586,11 @@ class TestDisCoContractOnTriton(_OnTheServer, PluginContract):
 
 class TestAdversarialContractOnTriton(_OnTheServer, PluginContract):
     plugin = "adv_top"
+
+
+class TestDomainAdversarialContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "dann_top"  # a lambda scan of gradient-reversal-trained networks, one served model
+
+
+class TestSystematicAdversarialContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "sysadv_top"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +87,24 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     "--section",
     "sections",
     multiple=True,
-    type=click.Choice(["taggers", "calibration", "fastsim", "anomaly", "trigger", "decorrelation"]),
+    type=click.Choice(
+        ["taggers", "calibration", "fastsim", "anomaly", "trigger", "decorrelation", "domain"]
+    ),
     default=("taggers",),
     show_default=True,
     help="What to validate (repeat): taggers (ROC, R50), calibration (response, "
     "resolution), fastsim (fast against full simulation), anomaly (AUC, εS at fixed "
     "εB of every anomaly score against every other class), trigger (signal efficiency "
     "against the QCD rate in Hz, beside a pT and mass-cut trigger), decorrelation (R50 "
-    "against 1/JSD50 of every tagger and decorrelator).",
+    "against 1/JSD50 of every tagger and decorrelator), domain (R50 and score distances of "
+    "every top tagger on FILES, the source, and on each --target).",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NAME=GLOB",
+    help="Domain: a target sample (repeat), e.g. fsr_up='data/domain/fsr_up/test/*/*.root'.",
 )
 @click.option(
     "--luminosity",
@@ -161,6 +172,7 @@ def validate(
     pt_min: float,
     rates: str,
     signals: tuple[str, ...],
+    targets: tuple[str, ...],
 ) -> None:
     """ROC, AUC, R50 (R30) per pT bin of every tagger on held-out generated FILES.
 
@@ -173,8 +185,14 @@ def validate(
     (docs/trigger.md). With ``--section anomaly``: OUTPUT/anomaly.md, anomaly.json
     and plots of every anomaly score (docs/anomaly.md). With ``--section
     decorrelation``: OUTPUT/decorrelation.md, decorrelation.json, the
-    R50-vs-1/JSD50 plane and the QCD mass after the cut (docs/decorrelation.md).
+    R50-vs-1/JSD50 plane and the QCD mass after the cut (docs/decorrelation.md). With
+    ``--section domain``: OUTPUT/domain.md, domain.json and the λ trade-off plots of every
+    top tagger on FILES (the source) and each ``--target`` (docs/domain.md).
     """
+    if "domain" in sections:
+        edges = _floats(pt_bins)
+        split_ = None if split == "all" else split
+        _domain(files, plugins, targets, output, n_bootstrap, backend, split_, edges, eta_max)
     if "anomaly" in sections:
         _anomaly(files, plugins, output, split, _floats(pt_bins), eta_max, n_bootstrap, backend)
     if "decorrelation" in sections:
@@ -504,4 +522,70 @@ def _anomaly(
     }
     md, js = write_anomaly(output, rows, histories, info)
     plots = plot_anomaly(table, declared, histories, output / "plots")
+    _written(md, js, plots, output / "plots")
+
+
+def _domain(
+    files: tuple[Path, ...],
+    plugins: tuple[str, ...],
+    targets: tuple[str, ...],
+    output: Path,
+    n_bootstrap: int,
+    backend: str,
+    split: str | None,
+    edges: list[float],
+    eta_max: float,
+) -> None:
+    """The domain section: every top tagger on the source FILES and on each target."""
+    import glob
+
+    from ..validation import JetTable, collect
+    from ..validation.domain import domain_points, domain_rows, write_domain
+    from ..validation.domain_plots import plot_domain
+
+    named: dict[str, list[Path]] = {}
+    for spec in targets:
+        name, sep, pattern = spec.partition("=")
+        named[name] = sorted(Path(p) for p in glob.glob(pattern)) if sep else []
+        if not name or not named[name]:
+            msg = f"--target {spec!r}: give NAME=GLOB matching at least one file"
+            raise JetplugError(msg)
+    if not named:
+        msg = "--section domain needs at least one --target NAME=GLOB"
+        raise JetplugError(msg)
+    host = PluginHost()
+    names = list(plugins) or _installed(host, Kind.TAGGER)
+    points = domain_points(host, names)
+    if not points:
+        msg = f"none of {names} is a top-vs-QCD tagger (signal_truth or truth_classes)"
+        raise JetplugError(msg)
+    used = list(dict.fromkeys(p.plugin for p in points))
+
+    def score(paths: Sequence[Path]) -> JetTable:
+        pt_range = (edges[0], edges[-1])
+        return collect(
+            paths, used, split=split, pt_range=pt_range, eta_max=eta_max, backend=backend, host=host
+        )
+
+    start = time.perf_counter()
+    source = score(files)
+    tables = {n: score(f) for n, f in named.items()}
+    click.echo(f"scored source and {len(tables)} targets in {time.perf_counter() - start:.0f} s")
+    rows = domain_rows(source, tables, points, n_bootstrap=n_bootstrap)
+    info = {
+        **_source(files),
+        "split": split or "all",
+        "source": {"files": len(files), "jets": len(source)},
+        "targets": {
+            n: {"files": len(named[n]), "jets": len(t), "inputs": _inputs(tuple(named[n]))}
+            for n, t in tables.items()
+        },
+        "pt_min": edges[0],
+        "pt_max": edges[-1],
+        "eta_max": eta_max,
+        "n_bootstrap": n_bootstrap,
+        "plugins": {n: host.models.get(n).spec.version for n in used},
+    }
+    md, js = write_domain(output, rows, info)
+    plots = plot_domain(rows, output / "plots")
     _written(md, js, plots, output / "plots")
