@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (Python 3.11) and install jetplug, its built-in plugin packages,
-# the example third-party plugin, and the generation/test/dev/hls extras.
+# the example third-party plugin, and the generation/test/dev/hls extras
+# (and energyflow, the representation package's efp extra).
 # Idempotent: re-running only reinstalls when a pyproject.toml changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +28,12 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
     -e plugins/jetplug-fastsim \
     -e plugins/jetplug-decorrelation \
     -e plugins/jetplug-anomaly \
+    -e plugins/jetplug-representation \
     -e examples/jetplug-example-plugin
+  # the representation package's "efp" extra (energy-flow polynomials, the baseline of
+  # jetplug validate --section representation) without its dependencies: energyflow
+  # needs only numpy and h5py here, but pulls wasserstein, which pins numpy<2
+  "$VENV/bin/python" -m pip install --quiet --no-deps "energyflow==1.4.0"
   echo "$HASH" > "$STAMP"
 fi
 
