@@ -611,8 +611,15 @@ def _representation(
         n_bootstrap=n_bootstrap,
     )
     click.echo(f"embeddings and probes in {time.perf_counter() - start:.0f} s")
-    efp_train = rep.efp_features(rep.constituent_clouds(train.inputs, spec), log=click.echo)
-    efp_test = rep.efp_features(rep.constituent_clouds(test.inputs, spec), log=click.echo)
+    from ..demo import default_cache
+
+    cache = default_cache() / "efp"
+    efp_train = rep.efp_features(
+        rep.constituent_clouds(train.inputs, spec), log=click.echo, cache=cache
+    )
+    efp_test = rep.efp_features(
+        rep.constituent_clouds(test.inputs, spec), log=click.echo, cache=cache
+    )
     probes += rep.linear_probe(
         f"EFPs d ≤ {rep.EFP_DEGREE} (linear)",
         (efp_train, train.truth),

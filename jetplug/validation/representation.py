@@ -30,6 +30,7 @@ and ``finalize()``, as in a processor chunk. Three checks:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -157,9 +158,37 @@ def constituent_clouds(inputs: ModelInputs, spec: ModelSpec) -> list[np.ndarray]
 
 
 def efp_features(
-    clouds: Sequence[np.ndarray], degree: int = EFP_DEGREE, log: Callable[[str], None] = print
+    clouds: Sequence[np.ndarray],
+    degree: int = EFP_DEGREE,
+    log: Callable[[str], None] = print,
+    cache: Path | None = None,
 ) -> np.ndarray:
-    """EFPs (d ≤ ``degree``, hadronic measure, β = 1, normalised) of ``(m, 3)`` (z, Δη, Δφ) jets."""
+    """EFPs (d ≤ ``degree``, hadronic measure, β = 1, normalised) of ``(m, 3)`` (z, Δη, Δφ) jets.
+
+    With ``cache`` (a directory), the result is kept there under a hash of the
+    jets and ``degree`` and read back when the same jets come again (EFPs cost
+    ~10 ms per jet on one core).
+    """
+    path = None
+    if cache is not None:
+        digest = hashlib.sha256(f"efp d<={degree} hadr beta=1 normed".encode())
+        for c in clouds:
+            digest.update(np.ascontiguousarray(c, np.float64).tobytes() + b"|")
+        path = cache / f"efp-{digest.hexdigest()[:32]}.npy"
+        if path.is_file():
+            log(f"EFPs of {len(clouds)} jets from {path}")
+            cached: np.ndarray = np.load(path, allow_pickle=False)
+            return cached
+    values = _compute_efps(clouds, degree, log)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, values, allow_pickle=False)
+    return values
+
+
+def _compute_efps(
+    clouds: Sequence[np.ndarray], degree: int, log: Callable[[str], None]
+) -> np.ndarray:
     try:
         import energyflow as ef
     except ImportError:
