@@ -224,3 +224,27 @@ def test_invariance_rows(host: PluginHost) -> None:
     assert all(-1 <= r.cosine <= 1 for r in rows)
     text = rep.representation_markdown([], [], rows, [])
     assert "| rotation | yes |" in text
+
+
+def test_validate_section_end_to_end(generated: dict[str, list[Path]], tmp_path: Path) -> None:
+    pytest.importorskip("energyflow")
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    files = [str(p) for p in generated["ttbar"] + generated["qcd"]]
+    common = ["validate", *files, "--split", "all", "--section", "representation"]
+    args = [*common, "-p", "jetclr", "-p", "jetclr_qcd", "--pt-bins", "300,1000"]
+    missing = CliRunner().invoke(main, args)
+    assert missing.exit_code != 0 and "--probe-train" in missing.output
+    probe = str(Path(files[0]).parent.parent / "*" / "*.root")
+    env = {"JETPLUG_CACHE": str(tmp_path / "cache")}
+    result = CliRunner(env=env).invoke(
+        main, [*args, "--probe-train", probe, "--n-bootstrap", "5", "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "representation.md").read_text()
+    assert "| top | `jetclr` (linear) |" in text
+    assert "| top | EFPs d ≤ 5 (linear) |" in text
+    assert "| rotation | yes |" in text and "| `jetclr_qcd` | QCD | top |" in text
+    assert list((tmp_path / "cache" / "efp").glob("efp-*.npy"))  # EFPs cached

@@ -213,7 +213,9 @@ def validate(
     """
     if "representation" in sections:
         edges = _floats(pt_bins)
-        _representation(
+        from .validate_representation import representation_section
+
+        representation_section(
             files,
             plugins,
             output,
@@ -555,111 +557,3 @@ def _anomaly(
     md, js = write_anomaly(output, rows, histories, info)
     plots = plot_anomaly(table, declared, histories, output / "plots")
     _written(md, js, plots, output / "plots")
-
-
-def _representation(
-    files: tuple[Path, ...],
-    plugins: tuple[str, ...],
-    output: Path,
-    split: str,
-    edges: list[float],
-    eta_max: float,
-    n_bootstrap: int,
-    backend: str,
-    probe_train: str | None,
-    supervised: Path | None,
-) -> None:
-    """The representation section: linear probes, EFP baseline, invariance, anomaly score."""
-    import glob
-
-    from ..validation import representation as rep
-
-    host = PluginHost()
-    names = list(plugins) or _installed(host, Kind.REPRESENTATION)
-    kinds = {n: host.models.get(n).spec.kind for n in names}
-    embedders = [n for n, k in kinds.items() if k == Kind.REPRESENTATION]
-    scores = [n for n, k in kinds.items() if k == Kind.ANOMALY]
-    wrong = [n for n, k in kinds.items() if k not in (Kind.REPRESENTATION, Kind.ANOMALY)]
-    if wrong or len(embedders) != 1:
-        msg = (
-            f"--section representation: {wrong} are neither representations nor anomaly scores"
-            if wrong
-            else f"--section representation: give one representation plugin (-p), got {embedders}"
-        )
-        raise JetplugError(msg)
-    probe_files = sorted(Path(p) for p in glob.glob(probe_train)) if probe_train else []
-    if not probe_files:
-        msg = "--section representation needs --probe-train GLOB (labelled files for the probes)"
-        raise JetplugError(msg)
-    name = embedders[0]
-    spec = host.spec(name)
-    pt_range = (edges[0], edges[-1])
-    start = time.perf_counter()
-    test = rep.load_jets(
-        files, spec, split=None if split == "all" else split, pt_range=pt_range, eta_max=eta_max
-    )
-    train = rep.load_jets(probe_files, spec, split="train", pt_range=pt_range, eta_max=eta_max)
-    click.echo(f"read {len(test)} jets of FILES and {len(train)} probe jets")
-
-    def embedding(data: Any) -> Any:
-        return rep.normalised(rep.outputs_of(host, name, data.inputs, backend)["embedding"])
-
-    probes = rep.linear_probe(
-        f"`{name}` (linear)",
-        (embedding(train), train.truth),
-        (embedding(test), test.truth),
-        n_bootstrap=n_bootstrap,
-    )
-    click.echo(f"embeddings and probes in {time.perf_counter() - start:.0f} s")
-    from ..demo import default_cache
-
-    cache = default_cache() / "efp"
-    efp_train = rep.efp_features(
-        rep.constituent_clouds(train.inputs, spec), log=click.echo, cache=cache
-    )
-    efp_test = rep.efp_features(
-        rep.constituent_clouds(test.inputs, spec), log=click.echo, cache=cache
-    )
-    probes += rep.linear_probe(
-        f"EFPs d ≤ {rep.EFP_DEGREE} (linear)",
-        (efp_train, train.truth),
-        (efp_test, test.truth),
-        n_bootstrap=n_bootstrap,
-    )
-    click.echo(f"EFP probes in {time.perf_counter() - start:.0f} s")
-    counts = {
-        s: (int((test.truth == t).sum()), int((test.truth == 0).sum()))
-        for s, t in rep.SIGNALS.items()
-    }
-    taggers = _installed(host, Kind.TAGGER)
-    rows = rep.supervised_rows(supervised, taggers, counts) if supervised else []
-    sample = test.select(rep.subsample(len(test), rep.INVARIANCE_JETS))
-    invariance = rep.invariance(host, name, sample.inputs, sample.truth, backend=backend)
-    anomaly = rep.anomaly_of(
-        test.truth,
-        {n: rep.outputs_of(host, n, test.inputs, backend)["score"] for n in scores},
-        {n: int(host.models.get(n).normal_truth or 0) for n in scores},
-        n_bootstrap=n_bootstrap,
-    )
-    info = {
-        **_source(files),
-        "plugin": name,
-        "split": split,
-        "files": len(files),
-        "jets": len(test),
-        "probe_inputs": _inputs(tuple(probe_files)),
-        "probe_split": "train",
-        "probe_jets": len(train),
-        "n_efps": int(efp_test.shape[1]),
-        "pt_range": [f"{v:g}" for v in pt_range],
-        "eta_max": eta_max,
-        "n_bootstrap": n_bootstrap,
-        "supervised_source": (
-            f"`{relative_path(supervised)}` (rows with the same jet counts)"
-            if supervised
-            else "none"
-        ),
-        "plugins": {n: host.models.get(n).spec.version for n in names},
-    }
-    md, js = rep.write_representation(output, probes, rows, invariance, anomaly, info)
-    _written(md, js, [], output)

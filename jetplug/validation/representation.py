@@ -42,7 +42,7 @@ import numpy as np
 from ..host import PluginHost
 from ..metrics import tagging_metrics
 from ..model import ModelInputs
-from ..spec import ModelSpec
+from ..spec import Kind, ModelSpec
 from ..training import TrainingData, training_inputs
 from .anomaly import AnomalyRow, anomaly_markdown, anomaly_rows
 from .collect import CLASS_NAMES, JetTable
@@ -51,10 +51,12 @@ __all__ = [
     "EFP_DEGREE",
     "Invariance",
     "ProbeRow",
+    "RepresentationReport",
     "anomaly_of",
     "constituent_clouds",
     "cosine",
     "efp_features",
+    "evaluate_representation",
     "invariance",
     "linear_probe",
     "load_jets",
@@ -99,6 +101,89 @@ class Invariance:
     cosine: float
     cosine_err: float
     """Standard deviation over jets."""
+
+
+@dataclass
+class RepresentationReport:
+    """What :func:`evaluate_representation` finds."""
+
+    probes: list[ProbeRow]
+    supervised: list[dict[str, Any]]
+    invariance: list[Invariance]
+    anomaly: list[AnomalyRow]
+    jets: int
+    probe_jets: int
+    n_efps: int
+
+
+def evaluate_representation(
+    host: PluginHost,
+    name: str,
+    scores: Sequence[str],
+    files: Sequence[Path],
+    probe_files: Sequence[Path],
+    *,
+    split: str | None,
+    pt_range: tuple[float, float],
+    eta_max: float,
+    n_bootstrap: int,
+    backend: str = "local",
+    supervised: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> RepresentationReport:
+    """Every check of the module docstring for representation plugin ``name``.
+
+    ``files``: the evaluation jets (``split`` of them; None: every event);
+    ``probe_files``: the train split fits the probes; ``scores``: anomaly
+    plugins on the representation; ``supervised``: a ``jetplug validate`` JSON
+    report of the taggers on ``files``.
+    """
+    import time
+
+    from ..demo import default_cache
+
+    spec = host.spec(name)
+    start = time.perf_counter()
+    test = load_jets(files, spec, split=split, pt_range=pt_range, eta_max=eta_max)
+    train = load_jets(probe_files, spec, split="train", pt_range=pt_range, eta_max=eta_max)
+    log(f"read {len(test)} jets of FILES and {len(train)} probe jets")
+
+    def embedding(data: TrainingData) -> np.ndarray:
+        return normalised(outputs_of(host, name, data.inputs, backend)["embedding"])
+
+    probes = linear_probe(
+        f"`{name}` (linear)",
+        (embedding(train), train.truth),
+        (embedding(test), test.truth),
+        n_bootstrap=n_bootstrap,
+    )
+    log(f"embeddings and probes in {time.perf_counter() - start:.0f} s")
+    cache = default_cache() / "efp"
+    efp_train = efp_features(constituent_clouds(train.inputs, spec), log=log, cache=cache)
+    efp_test = efp_features(constituent_clouds(test.inputs, spec), log=log, cache=cache)
+    probes += linear_probe(
+        f"EFPs d ≤ {EFP_DEGREE} (linear)",
+        (efp_train, train.truth),
+        (efp_test, test.truth),
+        n_bootstrap=n_bootstrap,
+    )
+    log(f"EFP probes in {time.perf_counter() - start:.0f} s")
+    counts = {
+        s: (int((test.truth == t).sum()), int((test.truth == 0).sum())) for s, t in SIGNALS.items()
+    }
+    taggers = [n for n in host.models.names() if host.models.get(n).spec.kind == Kind.TAGGER]
+    rows = supervised_rows(supervised, taggers, counts) if supervised else []
+    sample = test.select(subsample(len(test), INVARIANCE_JETS))
+    checks = invariance(host, name, sample.inputs, sample.truth, backend=backend)
+    anomaly = anomaly_of(
+        test.truth,
+        {n: outputs_of(host, n, test.inputs, backend)["score"] for n in scores},
+        {n: int(host.models.get(n).normal_truth or 0) for n in scores},
+        n_bootstrap=n_bootstrap,
+    )
+    return RepresentationReport(
+        probes, rows, checks, anomaly, len(test), len(train), int(efp_test.shape[1])
+    )
 
 
 def load_jets(
@@ -361,12 +446,7 @@ def representation_markdown(
 
 
 def write_representation(
-    output: Path,
-    probes: Sequence[ProbeRow],
-    supervised: Sequence[Mapping[str, Any]],
-    invariance: Sequence[Invariance],
-    anomaly: Sequence[AnomalyRow],
-    info: Mapping[str, Any],
+    output: Path, report: RepresentationReport, info: Mapping[str, Any]
 ) -> tuple[Path, Path]:
     """``representation.md`` and ``representation.json`` in ``output``."""
     output.mkdir(parents=True, exist_ok=True)
@@ -383,16 +463,18 @@ def write_representation(
         f"EFPs: d ≤ {EFP_DEGREE}, {info.get('n_efps')} polynomials of the same constituents. "
         f"Bootstrap: {info.get('n_bootstrap')} resamplings. Supervised taggers: "
         f"{info.get('supervised_source')}. Reproduce with `{info.get('command', '')}`.\n\n"
-        + representation_markdown(probes, supervised, invariance, anomaly)
+        + representation_markdown(
+            report.probes, report.supervised, report.invariance, report.anomaly
+        )
     )
     js.write_text(
         json.dumps(
             {
                 "info": dict(info),
-                "probes": [asdict(p) for p in probes],
-                "supervised": list(supervised),
-                "invariance": [asdict(v) for v in invariance],
-                "anomaly": [asdict(a) for a in anomaly],
+                "probes": [asdict(p) for p in report.probes],
+                "supervised": report.supervised,
+                "invariance": [asdict(v) for v in report.invariance],
+                "anomaly": [asdict(a) for a in report.anomaly],
             },
             indent=2,
             sort_keys=True,
