@@ -13,7 +13,12 @@ from .conftest import REPO
 
 DOCS = REPO / "docs"
 #: the script that regenerates each page's generated tables (default: validate_calibration.sh)
-SCRIPTS = {"trigger.md": "trigger", "decorrelation.md": "decorrelation", "anomaly.md": "anomaly"}
+SCRIPTS = {
+    "trigger.md": "trigger",
+    "decorrelation.md": "decorrelation",
+    "anomaly.md": "anomaly",
+    "representation.md": "jetclr",
+}
 
 
 def _hooks() -> list[str]:
@@ -77,6 +82,7 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("decorrelation.md", "validation/decorrelation/W/decorrelation.md", "W"),
         ("decorrelation.md", "validation/decorrelation/top/decorrelation.md", "top"),
         ("anomaly.md", "validation/anomaly/anomaly.md", ""),
+        ("representation.md", "validation/representation/representation.md", ""),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(
