@@ -31,9 +31,11 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
     -e plugins/jetplug-representation \
     -e examples/jetplug-example-plugin
   # the representation package's "efp" extra (energy-flow polynomials, the baseline of
-  # jetplug validate --section representation) without its dependencies: energyflow
-  # needs only numpy and h5py here, but pulls wasserstein, which pins numpy<2
-  "$VENV/bin/python" -m pip install --quiet --no-deps "energyflow==1.4.0"
+  # jetplug validate --section representation) without dependency resolution:
+  # energyflow imports wasserstein (and it wurlitzer), whose metadata pins numpy<2
+  # although it runs with numpy 2 (h5py comes with the hls extra)
+  "$VENV/bin/python" -m pip install --quiet --no-deps \
+    "energyflow==1.4.0" "wasserstein==1.1.0" "wurlitzer==3.1.1"
   echo "$HASH" > "$STAMP"
 fi
 
