@@ -10,7 +10,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
+DATA="$(realpath -s --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
 SEEDS="${2:-3?}"
 INDEX="${3:-*}"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
