@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (Python 3.11) and install jetplug, its built-in plugin packages,
-# the example third-party plugin, and the generation/test/dev/hls/tune extras.
+# the example third-party plugin, and the generation/test/dev/hls/tune extras
+# (and energyflow, the representation package's efp extra).
 # Idempotent: re-running only reinstalls when a pyproject.toml changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +29,14 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
     -e plugins/jetplug-decorrelation \
     -e plugins/jetplug-anomaly \
     -e plugins/jetplug-adaptation \
+    -e plugins/jetplug-representation \
     -e examples/jetplug-example-plugin
+  # the representation package's "efp" extra (energy-flow polynomials, the baseline of
+  # jetplug validate --section representation) without dependency resolution:
+  # energyflow imports wasserstein (and it wurlitzer), whose metadata pins numpy<2
+  # although it runs with numpy 2 (h5py comes with the hls extra)
+  "$VENV/bin/python" -m pip install --quiet --no-deps \
+    "energyflow==1.4.0" "wasserstein==1.1.0" "wurlitzer==3.1.1"
   echo "$HASH" > "$STAMP"
 fi
 

@@ -10,12 +10,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-DATA="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
+DATA="$(realpath -s --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
 SEEDS="${2:-3?}"
 INDEX="${3:-*}"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
 # shellcheck disable=SC2086  # the glob is meant to expand
 "$BIN/jetplug" validate "$DATA"/*/*_s${SEEDS}_${INDEX}.root --section anomaly \
-  -p ae_qcd -p ae_top -p nae_qcd -p nae_top --split all --pt-bins 500,700 \
+  -p ae_qcd -p ae_top -p nae_qcd -p nae_top -p jetclr_qcd --split all --pt-bins 500,700 \
   --n-bootstrap 200 -o docs/validation/anomaly
 "$BIN/python" -m jetplug.validation.splice docs/anomaly.md docs/validation/anomaly/anomaly.md

@@ -19,6 +19,7 @@ SCRIPTS = {
     "anomaly.md": "validate_anomaly",
     "tuning.md": "tune_top_bdt",
     "domain.md": "validate_domain",
+    "representation.md": "validate_jetclr",
 }
 
 
@@ -85,6 +86,7 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("anomaly.md", "validation/anomaly/anomaly.md", ""),
         ("tuning.md", "validation/tuning/tune.md", ""),
         ("domain.md", "validation/domain/domain.md", ""),
+        ("representation.md", "validation/representation/representation.md", ""),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(

@@ -13,9 +13,20 @@ from jetplug.backends.torch import TorchBackend, _trimmed_batches
 from jetplug.columns import gather_inputs
 
 
-@pytest.mark.parametrize("name", ["pfn", "part", "calib_pfn"])
+@pytest.mark.parametrize(
+    ("name", "atol"),
+    [
+        ("pfn", 1e-6),
+        ("part", 1e-6),
+        ("calib_pfn", 1e-6),
+        # a 64-d sum over constituents with entries up to ~100: float32 round-off of
+        # the large entries reaches 1e-5 on the small ones (a padding leak is O(1))
+        ("jetclr", 1e-4),
+        ("jetclr_qcd", 1e-6),
+    ],
+)
 def test_trimmed_padding_gives_the_same_outputs(
-    name: str, generated: dict[str, list[Path]], real_data: Path
+    name: str, atol: float, generated: dict[str, list[Path]], real_data: Path
 ) -> None:
     host = PluginHost()
     model = host.create_model(name)
@@ -38,7 +49,7 @@ def test_trimmed_padding_gives_the_same_outputs(
         finally:
             type(model).padding_invariant = True
         for key, value in full.items():
-            np.testing.assert_allclose(trimmed[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+            np.testing.assert_allclose(trimmed[key], value, rtol=1e-5, atol=atol, err_msg=key)
 
 
 def test_trimming_needs_a_prefix_mask() -> None:

@@ -95,6 +95,7 @@ def test_golden_local_equals_triton_for_every_plugin(
     }
     assert decorrelators <= set(servable)
     assert {"dann_top", "sysadv_top"} <= set(servable)  # domain-adapted lambda scans
+    assert {"jetclr", "jetclr_qcd"} <= set(servable)  # a vector output; an anomaly score on it
     for path in (real_data / "pfnano.root", generated["ttbar"][0]):
         events = NanoEventsFactory.from_root(
             {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
@@ -570,6 +571,14 @@ class TestNormalizedAutoencoderContractOnTriton(_OnTheServer, PluginContract):
 class TestGanContractOnTriton(_OnTheServer, PluginContract):
     plugin = "fastsim_gan"  # noise from per-object random numbers, sent as a tensor
     triton_rtol = 1e-4
+
+
+class TestJetCLRContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "jetclr"  # a 64-d embedding per jet (vector output, no labels)
+
+
+class TestJetCLRAnomalyContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "jetclr_qcd"  # Mahalanobis distance computed inside the served network
 
 
 class TestTau21DDTContractOnTriton(_OnTheServer, PluginContract):

@@ -16,6 +16,16 @@ from ..errors import JetplugError
 from ..host import PluginHost
 from ..spec import Kind
 
+SECTIONS = (
+    "taggers",
+    "calibration",
+    "fastsim",
+    "anomaly",
+    "trigger",
+    "decorrelation",
+    "representation",
+)
+
 
 def _inputs(files: tuple[Path, ...]) -> dict[str, int]:
     """Number of input files per directory."""
@@ -88,7 +98,16 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     "sections",
     multiple=True,
     type=click.Choice(
-        ["taggers", "calibration", "fastsim", "anomaly", "trigger", "decorrelation", "domain"]
+        [
+            "taggers",
+            "calibration",
+            "fastsim",
+            "anomaly",
+            "trigger",
+            "decorrelation",
+            "domain",
+            "representation",
+        ]
     ),
     default=("taggers",),
     show_default=True,
@@ -97,7 +116,8 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     "εB of every anomaly score against every other class), trigger (signal efficiency "
     "against the QCD rate in Hz, beside a pT and mass-cut trigger), decorrelation (R50 "
     "against 1/JSD50 of every tagger and decorrelator), domain (R50 and score distances of "
-    "every top tagger on FILES, the source, and on each --target).",
+    "every top tagger on FILES, the source, and on each --target), representation (linear "
+    "probes on an embedding beside EFPs and the supervised taggers, invariance, anomaly score).",
 )
 @click.option(
     "--target",
@@ -148,6 +168,17 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     help="Decorrelation: the signals to compare against QCD (repeat).",
 )
 @click.option(
+    "--probe-train",
+    default=None,
+    help="Representation: glob of the labelled files whose train split fits the linear probes.",
+)
+@click.option(
+    "--supervised",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Representation: a jetplug validate JSON report of the taggers on the same FILES.",
+)
+@click.option(
     "--cms",
     "cms_files",
     multiple=True,
@@ -173,6 +204,8 @@ def validate(
     rates: str,
     signals: tuple[str, ...],
     targets: tuple[str, ...],
+    probe_train: str | None,
+    supervised: Path | None,
 ) -> None:
     """ROC, AUC, R50 (R30) per pT bin of every tagger on held-out generated FILES.
 
@@ -188,11 +221,29 @@ def validate(
     R50-vs-1/JSD50 plane and the QCD mass after the cut (docs/decorrelation.md). With
     ``--section domain``: OUTPUT/domain.md, domain.json and the λ trade-off plots of every
     top tagger on FILES (the source) and each ``--target`` (docs/domain.md).
+    With ``--section representation``: OUTPUT/representation.md and
+    representation.json (docs/representation.md).
     """
     if "domain" in sections:
         edges = _floats(pt_bins)
         split_ = None if split == "all" else split
         _domain(files, plugins, targets, output, n_bootstrap, backend, split_, edges, eta_max)
+    if "representation" in sections:
+        edges = _floats(pt_bins)
+        from .validate_representation import representation_section
+
+        representation_section(
+            files,
+            plugins,
+            output,
+            split,
+            edges,
+            eta_max,
+            n_bootstrap,
+            backend,
+            probe_train,
+            supervised,
+        )
     if "anomaly" in sections:
         _anomaly(files, plugins, output, split, _floats(pt_bins), eta_max, n_bootstrap, backend)
     if "decorrelation" in sections:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "AttentionBlock",
     "JetImageCNN",
     "ParticleFlowNetwork",
     "ParticleTransformer",
@@ -225,6 +226,10 @@ class _Block(nn.Module):
         out = query + self.proj(att.transpose(1, 2).flatten(-2))
         result: torch.Tensor = out + self.ffn(self.norm2(out))
         return result
+
+
+AttentionBlock = _Block
+"""Public name of the attention block (reused by ``jetplug_representation``'s encoder)."""
 
 
 class ParticleTransformer(_ParticleClassifier):
