@@ -11,7 +11,7 @@ import click
 
 from ..errors import JetplugError
 from .train import settings_from, settings_options
-from .validate import _floats
+from .validate_common import parse_floats
 
 
 @click.command()
@@ -112,7 +112,7 @@ def tune(
     if compare_glob and not compare_files:
         msg = f"--compare {compare_glob!r} matches no file"
         raise JetplugError(msg)
-    edges = _floats(pt_bins)
+    edges = parse_floats(pt_bins)
     settings = settings_from(options)
     result = run_tune(
         plugin,

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ..artifacts import recorded_command, relative_path
 from ..errors import JetplugError
 from ..host import PluginHost
 from ..spec import Kind
+from .validate_common import (
+    echo_written,
+    input_dirs,
+    installed_of_kind,
+    parse_floats,
+    report_source,
+)
 
 SECTIONS = (
     "taggers",
@@ -23,45 +25,9 @@ SECTIONS = (
     "anomaly",
     "trigger",
     "decorrelation",
+    "domain",
     "representation",
 )
-
-
-def _inputs(files: tuple[Path, ...]) -> dict[str, int]:
-    """Number of input files per directory."""
-    return dict(sorted(Counter(relative_path(f.parent) for f in files).items()))
-
-
-def _floats(text: str, option: str = "--pt-bins", edges: bool = True) -> list[float]:
-    """Comma-separated numbers; with ``edges``, at least two and increasing."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        msg = f"{option} {text!r}: give comma-separated numbers, e.g. 500,550,650,700"
-        raise JetplugError(msg) from None
-    if edges and (len(values) < 2 or any(b <= a for a, b in itertools.pairwise(values))):
-        msg = f"{option} {text!r}: need at least two increasing edges"
-        raise JetplugError(msg)
-    if not edges and not all(v > 0 for v in values):
-        msg = f"{option} {text!r}: need positive numbers"
-        raise JetplugError(msg)
-    return values
-
-
-def _source(files: tuple[Path, ...]) -> dict[str, Any]:
-    """What every section's report records first: the command and its input files."""
-    return {"command": recorded_command("validate", files), "inputs": _inputs(files)}
-
-
-def _written(md: Path, js: Path, plots: list[Path], where: Path) -> None:
-    """Print a section's Markdown report and what it wrote."""
-    click.echo(md.read_text())
-    click.echo(f"wrote {md}, {js} and {len(plots)} plots in {where}")
-
-
-def _installed(host: PluginHost, kind: Kind) -> list[str]:
-    """The available plugins of ``kind`` (a section's default)."""
-    return [n for n in host.models.names() if host.models.get(n).spec.kind == kind]
 
 
 @click.command()
@@ -97,18 +63,7 @@ def _installed(host: PluginHost, kind: Kind) -> list[str]:
     "--section",
     "sections",
     multiple=True,
-    type=click.Choice(
-        [
-            "taggers",
-            "calibration",
-            "fastsim",
-            "anomaly",
-            "trigger",
-            "decorrelation",
-            "domain",
-            "representation",
-        ]
-    ),
+    type=click.Choice(SECTIONS),
     default=("taggers",),
     show_default=True,
     help="What to validate (repeat): taggers (ROC, R50), calibration (response, "
@@ -225,11 +180,15 @@ def validate(
     representation.json (docs/representation.md).
     """
     if "domain" in sections:
-        edges = _floats(pt_bins)
+        edges = parse_floats(pt_bins)
         split_ = None if split == "all" else split
-        _domain(files, plugins, targets, output, n_bootstrap, backend, split_, edges, eta_max)
+        from .validate_domain import domain_section
+
+        domain_section(
+            files, plugins, targets, output, n_bootstrap, backend, split_, edges, eta_max
+        )
     if "representation" in sections:
-        edges = _floats(pt_bins)
+        edges = parse_floats(pt_bins)
         from .validate_representation import representation_section
 
         representation_section(
@@ -245,9 +204,11 @@ def validate(
             supervised,
         )
     if "anomaly" in sections:
-        _anomaly(files, plugins, output, split, _floats(pt_bins), eta_max, n_bootstrap, backend)
+        _anomaly(
+            files, plugins, output, split, parse_floats(pt_bins), eta_max, n_bootstrap, backend
+        )
     if "decorrelation" in sections:
-        edges = _floats(pt_bins)
+        edges = parse_floats(pt_bins)
         split_ = None if split == "all" else split
         truth = tuple({"W": 2, "top": 1}[s] for s in signals)
         _decorrelation(files, plugins, output, n_bootstrap, backend, split_, edges, eta_max, truth)
@@ -272,9 +233,9 @@ def validate(
         write_report,
     )
 
-    edges = _floats(pt_bins)
+    edges = parse_floats(pt_bins)
     host = PluginHost()
-    names = list(plugins) or _installed(host, Kind.TAGGER)
+    names = list(plugins) or installed_of_kind(host, Kind.TAGGER)
     discs = discriminants(host, names)
     if not discs:
         msg = f"none of {names} declares a signal truth label (signal_truth or truth_classes)"
@@ -300,7 +261,7 @@ def validate(
         reference = ""
     checks = [c for path in cms_files for c in cms_check(path, discs, host)]
     info = {
-        **_source(files),
+        **report_source(files),
         "split": split,
         "files": len(files),
         "events": table.events,
@@ -313,7 +274,7 @@ def validate(
     md, js = write_report(output, rows, info, cms_markdown(checks) if checks else "")
     energy = files_energy(files)
     plots = plot_all(table, scores_of(table, discs), edges, output / "plots", energy=energy)
-    _written(md, js, plots, output / "plots")
+    echo_written(md, js, plots, output / "plots")
 
 
 def _calibration(
@@ -331,7 +292,7 @@ def _calibration(
     from ..validation.calibration_plots import plot_calibration
 
     host = PluginHost()
-    names = list(plugins) or _installed(host, Kind.CALIBRATOR)
+    names = list(plugins) or installed_of_kind(host, Kind.CALIBRATOR)
     wrong = [n for n in names if host.models.get(n).spec.kind != Kind.CALIBRATOR]
     if wrong:
         msg = f"--section calibration: {wrong} are not calibrators"
@@ -351,8 +312,8 @@ def _calibration(
     click.echo(f"calibrated {len(table)} jets in {time.perf_counter() - start:.0f} s")
     report = calibration_report(table, other, n_bootstrap=n_bootstrap)
     info = {
-        **_source(files),
-        "shifted": _inputs(tuple(shifted_files)) if shifted_files else None,
+        **report_source(files),
+        "shifted": input_dirs(tuple(shifted_files)) if shifted_files else None,
         "files": len(files),
         "jets": len(table),
         "n_bootstrap": n_bootstrap,
@@ -360,7 +321,7 @@ def _calibration(
     }
     md, js = write_calibration(output, report, info)
     plots = plot_calibration(report, output / "plots")
-    _written(md, js, plots, output / "plots")
+    echo_written(md, js, plots, output / "plots")
 
 
 def _fastsim(
@@ -371,7 +332,7 @@ def _fastsim(
     from ..validation.fastsim_plots import plot_fastsim
 
     host = PluginHost()
-    names = list(plugins) or _installed(host, Kind.FASTSIM)
+    names = list(plugins) or installed_of_kind(host, Kind.FASTSIM)
     reads = {f.name for f in host.models.get(tagger).spec.inputs.fields}
     usable = []
     for name in names:
@@ -396,7 +357,7 @@ def _fastsim(
         )
         report = fastsim_report(full, fast, features)
         info = {
-            **_source(files),
+            **report_source(files),
             "files": len(files),
             "plugin": name,
             "tagger": tagger,
@@ -407,7 +368,7 @@ def _fastsim(
         where = output if len(names) == 1 else output / name
         md, js = write_fastsim(where, report, info)
         plots = plot_fastsim(full, fast, features, report, where / "plots")
-        _written(md, js, plots, where / "plots")
+        echo_written(md, js, plots, where / "plots")
 
 
 def _trigger(
@@ -425,12 +386,12 @@ def _trigger(
     from ..validation.trigger_plots import plot_trigger
     from ..validation.trigger_report import trigger_report, write_trigger
 
-    targets = _floats(rates, "--rates", edges=False)
+    targets = parse_floats(rates, "--rates", edges=False)
     if not luminosity > 0 or not pt_min >= 0:
         msg = f"--luminosity {luminosity:g} and --pt-min {pt_min:g}: need positive numbers"
         raise JetplugError(msg)
     host = PluginHost()
-    names = list(plugins) or [n for kind in TRIGGER_KINDS for n in _installed(host, kind)]
+    names = list(plugins) or [n for kind in TRIGGER_KINDS for n in installed_of_kind(host, kind)]
     chosen = selections(host, names)
     if not chosen:
         msg = "no tagger, anomaly or decorrelator plugin is installed and available"
@@ -448,14 +409,14 @@ def _trigger(
     click.echo(f"read {len(table)} events, scored in {time.perf_counter() - start:.0f} s")
     report = trigger_report(table, targets)
     info = {
-        **_source(files),
+        **report_source(files),
         "files": len(files),
         "events": len(table),
         "plugins": {n: host.models.get(n).spec.version for n in dict.fromkeys(names)},
     }
     md, js = write_trigger(output, report, info)
     plots = plot_trigger(report, output / "plots")
-    _written(md, js, plots, output / "plots")
+    echo_written(md, js, plots, output / "plots")
 
 
 def _decorrelation(
@@ -476,8 +437,8 @@ def _decorrelation(
 
     host = PluginHost()
     names = list(plugins) or [
-        *_installed(host, Kind.TAGGER),
-        *_installed(host, Kind.DECORRELATOR),
+        *installed_of_kind(host, Kind.TAGGER),
+        *installed_of_kind(host, Kind.DECORRELATOR),
     ]
     points = variants(host, names, signals=signals)
     if not any(p.kind == "decorrelator" for p in points):
@@ -499,7 +460,7 @@ def _decorrelation(
     )
     rows = decorrelation_rows(table, points, n_bootstrap=n_bootstrap)
     info = {
-        **_source(files),
+        **report_source(files),
         "split": split or "all",
         "files": len(files),
         "events": table.events,
@@ -511,7 +472,7 @@ def _decorrelation(
     }
     md, js = write_decorrelation(output, rows, info)
     plots = plot_decorrelation(table, points, rows, output / "plots")
-    _written(md, js, plots, output / "plots")
+    echo_written(md, js, plots, output / "plots")
 
 
 def _anomaly(
@@ -530,7 +491,7 @@ def _anomaly(
     from ..validation.anomaly_plots import plot_anomaly
 
     host = PluginHost()
-    names = list(plugins) or _installed(host, Kind.ANOMALY)
+    names = list(plugins) or installed_of_kind(host, Kind.ANOMALY)
     normal_of = {n: host.models.get(n).normal_truth for n in names}
     wrong = [n for n in names if host.models.get(n).spec.kind != Kind.ANOMALY]
     undeclared = [n for n, t in normal_of.items() if t is None]
@@ -561,7 +522,7 @@ def _anomaly(
     rows = anomaly_rows(table, declared, n_bootstrap=n_bootstrap)
     histories = epoch_histories(host, names)
     info = {
-        **_source(files),
+        **report_source(files),
         "split": split,
         "files": len(files),
         "events": table.events,
@@ -573,70 +534,4 @@ def _anomaly(
     }
     md, js = write_anomaly(output, rows, histories, info)
     plots = plot_anomaly(table, declared, histories, output / "plots")
-    _written(md, js, plots, output / "plots")
-
-
-def _domain(
-    files: tuple[Path, ...],
-    plugins: tuple[str, ...],
-    targets: tuple[str, ...],
-    output: Path,
-    n_bootstrap: int,
-    backend: str,
-    split: str | None,
-    edges: list[float],
-    eta_max: float,
-) -> None:
-    """The domain section: every top tagger on the source FILES and on each target."""
-    import glob
-
-    from ..validation import JetTable, collect
-    from ..validation.domain import domain_points, domain_rows, write_domain
-    from ..validation.domain_plots import plot_domain
-
-    named: dict[str, list[Path]] = {}
-    for spec in targets:
-        name, sep, pattern = spec.partition("=")
-        named[name] = sorted(Path(p) for p in glob.glob(pattern)) if sep else []
-        if not name or not named[name]:
-            msg = f"--target {spec!r}: give NAME=GLOB matching at least one file"
-            raise JetplugError(msg)
-    if not named:
-        msg = "--section domain needs at least one --target NAME=GLOB"
-        raise JetplugError(msg)
-    host = PluginHost()
-    names = list(plugins) or _installed(host, Kind.TAGGER)
-    points = domain_points(host, names)
-    if not points:
-        msg = f"none of {names} is a top-vs-QCD tagger (signal_truth or truth_classes)"
-        raise JetplugError(msg)
-    used = list(dict.fromkeys(p.plugin for p in points))
-
-    def score(paths: Sequence[Path]) -> JetTable:
-        pt_range = (edges[0], edges[-1])
-        return collect(
-            paths, used, split=split, pt_range=pt_range, eta_max=eta_max, backend=backend, host=host
-        )
-
-    start = time.perf_counter()
-    source = score(files)
-    tables = {n: score(f) for n, f in named.items()}
-    click.echo(f"scored source and {len(tables)} targets in {time.perf_counter() - start:.0f} s")
-    rows = domain_rows(source, tables, points, n_bootstrap=n_bootstrap)
-    info = {
-        **_source(files),
-        "split": split or "all",
-        "source": {"files": len(files), "jets": len(source)},
-        "targets": {
-            n: {"files": len(named[n]), "jets": len(t), "inputs": _inputs(tuple(named[n]))}
-            for n, t in tables.items()
-        },
-        "pt_min": edges[0],
-        "pt_max": edges[-1],
-        "eta_max": eta_max,
-        "n_bootstrap": n_bootstrap,
-        "plugins": {n: host.models.get(n).spec.version for n in used},
-    }
-    md, js = write_domain(output, rows, info)
-    plots = plot_domain(rows, output / "plots")
-    _written(md, js, plots, output / "plots")
+    echo_written(md, js, plots, output / "plots")

@@ -11,7 +11,7 @@ from ..artifacts import relative_path
 from ..errors import JetplugError
 from ..host import PluginHost
 from ..spec import Kind
-from .validate import _inputs, _installed, _source, _written
+from .validate_common import echo_written, input_dirs, installed_of_kind, report_source
 
 __all__ = ["representation_section"]
 
@@ -32,7 +32,7 @@ def representation_section(
     from ..validation import representation as rep
 
     host = PluginHost()
-    names = list(plugins) or _installed(host, Kind.REPRESENTATION)
+    names = list(plugins) or installed_of_kind(host, Kind.REPRESENTATION)
     kinds = {n: host.models.get(n).spec.kind for n in names}
     embedders = [n for n, k in kinds.items() if k == Kind.REPRESENTATION]
     scores = [n for n, k in kinds.items() if k == Kind.ANOMALY]
@@ -63,12 +63,12 @@ def representation_section(
         log=click.echo,
     )
     info = {
-        **_source(files),
+        **report_source(files),
         "plugin": embedders[0],
         "split": split,
         "files": len(files),
         "jets": report.jets,
-        "probe_inputs": _inputs(tuple(probe_files)),
+        "probe_inputs": input_dirs(tuple(probe_files)),
         "probe_split": "train",
         "probe_jets": report.probe_jets,
         "n_efps": report.n_efps,
@@ -83,4 +83,4 @@ def representation_section(
         "plugins": {n: host.models.get(n).spec.version for n in names},
     }
     md, js = rep.write_representation(output, report, info)
-    _written(md, js, [], output)
+    echo_written(md, js, [], output)
