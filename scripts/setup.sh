@@ -27,6 +27,7 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
     -e plugins/jetplug-fastsim \
     -e plugins/jetplug-decorrelation \
     -e plugins/jetplug-anomaly \
+    -e plugins/jetplug-meta \
     -e examples/jetplug-example-plugin
   echo "$HASH" > "$STAMP"
 fi

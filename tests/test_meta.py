@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +183,124 @@ def test_unknown_algorithm_is_refused() -> None:
     task = _gaussian_task(0.0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="unknown meta-learning algorithm"):
         meta_train(_Net(), [task], MetaSettings("maml2", meta_steps=1), log=lambda _: None)  # type: ignore[arg-type]
+
+
+# -- the few-shot tagger plugins (jetplug-meta) ------------------------------------------------
+def test_shipped_few_shot_tagger_is_registered() -> None:
+    import json
+
+    from jetplug import PluginHost
+    from jetplug.spec import sha256_file
+    from jetplug_meta.adapt import INITS
+
+    host = PluginHost()
+    spec = host.spec("meta_w")
+    assert spec.kind.value == "tagger"
+    assert host.create_model("meta_w").signal_truth == 2
+    meta = json.loads(spec.artifact.path.with_suffix(".json").read_text())
+    assert meta["k"] == 100
+    # adapted from the shipped MAML start: re-adapt (python -m jetplug_meta.adapt w ...)
+    # whenever scripts/train_meta.py retrains it
+    assert meta["init"]["sha256"] == sha256_file(INITS["maml"])
+    init = json.loads(INITS["maml"].with_suffix(".json").read_text())
+    assert init["held_out"] == "W"
+    assert all("wjets" not in f for f in init["training_files"])
+
+
+@pytest.mark.parametrize("source", ["real", "generated"])
+def test_few_shot_tagger_runs_in_the_processor(
+    source: str, real_data: Path, generated: dict[str, list[Path]]
+) -> None:
+    """``meta_w`` in the processor equals the adapted network on the same features."""
+    import awkward as ak
+
+    from jetplug import ModelInputs, Plugins
+    from jetplug.validation.collect import read_events
+    from jetplug_meta.adapt import load_init
+    from jetplug_taggers.features import substructure_features
+
+    path = real_data / "pfnano.root" if source == "real" else generated["qcd"][0]
+    jets = Plugins(["meta_w"])(read_events(str(path))).FatJet
+    score = ak.to_numpy(ak.flatten(jets.meta_w.score))
+    assert len(score) > 0
+    assert ((score >= 0) & (score <= 1)).all()
+    fields = {
+        f: ak.to_numpy(ak.flatten(jets[f]))
+        for f in ("msoftdrop", "tau1", "tau2", "tau3", "tau4", "n2b1", "n3b1")
+    }
+    from jetplug import PluginHost
+
+    net = load_init(PluginHost().spec("meta_w").artifact.path)
+    with torch.no_grad():
+        direct = net(torch.as_tensor(substructure_features(ModelInputs(fields)))).numpy()
+    np.testing.assert_allclose(score, direct, rtol=1e-5, atol=1e-6)
+
+
+def test_adapt_writes_a_plugin(
+    generated: dict[str, list[Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One call adapts the MAML start with K jets of a signal and gives plugin meta_<name>."""
+    import json
+
+    import awkward as ak
+
+    from jetplug import PluginHost, Plugins
+    from jetplug.validation.collect import read_events
+    from jetplug_meta.adapt import INITS, adapt_files, load_init
+
+    out = adapt_files(
+        "toptest",
+        generated["ttbar"],
+        generated["qcd"],
+        signal="top",
+        k=10,
+        steps=20,
+        output_dir=tmp_path,
+    )
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert (meta["signal_truth"], meta["k"], meta["fine_tune"]["steps"]) == (1, 10, 20)
+    assert len(meta["support_files"]) == len(generated["ttbar"]) + len(generated["qcd"])
+    start, tuned = load_init(INITS["maml"]), load_init(out)
+    assert not torch.equal(start.net[0].weight, tuned.net[0].weight)  # it was adapted
+    torch.testing.assert_close(start.mean, tuned.mean)  # the standardisation is the start's
+    monkeypatch.setenv("JETPLUG_META_MODELS", str(tmp_path))
+    assert PluginHost().create_model("meta_toptest").signal_truth == 1
+    jets = Plugins(["meta_toptest"])(read_events(str(generated["ttbar"][0]))).FatJet
+    assert np.isfinite(ak.to_numpy(ak.flatten(jets.meta_toptest.score))).all()
+
+
+def test_study_compares_the_starts_with_the_same_adaptation(tmp_path: Path) -> None:
+    """Synthetic 6-feature task: every (K, draw, method) scored; a start that already separates
+    the classes beats scratch at small K; the report and plot are written."""
+    from jetplug_meta.common import build_network
+    from jetplug_meta.study import StudySettings, plot_r50, report, run_study, summarise
+
+    rng = np.random.default_rng(0)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = (rng.random(n) < 0.5).astype(np.float32)
+        x = rng.normal(size=(n, 6)).astype(np.float32) + 1.5 * y[:, None] * np.eye(6)[0]
+        return x, y
+
+    support, evaluation = sample(600), sample(4000)
+    torch.manual_seed(0)
+    good = build_network()
+    good_tuned = _trained(good, *sample(2000))
+    settings = StudySettings(ks=(10, 100), repeats=3, steps=(20, 40), lr=0.1)
+    rows = run_study({"pooled": good_tuned}, support, evaluation, settings, log=lambda _: None)
+    assert len(rows) == 1 + 2 * 3 * 2 * 2  # K = 0, then K x draws x methods x lengths
+    summary = summarise(rows)
+    cell = {(r["k"], r["method"], r["steps"]): r for r in summary}
+    assert cell[(10, "pooled", 20)]["auc"] > cell[(10, "scratch", 20)]["auc"]
+    text = report(summary, command="c", n_signal=1, n_background=2, settings=settings)
+    assert "| 10 | pooled pre-training + fine-tuning |" in text and "40 steps" in text
+    assert plot_r50(summary, tmp_path / "r.png", "t", settings.steps).stat().st_size > 0
+
+
+def _trained(net: nn.Module, x: np.ndarray, y: np.ndarray) -> nn.Module:
+    """``net`` (a StandardizedMLP) standardised on x and trained by 200 gradient steps."""
+    from jetplug.training.meta import Logits
+
+    net.standardize_from(torch.as_tensor(x))  # type: ignore[operator]
+    tuned = fine_tune(Logits(net), x, y, steps=200, lr=0.3)
+    return tuned.module  # type: ignore[return-value]

@@ -94,6 +94,7 @@ def test_golden_local_equals_triton_for_every_plugin(
         "disco_top",
     }
     assert decorrelators <= set(servable)
+    assert "meta_w" in servable
     for path in (real_data / "pfnano.root", generated["ttbar"][0]):
         events = NanoEventsFactory.from_root(
             {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
@@ -581,3 +582,7 @@ class TestDisCoContractOnTriton(_OnTheServer, PluginContract):
 
 class TestAdversarialContractOnTriton(_OnTheServer, PluginContract):
     plugin = "adv_top"
+
+
+class TestFewShotContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "meta_w"  # MAML start adapted with K = 100 jets (jetplug-meta)
