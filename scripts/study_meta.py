@@ -7,8 +7,8 @@
 Support jets (the K labelled jets, drawn disjoint per repetition): W and QCD
 of the ``train`` split of TRAIN/{wjets,qcd}/*_s{23,33,22,32}_*.root.
 Evaluation: every W and QCD jet of INDEPENDENT/{wjets,qcd} (seeds 703, 702),
-which no training or adaptation saw. Starts: the shipped
-``init_maml.pt`` and ``init_pooled.pt`` (scripts/train_meta.py), and a random
+which no training or adaptation saw. Starts: every shipped ``init_*.pt``
+(pooled, MAML, first-order MAML, Reptile: scripts/train_meta.py), and a random
 network per draw. Writes OUT/meta.md (the table), OUT/meta.json (every
 draw), OUT/plots/r50_vs_k.png, and splices the table into the page.
 """
@@ -27,7 +27,15 @@ from jetplug.artifacts import relative_path
 from jetplug.validation.splice import splice
 from jetplug_meta.adapt import INITS, load_init
 from jetplug_meta.common import SIGNALS, jet_features
-from jetplug_meta.study import StudySettings, plot_r50, report, run_study, summarise, write_json
+from jetplug_meta.study import (
+    StudySettings,
+    paired,
+    plot_r50,
+    report,
+    run_study,
+    summarise,
+    write_json,
+)
 
 W, QCD = SIGNALS["W"], 0
 
@@ -80,7 +88,8 @@ def main() -> None:
         f"({time.time() - t0:.0f} s)"
     )
     settings = StudySettings(tuple(args.ks), args.repeats, tuple(args.steps), args.lr, args.seed)
-    starts = {"pooled": load_init(INITS["pooled"]), "maml": load_init(INITS["maml"])}
+    starts = {name: load_init(path) for name, path in INITS.items() if path.is_file()}
+    starts = {"pooled": starts.pop("pooled"), **starts}
     rows = run_study(starts, support, evaluation, settings)
     summary = summarise(rows)
     command = "python scripts/study_meta.py " + " ".join(
@@ -92,6 +101,7 @@ def main() -> None:
         n_signal=int(evaluation[1].sum()),
         n_background=int((1 - evaluation[1]).sum()),
         settings=settings,
+        pairs=paired(rows),
     )
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "meta.md").write_text(text)
@@ -99,6 +109,7 @@ def main() -> None:
         args.output / "meta.json",
         rows,
         summary=summary,
+        pairs=paired(rows),
         settings=vars(settings),
         support_files=[relative_path(f) for f in support_files],
         evaluation_files=[relative_path(f) for f in eval_files],

@@ -16,8 +16,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-TRAIN="$(realpath --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
-DATA="$(realpath --relative-to="$ROOT" "${2:-$ROOT/data/independent}")"
+TRAIN="$(realpath -s --relative-to="$ROOT" "${1:-$ROOT/data/train}")"
+DATA="$(realpath -s --relative-to="$ROOT" "${2:-$ROOT/data/independent}")"
 REPEATS="${3:-10}"
 BIN="${JETPLUG_VENV:-$ROOT/.venv}/bin"
 OUT=docs/validation/meta

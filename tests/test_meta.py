@@ -273,7 +273,7 @@ def test_study_compares_the_starts_with_the_same_adaptation(tmp_path: Path) -> N
     """Synthetic 6-feature task: every (K, draw, method) scored; a start that already separates
     the classes beats scratch at small K; the report and plot are written."""
     from jetplug_meta.common import build_network
-    from jetplug_meta.study import StudySettings, plot_r50, report, run_study, summarise
+    from jetplug_meta.study import StudySettings, paired, plot_r50, report, run_study, summarise
 
     rng = np.random.default_rng(0)
 
@@ -292,7 +292,12 @@ def test_study_compares_the_starts_with_the_same_adaptation(tmp_path: Path) -> N
     summary = summarise(rows)
     cell = {(r["k"], r["method"], r["steps"]): r for r in summary}
     assert cell[(10, "pooled", 20)]["auc"] > cell[(10, "scratch", 20)]["auc"]
-    text = report(summary, command="c", n_signal=1, n_background=2, settings=settings)
+    pairs = paired(rows)  # scratch against pooled, per K and adaptation length
+    assert [(p["method"], p["k"], p["draws"]) for p in pairs[:2]] == [("scratch", 10, 3)] * 1 + [
+        ("scratch", 100, 3)
+    ]
+    assert all(0 <= p["wins"] <= p["draws"] for p in pairs)
+    text = report(summary, command="c", n_signal=1, n_background=2, settings=settings, pairs=pairs)
     assert "| 10 | pooled pre-training + fine-tuning |" in text and "40 steps" in text
     assert plot_r50(summary, tmp_path / "r.png", "t", settings.steps).stat().st_size > 0
 

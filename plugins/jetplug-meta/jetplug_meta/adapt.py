@@ -43,8 +43,9 @@ __all__ = [
     "main",
 ]
 
-INITS = {"maml": MODELS / "init_maml.pt", "pooled": MODELS / "init_pooled.pt"}
-"""The shipped starting points."""
+INITS = {name: MODELS / f"init_{name}.pt" for name in ("maml", "pooled", "fomaml", "reptile")}
+"""The shipped starting points: MAML (the default), pooled pre-training, first-order MAML,
+Reptile (scripts/train_meta.py)."""
 FINE_TUNE_STEPS = 100
 """Full-batch gradient-descent steps of the adaptation (fixed a priori, the same for every
 starting point in the study of docs/meta.md)."""

@@ -11,7 +11,11 @@ summary gives mean ± standard deviation over the support draws.
 * ``scratch``: a fresh random network (seeded per draw) with the shared input
   standardisation (label-free: the mean and std of unlabelled jets);
 * ``pooled``: pre-trained on all meta-training tasks pooled;
-* ``maml``: the meta-learned initialisation.
+* ``maml`` (``fomaml``, ``reptile``): the meta-learned initialisations.
+
+The paired comparison (:func:`paired`) sets each start against ``pooled``
+draw by draw: both adapted on the same K jets, so the draw-to-draw spread of
+the support sets cancels.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from .common import build_network
 __all__ = [
     "METHODS",
     "StudySettings",
+    "paired",
     "plot_r50",
     "report",
     "run_study",
@@ -43,6 +48,8 @@ METHODS = {
     "scratch": "from scratch",
     "pooled": "pooled pre-training + fine-tuning",
     "maml": "MAML + fine-tuning",
+    "fomaml": "first-order MAML + fine-tuning",
+    "reptile": "Reptile + fine-tuning",
 }
 
 
@@ -172,6 +179,7 @@ def report(
     n_signal: int,
     n_background: int,
     settings: StudySettings,
+    pairs: Sequence[Mapping[str, Any]] = (),
     title: str = "Few-shot W tagging",
 ) -> str:
     """The markdown tables of the study (what docs/meta.md splices in)."""
@@ -200,6 +208,23 @@ def report(
             f"| {row['k']} | {_label(row)} | "
             f"{row['r50']:.1f}{err} | {spread} | {row['auc']:.3f}{auc_err} |"
         )
+    if pairs:
+        lines += [
+            "",
+            "Draw by draw against pooled pre-training + fine-tuning (both adapted on the same "
+            "K jets): the number of draws where the start gives the higher R50, and the mean "
+            "ratio of the two R50 ± its standard error.",
+            "",
+            "| K | start | steps | higher R50 | R50 / pooled's |",
+            "|---:|---|---:|---:|---:|",
+        ]
+        for p in pairs:
+            if p["method"] == "scratch":
+                continue
+            lines.append(
+                f"| {p['k']} | {p['method']} | {p['steps']} | {p['wins']} of {p['draws']} | "
+                f"{p['ratio']:.2f} ± {p['ratio_err']:.2f} |"
+            )
     if len(settings.steps) > 1:
         lines += [
             "",
@@ -220,12 +245,46 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def paired(rows: Sequence[Mapping[str, Any]], reference: str = "pooled") -> list[dict[str, Any]]:
+    """Each start against ``reference``, draw by draw (same K jets): wins and mean R50 ratio."""
+    cell = {(r["method"], r["k"], r["draw"], r["steps"]): r["r50"] for r in rows}
+    out = []
+    keys = sorted(
+        {(r["steps"], r["k"], r["method"]) for r in rows if r["k"] > 0},
+        key=lambda t: (t[0], t[1], _order(t[2])),
+    )
+    for steps, k, method in keys:
+        if method == reference:
+            continue
+        pairs = [
+            (v, cell[(reference, kk, d, st)])
+            for (m, kk, d, st), v in cell.items()
+            if m == method and kk == k and st == steps and (reference, kk, d, st) in cell
+        ]
+        ratio = np.array([a / b for a, b in pairs])
+        out.append(
+            {
+                "method": method,
+                "k": k,
+                "steps": steps,
+                "draws": len(pairs),
+                "wins": int(sum(a > b for a, b in pairs)),
+                "ratio": float(ratio.mean()),
+                "ratio_err": float(ratio.std() / np.sqrt(max(len(ratio) - 1, 1))),
+            }
+        )
+    return out
+
+
 def _label(row: Mapping[str, Any]) -> str:
     method = str(row["method"])
     if row["k"] == 0:
-        return {"pooled": "pooled pre-training alone", "maml": "MAML start alone"}.get(
-            method, method
-        )
+        alone = {
+            "pooled": "pooled pre-training",
+            "maml": "MAML start",
+            "fomaml": "first-order MAML start",
+        }
+        return f"{alone.get(method, method.capitalize() + ' start')} alone"
     return METHODS.get(method, method)
 
 
@@ -244,7 +303,8 @@ def plot_r50(
     fig, ax = plt.subplots(figsize=(7, 5))
     lengths = [steps[0], *([max(steps[1:])] if len(steps) > 1 else [])]
     for i, method in enumerate(METHODS):
-        for n, style in zip(lengths, ("-", "--"), strict=False):
+        dashed = method in ("scratch", "pooled", "maml")
+        for n, style in zip(lengths if dashed else lengths[:1], ("-", "--"), strict=False):
             pts = [r for r in summary if r["method"] == method and r["k"] > 0 and r["steps"] == n]
             if not pts:
                 continue
@@ -253,7 +313,7 @@ def plot_r50(
                 ks,
                 [r["r50"] for r in pts],
                 yerr=[r["r50_std"] for r in pts],
-                marker="os^"[i],
+                marker="os^Dv"[i % 5],
                 capsize=3,
                 color=f"C{i}",
                 linestyle=style,
