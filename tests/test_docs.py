@@ -13,7 +13,12 @@ from .conftest import REPO
 
 DOCS = REPO / "docs"
 #: the script that regenerates each page's generated tables (default: validate_calibration.sh)
-SCRIPTS = {"trigger.md": "trigger", "decorrelation.md": "decorrelation", "anomaly.md": "anomaly"}
+SCRIPTS = {
+    "trigger.md": "trigger",
+    "decorrelation.md": "decorrelation",
+    "anomaly.md": "anomaly",
+    "meta.md": "meta",
+}
 
 
 def _hooks() -> list[str]:
@@ -77,6 +82,8 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("decorrelation.md", "validation/decorrelation/W/decorrelation.md", "W"),
         ("decorrelation.md", "validation/decorrelation/top/decorrelation.md", "top"),
         ("anomaly.md", "validation/anomaly/anomaly.md", ""),
+        ("meta.md", "validation/meta/meta.md", "W"),
+        ("meta.md", "validation/meta/validate/decorrelation.md", "validate"),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(

@@ -301,6 +301,7 @@ def plot_r50(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
+    ax.set_ylim(2, 120)
     lengths = [steps[0], *([max(steps[1:])] if len(steps) > 1 else [])]
     for i, method in enumerate(METHODS):
         dashed = method in ("scratch", "pooled", "maml")
@@ -330,10 +331,13 @@ def plot_r50(
             )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(mpl.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.set_yticks([2, 5, 10, 20, 50, 100])
     ax.set_xlabel("K (labelled W + QCD jets)")
     ax.set_ylabel("R50 = 1/εB at εS = 0.5 (independent sample)")
     ax.set_title(title, loc="right", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
