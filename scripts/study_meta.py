@@ -33,6 +33,7 @@ from jetplug_meta.study import (
     plot_r50,
     report,
     run_study,
+    study_files,
     summarise,
     write_json,
 )
@@ -68,16 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     t0 = time.time()
-    support_files = sorted(
-        f
-        for s in ("wjets", "qcd")
-        for seed in args.support_seeds
-        for f in (args.train / s).glob(f"*_s{seed}_*.root")
-    )
-    eval_files = sorted(f for s in ("wjets", "qcd") for f in (args.independent / s).glob("*.root"))
-    if set(map(Path.resolve, support_files)) & set(map(Path.resolve, eval_files)):
-        msg = "support and evaluation files overlap"
-        raise SystemExit(msg)
+    support_files, eval_files = study_files(args.train, args.independent, args.support_seeds)
     pool = jet_features(support_files)
     support = _labelled(pool.of(W, "train"), pool.of(QCD, "train"))
     ev = jet_features(eval_files)

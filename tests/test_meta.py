@@ -309,3 +309,25 @@ def _trained(net: nn.Module, x: np.ndarray, y: np.ndarray) -> nn.Module:
     net.standardize_from(torch.as_tensor(x))  # type: ignore[operator]
     tuned = fine_tune(Logits(net), x, y, steps=200, lr=0.3)
     return tuned.module  # type: ignore[return-value]
+
+
+def test_study_files_keep_support_and_evaluation_apart(tmp_path: Path) -> None:
+    from jetplug_meta.study import study_files
+
+    for path in (
+        "train/wjets/wjets_s23_000.root",
+        "train/qcd/qcd_s22_000.root",
+        "train/qcd/qcd_s99_000.root",
+        "independent/wjets/wjets_s703_000.root",
+        "independent/qcd/qcd_s702_000.root",
+        "independent/ttbar/ttbar_s701_000.root",
+    ):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).touch()
+    support, evaluation = study_files(tmp_path / "train", tmp_path / "independent", [22, 23])
+    assert [f.name for f in support] == ["qcd_s22_000.root", "wjets_s23_000.root"]
+    assert [f.name for f in evaluation] == ["qcd_s702_000.root", "wjets_s703_000.root"]
+    with pytest.raises(ValueError, match="overlap"):
+        study_files(tmp_path / "train", tmp_path / "train", [22, 23])
+    with pytest.raises(ValueError, match="no support files"):
+        study_files(tmp_path / "train", tmp_path / "independent", [21])

@@ -41,6 +41,7 @@ __all__ = [
     "plot_r50",
     "report",
     "run_study",
+    "study_files",
     "summarise",
 ]
 
@@ -51,6 +52,35 @@ METHODS = {
     "fomaml": "first-order MAML + fine-tuning",
     "reptile": "Reptile + fine-tuning",
 }
+
+
+def study_files(
+    train: Path, independent: Path, support_seeds: Sequence[int]
+) -> tuple[list[Path], list[Path]]:
+    """The support-pool files (W+jets and QCD of ``support_seeds`` under ``train``) and the
+    evaluation files (every W+jets and QCD file under ``independent``).
+
+    Refuses (``ValueError``) an empty side or a file on both sides: the K-shot
+    jets must never be evaluated on.
+    """
+    support = sorted(
+        f
+        for s in ("wjets", "qcd")
+        for seed in support_seeds
+        for f in (train / s).glob(f"*_s{seed}_*.root")
+    )
+    evaluation = sorted(f for s in ("wjets", "qcd") for f in (independent / s).glob("*.root"))
+    if not support or not evaluation:
+        msg = (
+            f"no support files under {train} (seeds {list(support_seeds)}) "
+            f"or none under {independent}"
+        )
+        raise ValueError(msg)
+    shared = {f.resolve() for f in support} & {f.resolve() for f in evaluation}
+    if shared:
+        msg = f"support and evaluation files overlap: {sorted(map(str, shared))[:3]} ..."
+        raise ValueError(msg)
+    return support, evaluation
 
 
 @dataclass(frozen=True)
