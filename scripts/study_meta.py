@@ -2,7 +2,7 @@
 
     python scripts/study_meta.py [--train data/train] [--independent data/independent]
         [--ks 10 100 1000] [--repeats 10] [--steps 100] [--lr 0.1] [-o docs/validation/meta]
-        [--splice docs/meta.md]
+        [--splice docs/meta.md] [--start NAME=PATH ...]
 
 Support jets (the K labelled jets, drawn disjoint per repetition): W and QCD
 of the ``train`` split of TRAIN/{wjets,qcd}/*_s{23,33,22,32}_*.root.
@@ -66,6 +66,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", type=Path, default=Path("docs/validation/meta"))
     parser.add_argument("--splice", type=Path, default=None, help="page to splice the table into")
+    parser.add_argument(
+        "--start",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another start to compare (e.g. a start trained with another seed, "
+        "scripts/train_meta.py --seed 8 -o DIR); repeat",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     t0 = time.time()
@@ -82,6 +90,9 @@ def main() -> None:
     settings = StudySettings(tuple(args.ks), args.repeats, tuple(args.steps), args.lr, args.seed)
     starts = {name: load_init(path) for name, path in INITS.items() if path.is_file()}
     starts = {"pooled": starts.pop("pooled"), **starts}
+    for extra in args.start:
+        name, _, path = extra.partition("=")
+        starts[name] = load_init(Path(path))
     rows = run_study(starts, support, evaluation, settings)
     summary = summarise(rows)
     command = "python scripts/study_meta.py " + " ".join(

@@ -1,7 +1,7 @@
 """Train the few-shot taggers' starting points: the MAML initialisation and the pooled one.
 
     python scripts/train_meta.py [DATA_DIR] [--seeds 21 22 24 25] [--algorithm maml]
-        [--meta-steps 3000] [--max-jets 20000] [--threads 1]
+        [--meta-steps 3000] [--max-jets 20000] [--seed 7] [--threads 1] [-o MODELS_DIR]
 
 Tasks: top (ttbar), Z→qq (zjets) and H→bb (hbb) against QCD, FatJets
 500-700 GeV, |η| < 2, ``train`` split of DATA_DIR/<sample>/*_s<SEED>_*.root;
@@ -115,8 +115,9 @@ def train_pooled(
     return best.module, history
 
 
-def _save(net: Any, name: str, **info: Any) -> None:
-    out = MODELS / f"{name}.pt"
+def _save(folder: Path, net: Any, name: str, **info: Any) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name}.pt"
     torch.save(net.state_dict(), out)
     write_model_metadata(out, VERSION, network=NETWORK, **info)
     print(f"wrote {relative_path(out)}")
@@ -139,6 +140,9 @@ def main() -> None:
     parser.add_argument("--max-jets", type=int, default=20000, help="per class and task")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "-o", "--output-dir", type=Path, default=MODELS, help="default: the shipped models"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     files = _files(args.data, args.seeds)
@@ -181,6 +185,7 @@ def main() -> None:
         t0 = time.time()
         history = meta_train(Logits(net), split["train"], settings)
         _save(
+            args.output_dir,
             net,
             f"init_{args.algorithm}",
             kind="initialisation",
@@ -195,6 +200,7 @@ def main() -> None:
             copy.deepcopy(start), split["train"], split["val"], epochs=args.epochs, seed=args.seed
         )
         _save(
+            args.output_dir,
             net,
             "init_pooled",
             kind="initialisation",
