@@ -67,6 +67,13 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("docs/validation/meta"))
     parser.add_argument("--splice", type=Path, default=None, help="page to splice the table into")
     parser.add_argument(
+        "--starts",
+        nargs="+",
+        default=None,
+        help="shipped starts to compare (default: every shipped init_*.pt; pooled always)",
+    )
+    parser.add_argument("--no-plot", action="store_true", help="write no plot")
+    parser.add_argument(
         "--start",
         action="append",
         default=[],
@@ -88,7 +95,8 @@ def main() -> None:
         f"({time.time() - t0:.0f} s)"
     )
     settings = StudySettings(tuple(args.ks), args.repeats, tuple(args.steps), args.lr, args.seed)
-    starts = {name: load_init(path) for name, path in INITS.items() if path.is_file()}
+    wanted = {"pooled", *(args.starts or INITS)}  # pooled: the reference of the paired table
+    starts = {n: load_init(p) for n, p in INITS.items() if p.is_file() and n in wanted}
     starts = {"pooled": starts.pop("pooled"), **starts}
     for extra in args.start:
         name, _, path = extra.partition("=")
@@ -117,12 +125,13 @@ def main() -> None:
         support_files=[relative_path(f) for f in support_files],
         evaluation_files=[relative_path(f) for f in eval_files],
     )
-    plot_r50(
-        summary,
-        args.output / "plots" / "r50_vs_k.png",
-        "W vs QCD, adapted from each start (independent sample)",
-        settings.steps,
-    )
+    if not args.no_plot:
+        plot_r50(
+            summary,
+            args.output / "plots" / "r50_vs_k.png",
+            "W vs QCD, adapted from each start (independent sample)",
+            settings.steps,
+        )
     print(text)
     if args.splice:
         splice(args.splice, args.output / "meta.md", "W")

@@ -8,7 +8,11 @@
 #   docs/validation/meta/validate/   jetplug validate --section decorrelation on W vs QCD:
 #                                    the shipped meta_w beside the fully supervised network
 #                                    on the same features (adv_w's raw point) and τ21, N2
-# and splice both tables into docs/meta.md (between the "generated" markers; a test
+#   docs/validation/meta/seeds/      the training-seed check: MAML and pooled starts
+#                                    trained with seeds 8 (and 9: pooled) into
+#                                    results/meta-seeds/ (not shipped; trained here when
+#                                    missing, ~10 CPU-minutes), against the shipped ones
+# and splice the tables into docs/meta.md (between the "generated" markers; a test
 # checks they agree).
 # Usage: bash scripts/validate_meta.sh [TRAIN_DIR] [INDEPENDENT_DIR] [REPEATS]
 #   default: data/train (support jets: W+jets and QCD seeds 23, 33, 22, 32, train split),
@@ -28,3 +32,10 @@ export OMP_NUM_THREADS=1
   --split all --pt-bins 500,700 --eta-max 2 --n-bootstrap 100 --signal W \
   -p meta_w -p adv_w -o "$OUT/validate"
 "$BIN/python" -m jetplug.validation.splice docs/meta.md "$OUT/validate/decorrelation.md" validate
+SEEDS=results/meta-seeds
+[ -f "$SEEDS/s8/init_maml.pt" ] || "$BIN/python" scripts/train_meta.py "$TRAIN" --seed 8 -o "$SEEDS/s8"
+[ -f "$SEEDS/s9/init_pooled.pt" ] || "$BIN/python" scripts/train_meta.py "$TRAIN" --seed 9 --only pooled -o "$SEEDS/s9"
+"$BIN/python" scripts/study_meta.py --train "$TRAIN" --independent "$DATA" --repeats "$REPEATS" \
+  --steps 100 --starts pooled maml --no-plot -o "$OUT/seeds" --start "maml_s8=$SEEDS/s8/init_maml.pt" \
+  --start "pooled_s8=$SEEDS/s8/init_pooled.pt" --start "pooled_s9=$SEEDS/s9/init_pooled.pt"
+"$BIN/python" -m jetplug.validation.splice docs/meta.md "$OUT/seeds/meta.md" seeds

@@ -84,6 +84,7 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("anomaly.md", "validation/anomaly/anomaly.md", ""),
         ("meta.md", "validation/meta/meta.md", "W"),
         ("meta.md", "validation/meta/validate/decorrelation.md", "validate"),
+        ("meta.md", "validation/meta/seeds/meta.md", "seeds"),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(

@@ -179,7 +179,8 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Mean and standard deviation of AUC and R50 over draws, per (steps, K, method)."""
     out = []
     keys = sorted(
-        {(r["steps"], r["k"], r["method"]) for r in rows}, key=lambda t: (t[0], t[1], _order(t[2]))
+        {(r["steps"], r["k"], r["method"]) for r in rows},
+        key=lambda t: (t[0], t[1], _order(t[2]), t[2]),
     )
     for steps, k, method in keys:
         mine = [r for r in rows if r["k"] == k and r["method"] == method and r["steps"] == steps]
@@ -268,7 +269,7 @@ def report(
         for k, method in dict.fromkeys((r["k"], r["method"]) for r in summary if r["k"] > 0):
             values = [cells.get((k, method, n)) for n in settings.steps]
             lines.append(
-                f"| {k} | {METHODS.get(method, method)} | "
+                f"| {k} | {METHODS.get(method, f'{method} + fine-tuning')} | "
                 + " | ".join(f"{v['r50']:.1f} ± {v['r50_std']:.1f}" if v else "" for v in values)
                 + " |"
             )
@@ -281,7 +282,7 @@ def paired(rows: Sequence[Mapping[str, Any]], reference: str = "pooled") -> list
     out = []
     keys = sorted(
         {(r["steps"], r["k"], r["method"]) for r in rows if r["k"] > 0},
-        key=lambda t: (t[0], t[1], _order(t[2])),
+        key=lambda t: (t[0], t[1], _order(t[2]), t[2]),
     )
     for steps, k, method in keys:
         if method == reference:
@@ -313,9 +314,10 @@ def _label(row: Mapping[str, Any]) -> str:
             "pooled": "pooled pre-training",
             "maml": "MAML start",
             "fomaml": "first-order MAML start",
+            "reptile": "Reptile start",
         }
-        return f"{alone.get(method, method.capitalize() + ' start')} alone"
-    return METHODS.get(method, method)
+        return f"{alone.get(method, method + ' start')} alone"
+    return METHODS.get(method, f"{method} + fine-tuning")
 
 
 def plot_r50(
