@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad
+from torch.func import functional_call, grad, grad_and_value
 
 __all__ = [
     "ALGORITHMS",
@@ -172,8 +172,8 @@ def meta_gradient(
         return task_loss(model, adapted, buffers, *query)
 
     if settings.algorithm == "maml":
-        g = grad(outer)(params)
-        return g, float(outer(params))
+        g, loss = grad_and_value(outer)(params)
+        return g, float(loss)
     if settings.algorithm == "fomaml":
         adapted = adapt(model, params, buffers, *support, steps=steps, lr=lr)
         g = grad(lambda p: task_loss(model, p, buffers, *query))(adapted)
