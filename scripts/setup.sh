@@ -30,6 +30,7 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$HASH" ]]; then
     -e plugins/jetplug-anomaly \
     -e plugins/jetplug-adaptation \
     -e plugins/jetplug-representation \
+    -e plugins/jetplug-meta \
     -e examples/jetplug-example-plugin
   # the representation package's "efp" extra (energy-flow polynomials, the baseline of
   # jetplug validate --section representation) without dependency resolution:

@@ -20,6 +20,7 @@ SCRIPTS = {
     "tuning.md": "tune_top_bdt",
     "domain.md": "validate_domain",
     "representation.md": "validate_jetclr",
+    "meta.md": "validate_meta",
 }
 
 
@@ -87,6 +88,9 @@ def test_cookbook_shows_the_example_plugins_as_they_are() -> None:
         ("tuning.md", "validation/tuning/tune.md", ""),
         ("domain.md", "validation/domain/domain.md", ""),
         ("representation.md", "validation/representation/representation.md", ""),
+        ("meta.md", "validation/meta/meta.md", "W"),
+        ("meta.md", "validation/meta/validate/decorrelation.md", "validate"),
+        ("meta.md", "validation/meta/seeds/meta.md", "seeds"),
     ],
 )
 def test_validation_tables_in_docs_are_the_generated_ones(

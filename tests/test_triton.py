@@ -96,6 +96,7 @@ def test_golden_local_equals_triton_for_every_plugin(
     assert decorrelators <= set(servable)
     assert {"dann_top", "sysadv_top"} <= set(servable)  # domain-adapted lambda scans
     assert {"jetclr", "jetclr_qcd"} <= set(servable)  # a vector output; an anomaly score on it
+    assert "meta_w" in servable
     for path in (real_data / "pfnano.root", generated["ttbar"][0]):
         events = NanoEventsFactory.from_root(
             {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
@@ -603,3 +604,7 @@ class TestDomainAdversarialContractOnTriton(_OnTheServer, PluginContract):
 
 class TestSystematicAdversarialContractOnTriton(_OnTheServer, PluginContract):
     plugin = "sysadv_top"
+
+
+class TestFewShotContractOnTriton(_OnTheServer, PluginContract):
+    plugin = "meta_w"  # MAML start adapted with K = 100 jets (jetplug-meta)
