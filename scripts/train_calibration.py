@@ -75,7 +75,11 @@ def main() -> None:
         data = training_inputs(files, plugin.spec)
         print(f"== {name}: {len(data)} FatJets, {int(data.matched.sum())} gen-matched", flush=True)
         plugin.train(
-            data, model, version=VERSIONS[name], settings=settings, log=lambda m: print(m, flush=True)
+            data,
+            model,
+            version=VERSIONS[name],
+            settings=settings,
+            log=lambda m: print(m, flush=True),
         )
         meta = load_model_metadata(model)
         info = {k: v for k, v in meta.items() if k not in ("version", "sha256", "file")}
