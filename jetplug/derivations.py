@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 
 import awkward as ak
@@ -13,12 +14,12 @@ from .registry import Derivation, DerivationRegistry
 
 TABLE = index_table("{collection}")
 
-ENERGY_FRACTIONS: dict[str, tuple[int, ...]] = {
-    "chHEF": (211,),
-    "neHEF": (130,),
-    "chEmEF": (11,),
-    "neEmEF": (22,),
-    "muEF": (13,),
+ENERGY_FRACTIONS: dict[str, int] = {
+    "chHEF": 211,
+    "neHEF": 130,
+    "chEmEF": 11,
+    "neEmEF": 22,
+    "muEF": 13,
 }
 """NanoAOD's jet energy fractions and the PF candidate ``|pdgId|`` each one sums:
 charged and neutral hadrons, electrons, photons, muons (CMS's HF candidates,
@@ -43,8 +44,10 @@ def count_constituents(events: ak.Array, collection: str) -> ak.Array:
     return ak.unflatten(counts.astype(np.int32), n_obj)
 
 
-def energy_fractions(constituents: ak.Array) -> dict[str, ak.Array]:
-    """NanoAOD's energy fractions (:data:`ENERGY_FRACTIONS`) of each object.
+def energy_fractions(
+    constituents: ak.Array, names: Iterable[str] = tuple(ENERGY_FRACTIONS)
+) -> dict[str, ak.Array]:
+    """NanoAOD's energy fractions ``names`` (of :data:`ENERGY_FRACTIONS`) of each object.
 
     ``constituents`` holds, per object (innermost list), records with ``pt``,
     ``eta``, ``mass`` and ``pdgId``; the fractions are of the sum of the
@@ -55,17 +58,10 @@ def energy_fractions(constituents: ak.Array) -> dict[str, ak.Array]:
     safe = ak.where(total > 0, total, 1.0)
     pid = abs(constituents.pdgId)
     out = {}
-    for name, ids in ENERGY_FRACTIONS.items():
-        selected = ak.sum(ak.where(_isin(pid, ids), energy, 0.0), axis=-1)
+    for name in names:
+        selected = ak.sum(ak.where(pid == ENERGY_FRACTIONS[name], energy, 0.0), axis=-1)
         out[name] = ak.values_astype(ak.where(total > 0, selected / safe, 0.0), np.float32)
     return out
-
-
-def _isin(pid: ak.Array, ids: tuple[int, ...]) -> ak.Array:
-    hit = pid == ids[0]
-    for i in ids[1:]:
-        hit = hit | (pid == i)
-    return hit
 
 
 def _energy_fraction(name: str, events: ak.Array, collection: str) -> ak.Array:
@@ -75,7 +71,7 @@ def _energy_fraction(name: str, events: ak.Array, collection: str) -> ak.Array:
     from .spec import ConstituentSpec
 
     tables = ConstituentTables(collection, ConstituentSpec(fields=("pt", "eta", "mass", "pdgId")))
-    return energy_fractions(constituents_of(events, tables))[name]
+    return energy_fractions(constituents_of(events, tables), (name,))[name]
 
 
 @hookimpl

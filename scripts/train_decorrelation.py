@@ -44,7 +44,13 @@ from jetplug_decorrelation.ddt import (
     fit_tau21_slope,
     tau21_inputs,
 )
-from jetplug_decorrelation.networks import NETWORKS, SIGNALS, model_path, network_spec
+from jetplug_decorrelation.networks import (
+    NETWORKS,
+    SIGNALS,
+    model_path,
+    network_spec,
+    point_name,
+)
 from jetplug_decorrelation.train import FitSettings, fit_network
 from jetplug_taggers.features import FEATURES, substructure_features
 
@@ -78,10 +84,6 @@ def _record(files: Sequence[Path]) -> dict[str, Any]:
         "training_files": {relative_path(f): sha256_file(f)[:16] for f in files},
         "detector": detectors_of(files),
     }
-
-
-def _point(name: str, lam: float) -> str:
-    return "raw" if lam == 0 else "l" + f"{lam:g}".replace(".", "p")
 
 
 def train_tau21(files: list[Path], command: str) -> None:
@@ -244,12 +246,12 @@ def train_network(
             s = net(torch.as_tensor(x[val])).numpy()
         res = decorrelation_metrics(y[val], s, mass[val], n_bootstrap=50, seed=seed)
         print(
-            f"  {_point(name, lam)}: val R50 {res.r50:.1f}, 1/JSD50 {res.inv_jsd50:.1f}", flush=True
+            f"  {point_name(lam)}: val R50 {res.r50:.1f}, 1/JSD50 {res.inv_jsd50:.1f}", flush=True
         )
         nets.append(net)
         points.append(
             {
-                "name": _point(name, lam),
+                "name": point_name(lam),
                 "lambda": lam,
                 "val_r50": round(res.r50, 2),
                 "val_inv_jsd50": round(res.inv_jsd50, 2),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jetplug_decorrelation.networks import point_name
+
 __all__ = ["METHODS", "MODELS", "NETWORKS", "model_path", "point_name"]
 
 MODELS = Path(__file__).parent / "models"
@@ -19,8 +21,3 @@ NETWORKS = tuple(f"{m}_top" for m in METHODS)
 def model_path(name: str) -> Path:
     """The state dict of network ``name``."""
     return MODELS / f"{name}.pt"
-
-
-def point_name(lam: float) -> str:
-    """Working-point label of λ: ``raw`` for 0, else ``l0p3`` for 0.3."""
-    return "raw" if lam == 0 else "l" + f"{lam:g}".replace(".", "p")

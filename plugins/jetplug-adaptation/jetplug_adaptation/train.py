@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from jetplug_decorrelation.train import balanced_weights
+
 __all__ = ["Domains", "FitSettings", "fit_adapted"]
 
 
@@ -77,16 +79,6 @@ class Domains:
     tgt_train: np.ndarray
 
 
-def _balanced(y: np.ndarray) -> np.ndarray:
-    """Per-jet weights: each class sums to half the jets (mean weight 1)."""
-    w = np.ones(len(y), np.float32)
-    for label in (0, 1):
-        n = (y == label).sum()
-        if n:
-            w[y == label] = len(y) / (2.0 * n)
-    return w
-
-
 def ramp(progress: float) -> float:
     """Ganin et al.'s schedule of the reversal coefficient: 0 at the start, → 1."""
     return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
@@ -125,7 +117,7 @@ def fit_adapted(
     labelled = data.y_src >= 0
     xs = torch.as_tensor(data.x_src, dtype=torch.float32)
     ys = torch.as_tensor(np.clip(data.y_src, 0, 1), dtype=torch.float32)
-    ws = torch.as_tensor(_balanced(np.where(labelled, data.y_src, -1)) * labelled)
+    ws = torch.as_tensor(balanced_weights(np.where(labelled, data.y_src, -1)) * labelled)
     xt = torch.as_tensor(data.x_tgt, dtype=torch.float32)
     yt = torch.as_tensor(np.clip(data.y_tgt, 0, 1), dtype=torch.float32)
     # dann: every jet of both domains; sysadv: labelled jets of both samples

@@ -39,7 +39,15 @@ from jetplug_taggers.features import FEATURES, FIELDS, substructure_features
 
 from .common import MODELS
 
-__all__ = ["METHODS", "NETWORKS", "DecorrelatedNetwork", "network_spec"]
+__all__ = [
+    "METHODS",
+    "NETWORKS",
+    "DecorrelatedNetwork",
+    "WorkingPointScan",
+    "network_spec",
+    "point_name",
+    "scan_spec",
+]
 
 METHODS = {
     "adv": "adversarial (classifier against a mass-predicting adversary, arXiv:1611.01046)",
@@ -52,27 +60,42 @@ NETWORKS = tuple(f"{m}_{s}" for m in METHODS for s in SIGNALS)
 DEFAULT_POINTS = ("raw",)
 
 
-def network_spec(name: str, artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
-    """The spec of network plugin ``name``; working points from the metadata."""
-    method, signal = name.split("_")
+def point_name(lam: float) -> str:
+    """Working-point label of λ in a scan: ``raw`` for 0, else ``l0p3`` for 0.3."""
+    return "raw" if lam == 0 else "l" + f"{lam:g}".replace(".", "p")
+
+
+def scan_spec(
+    name: str,
+    artifact: Artifact,
+    meta: Mapping[str, Any],
+    *,
+    kind: Kind,
+    description: str,
+    signal: str,
+    default_index: int,
+) -> ModelSpec:
+    """The spec of a λ-scan network ``name``: the six substructure features in,
+    ``scores`` (every working point of the metadata) and ``score`` (the one the
+    option ``working_point`` picks, by default ``points[default_index]``) out."""
     points = tuple(p["name"] for p in meta.get("working_points", [])) or DEFAULT_POINTS
-    default = str(meta.get("default_working_point", points[-1]))
+    default = str(meta.get("default_working_point", points[default_index]))
     return ModelSpec(
         name=name,
-        kind=Kind.DECORRELATOR,
+        kind=kind,
         version=str(meta.get("version", "0")),
-        description=f"{signal} vs QCD, mass-decorrelated: {METHODS[method]}",
+        description=description,
         inputs=InputSpec("FatJet", FIELDS),
         tensors_in=(TensorSpec("features", "float32", (len(FEATURES),)),),
         tensors_out=(TensorSpec("scores", "float32", (len(points),)),),
         outputs=(
-            OutputSpec("score", "float32", description="P(signal) at the chosen working point"),
+            OutputSpec("score", "float32", description=f"P({signal}) at the chosen working point"),
             OutputSpec(
                 "scores",
                 "float32",
                 (len(points),),
                 labels=points,
-                description="P(signal) at every working point (lambda scan)",
+                description=f"P({signal}) at every working point (lambda scan)",
             ),
         ),
         artifact=artifact,
@@ -88,10 +111,24 @@ def network_spec(name: str, artifact: Artifact, meta: Mapping[str, Any]) -> Mode
     )
 
 
-class DecorrelatedNetwork(JetModel):
-    """Base of the decorrelated networks; subclasses set ``spec`` and ``signal_truth``."""
+def network_spec(name: str, artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
+    """The spec of network plugin ``name``; working points from the metadata."""
+    method, signal = name.split("_")
+    return scan_spec(
+        name,
+        artifact,
+        meta,
+        kind=Kind.DECORRELATOR,
+        description=f"{signal} vs QCD, mass-decorrelated: {METHODS[method]}",
+        signal="signal",
+        default_index=-1,
+    )
 
-    higher_is_signal: ClassVar[bool] = True
+
+class WorkingPointScan(JetModel):
+    """A λ scan served as one module: the six substructure features in, one MLP
+    per working point (:class:`~.nets.WorkingPoints`), every point's score out
+    and the chosen one's; subclasses set ``spec`` (:func:`scan_spec`)."""
 
     def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
         """The six substructure features (standardised inside the module)."""
@@ -116,6 +153,12 @@ class DecorrelatedNetwork(JetModel):
 
         labels = self.spec.outputs[1].labels or DEFAULT_POINTS
         return WorkingPoints(len(FEATURES), len(labels))
+
+
+class DecorrelatedNetwork(WorkingPointScan):
+    """Base of the decorrelated networks; subclasses set ``spec`` and ``signal_truth``."""
+
+    higher_is_signal: ClassVar[bool] = True
 
 
 def model_path(name: str) -> Path:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FitSettings", "fit_network"]
+__all__ = ["FitSettings", "balanced_weights", "fit_network"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class FitSettings:
     layers: int = 3
 
 
-def _balanced(y: np.ndarray) -> np.ndarray:
+def balanced_weights(y: np.ndarray) -> np.ndarray:
     """Per-jet weights: each class sums to half the jets (mean weight 1)."""
     w = np.ones(len(y), np.float32)
     for label in (0, 1):
@@ -89,7 +89,7 @@ def fit_network(
     generator = torch.Generator().manual_seed(seed)
     xt = torch.as_tensor(x, dtype=torch.float32)
     yt = torch.as_tensor(y, dtype=torch.float32)
-    wt = torch.as_tensor(_balanced(y))
+    wt = torch.as_tensor(balanced_weights(y))
     qcd_mass = mass[train & (y == 0)]
     edges = np.quantile(qcd_mass, np.linspace(0, 1, settings.mass_bins + 1)[1:-1])
     mbin = torch.as_tensor(np.searchsorted(edges, mass), dtype=torch.long)
