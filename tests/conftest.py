@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from jetplug import PluginHost
+
+if TYPE_CHECKING:
+    from jetplug.triton import TritonServer
 
 pytest_plugins = ["pytester"]
 
@@ -55,3 +60,25 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]
         ]
         for name, seed in (("ttbar", 11), ("qcd", 12))
     }
+
+
+@pytest.fixture(scope="session")
+def servable() -> list[str]:
+    """The plugins whose artifacts Triton serves."""
+    from jetplug.triton.repository import SERVABLE_FORMATS
+
+    host = PluginHost()
+    return [n for n in host.models.names() if host.spec(n).artifact.format in SERVABLE_FORMATS]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, servable: list[str]) -> Iterator[TritonServer]:
+    """One real tritonserver serving every servable plugin, for the whole session."""
+    from jetplug.triton import ExportSettings, TritonServer, export_repository
+
+    repo = tmp_path_factory.mktemp("model_repository")
+    export_repository(PluginHost(), servable, repo, ExportSettings(max_batch_size=4096))
+    srv = TritonServer(repo, log_path=tmp_path_factory.mktemp("triton") / "server.log")
+    srv.start()
+    yield srv
+    assert srv.stop() == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +16,11 @@ from jetplug.backends.triton import ServerUnavailableError, TritonBackend, Trito
 from jetplug.columns import gather_inputs
 from jetplug.config import parse_config
 from jetplug.runner import run
-from jetplug.testing import PluginContract
 from jetplug.triton import ExportSettings, TritonServer, export_repository, free_port
-from jetplug.triton.repository import SERVABLE_FORMATS
 
 from .tcp_proxy import FaultyProxy
 
 pytestmark = pytest.mark.triton
-
-
-@pytest.fixture(scope="session")
-def servable() -> list[str]:
-    host = PluginHost()
-    return [n for n in host.models.names() if host.spec(n).artifact.format in SERVABLE_FORMATS]
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, servable: list[str]) -> Iterator[TritonServer]:
-    repo = tmp_path_factory.mktemp("model_repository")
-    export_repository(PluginHost(), servable, repo, ExportSettings(max_batch_size=4096))
-    srv = TritonServer(repo, log_path=tmp_path_factory.mktemp("triton") / "server.log")
-    srv.start()
-    yield srv
-    assert srv.stop() == 0
 
 
 @pytest.fixture(scope="session")
@@ -532,79 +513,3 @@ def test_tls_with_a_real_server(tmp_path: Path, servable: list[str]) -> None:
         plain = TritonBackend({"url": srv.grpc_url, "retries": 0, "timeout_s": 3})
         with pytest.raises(BackendError):
             plain.infer(spec, x)
-
-
-# -- PluginContract's local-vs-Triton test, on a real server -------------------------------------
-class _OnTheServer:
-    @pytest.fixture(autouse=True)
-    def _url(self, server: TritonServer) -> None:
-        self.triton_url = server.grpc_url
-
-
-class TestFastSimContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "example_fastsim"  # created collection, per-object random numbers
-
-
-class TestAnomalyContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "example_anomaly"  # torch; finalize uses the prepared tensors
-
-
-class TestDecorrelatorContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "example_decorrelator"  # reads another plugin's output
-
-
-class TestCalibratorContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "calib_pfn"  # three input tensors, replaces FatJet.pt
-
-
-class TestJetLevelCalibratorContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "calib_bdt"  # xgboost; energy fractions derived where a file lacks them
-
-
-class TestAutoencoderContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "ae_qcd"  # the reconstruction error is computed inside the served network
-
-
-class TestNormalizedAutoencoderContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "nae_top"
-
-
-class TestGanContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "fastsim_gan"  # noise from per-object random numbers, sent as a tensor
-    triton_rtol = 1e-4
-
-
-class TestJetCLRContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "jetclr"  # a 64-d embedding per jet (vector output, no labels)
-
-
-class TestJetCLRAnomalyContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "jetclr_qcd"  # Mahalanobis distance computed inside the served network
-
-
-class TestTau21DDTContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "tau21_ddt"  # a slope as a state-dict buffer
-
-
-class TestDDTMapContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "ddt_part_w"  # quantile table; reads part's output (runs after it)
-
-
-class TestDisCoContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "disco_w"  # one MLP per working point, all served as one model
-
-
-class TestAdversarialContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "adv_top"
-
-
-class TestDomainAdversarialContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "dann_top"  # a lambda scan of gradient-reversal-trained networks, one served model
-
-
-class TestSystematicAdversarialContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "sysadv_top"
-
-
-class TestFewShotContractOnTriton(_OnTheServer, PluginContract):
-    plugin = "meta_w"  # MAML start adapted with K = 100 jets (jetplug-meta)
