@@ -112,3 +112,29 @@ def test_jetplug_train_points_to_the_training_script(generated: dict[str, list[P
     result = CliRunner().invoke(main, ["train", "fastsim_gan", str(generated["qcd"][0])])
     assert result.exit_code != 0
     assert "scripts/train_fastsim.py" in result.output
+
+
+def test_distilled_generator_imitates_its_teacher() -> None:
+    import torch
+
+    from jetplug_fastsim.distill import DistillSettings, distill_generator
+    from jetplug_fastsim.gan import CONDITIONS, FEATURES, N_NOISE
+    from jetplug_fastsim.nets import FastSimGAN
+
+    torch.manual_seed(0)
+    teacher = FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES), hidden=32)
+    teacher.feat_std.fill_(2.0)
+    rng = np.random.default_rng(0)
+    cond = rng.normal(size=(4000, len(CONDITIONS))).astype(np.float32)
+    settings = DistillSettings(hidden=24, steps=1500, batch_size=256, eval_every=500, eval_rows=500)
+    student, record = distill_generator(teacher, cond[:3000], cond[3000:], settings, log=print)
+    assert student.generator[0].out_features == 24
+    torch.testing.assert_close(student.feat_std, teacher.feat_std)  # a drop-in replacement
+    c, z = torch.as_tensor(cond[3000:]), torch.randn(1000, N_NOISE)
+    with torch.no_grad():
+        (want, p_want), (got, p_got) = teacher(c, z), student(c, z)
+        spread = float(((want - want.mean(0)) ** 2).mean())  # what a constant would miss by
+        missed = float(((got - want) ** 2).mean())
+    assert missed < 0.3 * spread  # a constant (or an untrained student) misses by >= spread
+    assert record["val_mse_history"][-1][1] < record["val_mse_history"][0][1]
+    torch.testing.assert_close(p_got, p_want)  # the same efficiency

@@ -38,6 +38,7 @@ from jetplug import (
     TargetMode,
     TensorSpec,
     lazy_spec,
+    load_model_metadata,
     shipped_spec,
 )
 
@@ -63,7 +64,7 @@ CONDITIONS = (
     "truth_qcd", "truth_top", "truth_W", "truth_Z", "truth_H",
 )  # fmt: skip
 FEATURES = (
-    "log_response", "d_eta", "d_phi", "log_m_over_pt", "msd_over_m",
+    "log_response", "d_eta", "d_phi", "log_mass_response", "msd_over_m",
     "log_tau1", "logit_tau21", "logit_tau32", "logit_tau43", "n2b1", "n3b1",
     "log_n_constituents",
 )  # fmt: skip
@@ -124,19 +125,22 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def encode(gen: Mapping[str, np.ndarray], reco: Mapping[str, np.ndarray]) -> np.ndarray:
     """``(n, len(FEATURES))`` float32: reco FatJets relative to their gen jets.
 
-    Positive quantities are taken as logs and the τ ratios (in (0, 1)) as
+    pT and mass are responses to the gen jet's (log pT/pT_gen and
+    log(1 + m) − log(1 + m_gen)): narrow residuals around 0, so that the
+    generator need not learn the resonance mass peaks the conditions already
+    hold. Positive quantities are taken as logs and the τ ratios (in (0, 1)) as
     logits, so the generator works in an unbounded space; m_SD/m, N2 and N3
     stay linear and are clipped when decoded, which gives their point masses
     (m_SD = m for 17 % of jets, N2 = 0 or N3 = 0 for 1–2 %) for free.
     """
-    pt_g, pt = _f64(gen["pt"]), _f64(reco["pt"])
+    pt_g, pt, mass_g = _f64(gen["pt"]), _f64(reco["pt"]), _f64(gen["mass"])
     mass, tau = _f64(reco["mass"]), [_f64(reco[f"tau{i}"]) for i in range(1, 5)]
     dphi = (_f64(reco["phi"]) - _f64(gen["phi"]) + np.pi) % (2 * np.pi) - np.pi
     columns = [
         np.log(pt / pt_g),
         _f64(reco["eta"]) - _f64(gen["eta"]),
         dphi,
-        np.log(np.maximum(mass / pt, _EPS)),
+        np.log1p(np.maximum(mass, 0.0)) - np.log1p(np.maximum(mass_g, 0.0)),
         _ratio(_f64(reco["msoftdrop"]), mass),
         np.log(np.maximum(tau[0], _EPS)),
         _logit(_ratio(tau[1], tau[0])),
@@ -153,7 +157,8 @@ def decode(gen: Mapping[str, np.ndarray], features: np.ndarray) -> dict[str, np.
     """FatJet :data:`FIELDS` from gen jets and encoded features (always physical)."""
     f = features.astype(np.float64)
     pt = _f64(gen["pt"]) * np.exp(np.clip(f[:, 0], -2.0, 2.0))
-    mass = np.exp(np.clip(f[:, 3], -12.0, 0.0)) * pt
+    log_mass = np.log1p(np.maximum(_f64(gen["mass"]), 0.0)) + np.clip(f[:, 3], -12.0, 12.0)
+    mass = np.clip(np.expm1(log_mass), 0.0, pt)
     tau1 = np.exp(np.clip(f[:, 5], -12.0, 0.0))
     tau2 = tau1 * _sigmoid(f[:, 6])
     tau3 = tau2 * _sigmoid(f[:, 7])
@@ -224,7 +229,9 @@ class GanFastSim(JetModel):
         """The generator and efficiency networks; weights come from the artifact."""
         from .nets import FastSimGAN
 
-        return FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES))
+        meta = load_model_metadata(self.spec.artifact.path)
+        hidden = int(meta.get("settings", {}).get("hidden", 128))
+        return FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES), hidden=hidden)
 
     def train(self, data: Any, output: Path, **kwargs: Any) -> dict[str, Any]:
         """Refused with what to run: the GAN trains on gen jets paired with their FatJets."""

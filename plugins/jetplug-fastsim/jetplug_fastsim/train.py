@@ -15,6 +15,7 @@ on an exponential moving average of the generator's weights (decay
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -36,14 +37,21 @@ class GanSettings:
     steps: int = 8000
     critic_steps: int = 5
     batch_size: int = 512
+    hidden: int = 128
     lr: float = 1e-4
+    lr_final: float = 0.05
+    """Cosine decay of both learning rates to this fraction of ``lr`` at ``steps``."""
     gp_lambda: float = 10.0
     eval_every: int = 250
+    val_jets: int = 50_000
+    """Validation jets the checkpoint choice compares (a fixed random subset)."""
     efficiency_epochs: int = 4
     ema: float = 0.999
     device: str = "cpu"
     seed: int = 7
     threads: int = 2
+    max_seconds: float = 0.0
+    """Stop early after this much training time (0: no limit); the record says where."""
 
 
 def _sum_w1(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,7 +78,9 @@ def train_gan(
     cond_reco = cond_all[reco]
     train = pairs.split[reco] == "train"
     val = pairs.split[reco] == "val"
-    model = FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES))
+    if val.sum() > settings.val_jets:  # a fixed random subset keeps the evaluations quick
+        val[rng.permutation(np.flatnonzero(val))[settings.val_jets :]] = False
+    model = FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES), hidden=settings.hidden)
     c_t = torch.as_tensor(cond_all[pairs.split == "train"])
     model.cond_mean.copy_(c_t.mean(0))
     model.cond_std.copy_(c_t.std(0).clamp_min(1e-3))
@@ -102,20 +112,33 @@ def train_gan(
             eff_opt.step()
     log(f"efficiency network: {time.perf_counter() - start:.0f} s, last BCE {loss.item():.4f}")
 
-    critic = Critic(len(CONDITIONS), len(FEATURES)).to(dev)
+    critic = Critic(len(CONDITIONS), len(FEATURES), hidden=settings.hidden).to(dev)
     g_opt = torch.optim.Adam(model.generator.parameters(), lr=settings.lr, betas=(0.5, 0.9))
     d_opt = torch.optim.Adam(critic.parameters(), lr=settings.lr, betas=(0.5, 0.9))
+
+    def cosine(step: int) -> float:
+        return settings.lr_final + (1 - settings.lr_final) * 0.5 * (
+            1 + math.cos(math.pi * min(step / settings.steps, 1.0))
+        )
+
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, cosine) for o in (g_opt, d_opt)]
     n = len(x_train)
+    draws = torch.Generator(device=dev).manual_seed(settings.seed)
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(rng.integers(0, n, settings.batch_size)).to(dev)
+        idx = torch.randint(0, n, (settings.batch_size,), device=dev, generator=draws)
         return c_train[idx], x_train[idx]
 
     ema = copy.deepcopy(model)
     best, best_step, best_state, history = float("inf"), 0, None, []
     noise_val = torch.as_tensor(rng.standard_normal((len(c_val), N_NOISE)).astype(np.float32))
     noise_val = noise_val.to(dev)
+    gan_start, last_step = time.perf_counter(), 0
     for step in range(1, settings.steps + 1):
+        if settings.max_seconds and time.perf_counter() - gan_start > settings.max_seconds:
+            log(f"stopped at step {step - 1}: max_seconds {settings.max_seconds} reached")
+            break
+        last_step = step
         for _ in range(settings.critic_steps):
             c, x = batch()
             z = torch.randn(len(c), N_NOISE, device=dev)
@@ -138,12 +161,15 @@ def train_gan(
                 model.generator.parameters(), ema.generator.parameters(), strict=True
             ):
                 avg.mul_(settings.ema).add_(mine, alpha=1 - settings.ema)
+        for schedule in schedules:
+            schedule.step()
         if step % settings.eval_every == 0:
             with torch.no_grad():
                 gen_val = ema.generate(c_val, noise_val).cpu().numpy()
             score = _sum_w1(gen_val, x_val)
             history.append([step, round(score, 4)])
-            log(f"step {step}: critic loss {float(d_loss):.4f}, validation sum W1 {score:.4f}")
+            critic_loss = float(d_loss.detach())
+            log(f"step {step}: critic loss {critic_loss:.4f}, validation sum W1 {score:.4f}")
             if score < best:
                 # the average generator; the efficiency network and buffers are final already
                 best, best_step, best_state = score, step, copy.deepcopy(ema.state_dict())
@@ -153,6 +179,7 @@ def train_gan(
     record = {
         "settings": asdict(settings),
         "best_step": best_step,
+        "last_step": last_step,
         "val_sum_w1_history": history,
         "jets": {"train": int(train.sum()), "val": int(val.sum()), "gen_train": len(y_eff)},
         "train_seconds": round(time.perf_counter() - start, 1),
