@@ -126,7 +126,10 @@ def test_distilled_generator_imitates_its_teacher() -> None:
     teacher.feat_std.fill_(2.0)
     rng = np.random.default_rng(0)
     cond = rng.normal(size=(4000, len(CONDITIONS))).astype(np.float32)
-    settings = DistillSettings(hidden=24, steps=1500, batch_size=256, eval_every=500, eval_rows=500)
+    settings = DistillSettings(
+        hidden=24, steps=1500, batch_size=256, eval_every=500, eval_rows=500,
+        threads=torch.get_num_threads(),  # leave the test process's setting as it is
+    )  # fmt: skip
     student, record = distill_generator(teacher, cond[:3000], cond[3000:], settings, log=print)
     assert student.generator[0].out_features == 24
     torch.testing.assert_close(student.feat_std, teacher.feat_std)  # a drop-in replacement
