@@ -41,6 +41,8 @@ from jetplug_anomaly.plugin import (
 from jetplug_anomaly.train import NAE_SETTINGS, train_anomaly
 
 VERSION = "1.0.0"
+VERSIONS = {"nae_qcd": "2.0.0", "nae_top": "2.0.0"}
+"""2.0.0: the NAE stage with γ = 0.001 and the learning rate lowered at the crossing."""
 PLUGINS: dict[str, type[ImageAnomaly]] = {
     "ae_qcd": AutoencoderQCD,
     "ae_top": AutoencoderTop,
@@ -91,12 +93,13 @@ def main() -> None:
         start = time.perf_counter()
         nae = dataclasses.replace(NAE_SETTINGS, epochs=args.nae_epochs)
         log = functools.partial(print, flush=True)
-        train_anomaly(plugin, data, model, version=VERSION, settings=settings, log=log, nae=nae)
+        version = VERSIONS.get(name, VERSION)
+        train_anomaly(plugin, data, model, version=version, settings=settings, log=log, nae=nae)
         meta = load_model_metadata(model)
         info = {k: v for k, v in meta.items() if k not in ("version", "sha256", "file")}
         write_model_metadata(
             model,
-            VERSION,
+            version,
             **info,
             command=f"python scripts/train_anomaly.py {relative_path(args.data)} "
             f"--seeds {seeds} --only {name} --nae-epochs {args.nae_epochs}",

@@ -98,6 +98,9 @@ def test_choose_epoch_is_label_free() -> None:
     assert choose_epoch(result) == 2
     never = NAEResult(val_energy=[1.0, 1.0, 1.0], neg_energy=[0.1, 0.2, 0.3])
     assert choose_epoch(never) == 2
+    # with the learning rate lowered at the crossing, training settles: the last epoch
+    lowered = NAEResult(val_energy=result.val_energy, neg_energy=result.neg_energy, crossed_at=2)
+    assert choose_epoch(lowered) == 3
 
 
 def test_signal_efficiency_at_background_quantile() -> None:

@@ -106,13 +106,20 @@ def train_anomaly(
     if method == "nae":
         result = fit_nae(module, train, val, nae, seed=settings.seed, log=log)
         chosen = choose_epoch(result)
-        log(f"chosen NAE epoch {chosen} (label-free: first epoch with E(x-) >= E(val))")
+        log(f"chosen NAE epoch {chosen} (label-free; E(x-) reached E(val) after epoch "
+            f"{result.crossed_at})")  # fmt: skip
         record["nae"] = {
             "settings": dataclasses.asdict(nae),
             **result.record(),
             "chosen_epoch": chosen,
-            "chosen_by": "first epoch whose fresh negative samples' mean energy reaches "
-            "the validation jets' mean energy (no signal labels)",
+            "chosen_by": (
+                "the last epoch; the learning rate drops after the first epoch whose fresh "
+                "negative samples' mean energy reaches the validation jets' (no signal labels)"
+                if result.crossed_at is not None
+                else "first epoch whose fresh negative samples' mean energy reaches "
+                "the validation jets' mean energy (no signal labels)"
+            ),
+            "crossed_at": result.crossed_at,
             "auc_by_epoch_after_the_fact": _after_the_fact_auc(
                 module, result.states, test_x, test_truth, normal
             ),

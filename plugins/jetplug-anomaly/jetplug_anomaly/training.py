@@ -135,12 +135,13 @@ def fit_autoencoder(
 class NAESettings:
     """Hyper-parameters of the NAE stage (recorded in the model metadata)."""
 
-    epochs: int = 40
+    epochs: int = 50
     steps_per_epoch: int = 50
     batch_size: int = 128
-    lr: float = 1e-3
-    gamma: float = 0.1
-    """Weight of E(x⁻)², energies in units of the AE's median training energy."""
+    lr: float = 3e-4
+    gamma: float = 0.001
+    """Weight of E(x⁻)², energies in units of the AE's median training energy (0.1
+    capped E(x⁻) at 5 units, below what raising the simple jets' energy needs)."""
     z_steps: int = 20
     z_step: float = 0.2
     z_noise: float = 0.05
@@ -151,6 +152,10 @@ class NAESettings:
     replay_ratio: float = 0.95
     start_from_data: bool = True
     """Start fresh latent chains at encoded training jets instead of random points."""
+    lr_after_crossing: float | None = 3e-5
+    """Learning rate from the epoch after E(x⁻) first reaches E(x⁺) (None: ``lr``
+    throughout). At the crossing the energies start to grow fast and, at the full
+    rate, the score swings from epoch to epoch; the lower rate lets it settle."""
     n_monitor: int = 1000
     """Fresh negative samples drawn after each epoch to measure E(x⁻)."""
 
@@ -240,6 +245,8 @@ class NAEResult:
     neg_energy: list[float] = field(default_factory=list)
     """Mean energy of fresh negative samples (x⁻) after each epoch, same units."""
     energy_unit: float = 1.0
+    crossed_at: int | None = None
+    """The epoch after which the learning rate was lowered (``lr_after_crossing``)."""
 
     def record(self) -> dict[str, Any]:
         """The monitors, for the metadata."""
@@ -293,6 +300,12 @@ def fit_nae(
             loss.backward()
             optimizer.step()
         monitor(epoch + 1)
+        crossed = result.neg_energy[-1] >= result.val_energy[-1]
+        if crossed and s.lr_after_crossing is not None and result.crossed_at is None:
+            result.crossed_at = epoch + 1
+            for group in optimizer.param_groups:
+                group["lr"] = s.lr_after_crossing
+            log(f"E(x-) reached E(val): learning rate {s.lr_after_crossing:g} from now on")
     return result
 
 
@@ -306,8 +319,11 @@ def choose_epoch(result: NAEResult) -> int:
     only raises energies where the data is (the validation energy grows) and
     the score loses its contrast. The first epoch at which the mean energy of
     fresh negatives reaches the mean validation energy is chosen; if it never
-    does, the last epoch.
+    does, the last epoch. With ``lr_after_crossing`` that epoch only lowers the
+    learning rate (:attr:`NAEResult.crossed_at`), and the last epoch is chosen.
     """
+    if result.crossed_at is not None:
+        return len(result.val_energy) - 1
     for epoch, (pos, neg) in enumerate(zip(result.val_energy, result.neg_energy, strict=True)):
         if epoch > 0 and neg >= pos:
             return epoch
