@@ -151,3 +151,17 @@ def test_unreachable_scheduler_is_one_line(tmp_path: Path, real_data: Path) -> N
             f"(OSError: Timed out trying to connect to {address} after {seconds} s); "
             "is it running? (--scheduler-timeout sets the wait)"
         ]
+
+
+def test_a_subcommand_imports_only_its_own_stack() -> None:
+    """``jetplug run`` starts without the training/validation stacks (scikit-learn, optuna)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from click.testing import CliRunner; from jetplug.cli import main; "
+        "r = CliRunner().invoke(main, ['run', '--help']); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in ('sklearn', 'optuna', 'jetplug.training') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

