@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 __all__ = [
     "EfficiencyResult",
@@ -41,6 +40,8 @@ class RejectionResult:
 
 def rejection(labels: np.ndarray, scores: np.ndarray, eff_s: float = 0.5) -> float:
     """1/εB at the ROC point whose εS is nearest ``eff_s`` (``inf`` if εB = 0)."""
+    from sklearn.metrics import roc_curve  # scikit-learn loads only where metrics are computed
+
     fpr, tpr, _ = roc_curve(labels, scores)
     i = int(np.argmin(np.abs(tpr - eff_s)))
     return float(1.0 / fpr[i]) if fpr[i] > 0 else float("inf")
@@ -55,6 +56,8 @@ def tagging_metrics(
     seed: int = 0,
 ) -> RejectionResult:
     """AUC and rejection at ``eff_s`` with bootstrap (resampling jets) uncertainties."""
+    from sklearn.metrics import roc_auc_score
+
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -115,6 +118,8 @@ def efficiency_metrics(
     seed: int = 0,
 ) -> EfficiencyResult:
     """AUC and :func:`signal_efficiency` at each ``eff_b``, bootstrapping jets for the errors."""
+    from sklearn.metrics import roc_auc_score
+
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     rng = np.random.default_rng(seed)

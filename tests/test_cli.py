@@ -7,6 +7,7 @@ from pathlib import Path
 
 import awkward as ak
 import numpy as np
+import pytest
 import xgboost as xgb
 from click.testing import CliRunner
 from coffea.util import load
@@ -153,15 +154,25 @@ def test_unreachable_scheduler_is_one_line(tmp_path: Path, real_data: Path) -> N
         ]
 
 
-def test_a_subcommand_imports_only_its_own_stack() -> None:
-    """``jetplug run`` starts without the training/validation stacks (scikit-learn, optuna)."""
+@pytest.mark.parametrize(
+    ("args", "absent"),
+    [
+        (["run", "--help"], ("sklearn", "optuna", "torch", "jetplug.training")),
+        (["plugins"], ("sklearn", "optuna", "torch")),  # every installed plugin registered
+    ],
+)
+def test_start_up_imports_only_what_the_command_needs(
+    args: list[str], absent: tuple[str, ...]
+) -> None:
+    """Subcommands load lazily and plugin packages import torch/scikit-learn only to build or
+    train a model: a `jetplug run` of an xgboost tagger starts without them."""
     import subprocess
     import sys
 
     code = (
         "import sys; from click.testing import CliRunner; from jetplug.cli import main; "
-        "r = CliRunner().invoke(main, ['run', '--help']); assert r.exit_code == 0, r.output; "
-        "print(sorted(m for m in ('sklearn', 'optuna', 'jetplug.training') if m in sys.modules))"
+        f"r = CliRunner().invoke(main, {args!r}); assert r.exit_code == 0, r.output; "
+        f"print(sorted(m for m in {absent!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -34,10 +34,10 @@ from jetplug import (
     lazy_spec,
     load_model_metadata,
 )
-from jetplug.training import TrainingData, TrainSettings
 from jetplug_taggers.images import jet_images
 
-from .train import train_anomaly
+if TYPE_CHECKING:  # the training stack (torch, scikit-learn) loads only to train
+    from jetplug.training import TrainingData, TrainSettings
 
 __all__ = [
     "MODELS",
@@ -134,6 +134,8 @@ class ImageAnomaly(JetModel):
         log: Callable[[str], None],
     ) -> dict[str, Any]:
         """Train on the jets of class ``normal_truth`` (AE, then the NAE stage for ``nae``)."""
+        from .train import train_anomaly
+
         return train_anomaly(self, data, output, version=version, settings=settings, log=log)
 
 

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +28,9 @@ from jetplug import (
     TargetMode,
     TensorSpec,
 )
-from jetplug.training import TrainingData
+
+if TYPE_CHECKING:  # the training stack (scikit-learn) loads only to train
+    from jetplug.training import TrainingData
 
 __all__ = [
     "MAX_LOG_CORRECTION",
