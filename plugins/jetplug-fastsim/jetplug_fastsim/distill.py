@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .gan import CONDITIONS, FEATURES, N_NOISE
+from .train import cosine_decay
 
 __all__ = ["DistillSettings", "distill_generator"]
 
@@ -81,12 +82,9 @@ def distill_generator(
         y_val = teacher.generate(c_val, z_val)
     opt = torch.optim.Adam(student.generator.parameters(), lr=settings.lr)
 
-    def cosine(step: int) -> float:
-        return settings.lr_final + (1 - settings.lr_final) * 0.5 * (
-            1 + math.cos(math.pi * min(step / settings.steps, 1.0))
-        )
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt, cosine_decay(settings.steps, settings.lr_final)
+    )
     start, best, best_step, best_state, history = time.perf_counter(), math.inf, 0, None, []
     for step in range(1, settings.steps + 1):
         idx = torch.randint(0, len(c_train), (settings.batch_size,), device=dev, generator=gen)

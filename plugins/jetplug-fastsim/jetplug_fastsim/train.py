@@ -27,7 +27,7 @@ from scipy.stats import wasserstein_distance
 from .data import GenRecoPairs
 from .gan import CONDITIONS, FEATURES, N_NOISE, conditions, encode
 
-__all__ = ["GanSettings", "train_gan"]
+__all__ = ["GanSettings", "cosine_decay", "train_gan"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,15 @@ class GanSettings:
     threads: int = 2
     max_seconds: float = 0.0
     """Stop early after this much training time (0: no limit); the record says where."""
+
+
+def cosine_decay(steps: int, final: float) -> Callable[[int], float]:
+    """Learning-rate factor of step ``k``: cosine from 1 to ``final`` over ``steps``."""
+
+    def factor(k: int) -> float:
+        return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(k / steps, 1.0)))
+
+    return factor
 
 
 def _sum_w1(a: np.ndarray, b: np.ndarray) -> float:
@@ -116,11 +125,7 @@ def train_gan(
     g_opt = torch.optim.Adam(model.generator.parameters(), lr=settings.lr, betas=(0.5, 0.9))
     d_opt = torch.optim.Adam(critic.parameters(), lr=settings.lr, betas=(0.5, 0.9))
 
-    def cosine(step: int) -> float:
-        return settings.lr_final + (1 - settings.lr_final) * 0.5 * (
-            1 + math.cos(math.pi * min(step / settings.steps, 1.0))
-        )
-
+    cosine = cosine_decay(settings.steps, settings.lr_final)
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, cosine) for o in (g_opt, d_opt)]
     n = len(x_train)
     draws = torch.Generator(device=dev).manual_seed(settings.seed)
