@@ -48,6 +48,7 @@ __all__ = [
     "choose_epoch",
     "constrain_encoder",
     "energies",
+    "first_crossing",
     "fit_autoencoder",
     "fit_nae",
     "release",
@@ -300,12 +301,12 @@ def fit_nae(
             loss.backward()
             optimizer.step()
         monitor(epoch + 1)
-        crossed = result.neg_energy[-1] >= result.val_energy[-1]
-        if crossed and s.lr_after_crossing is not None and result.crossed_at is None:
-            result.crossed_at = epoch + 1
-            for group in optimizer.param_groups:
-                group["lr"] = s.lr_after_crossing
-            log(f"E(x-) reached E(val): learning rate {s.lr_after_crossing:g} from now on")
+        if s.lr_after_crossing is not None and result.crossed_at is None:
+            result.crossed_at = first_crossing(result)  # set once: the rate drops once
+            if result.crossed_at is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = s.lr_after_crossing
+                log(f"E(x-) reached E(val): learning rate {s.lr_after_crossing:g} from now on")
     return result
 
 
@@ -322,12 +323,18 @@ def choose_epoch(result: NAEResult) -> int:
     does, the last epoch. With ``lr_after_crossing`` that epoch only lowers the
     learning rate (:attr:`NAEResult.crossed_at`), and the last epoch is chosen.
     """
+    last = len(result.val_energy) - 1
     if result.crossed_at is not None:
-        return len(result.val_energy) - 1
-    for epoch, (pos, neg) in enumerate(zip(result.val_energy, result.neg_energy, strict=True)):
-        if epoch > 0 and neg >= pos:
-            return epoch
-    return len(result.val_energy) - 1
+        return last
+    crossing = first_crossing(result)
+    return last if crossing is None else crossing
+
+
+def first_crossing(result: NAEResult) -> int | None:
+    """The first NAE epoch (not the autoencoder, epoch 0) whose fresh negatives' mean
+    energy reaches the validation jets' mean energy; None if none has yet."""
+    pairs = zip(result.val_energy, result.neg_energy, strict=True)
+    return next((e for e, (pos, neg) in enumerate(pairs) if e > 0 and neg >= pos), None)
 
 
 def settings_record(settings: NAESettings) -> dict[str, Any]:

@@ -48,6 +48,7 @@ __all__ = [
     "FIELDS",
     "N_NOISE",
     "GanFastSim",
+    "build_generator",
     "build_spec",
     "conditions",
     "decode",
@@ -181,6 +182,15 @@ def decode(gen: Mapping[str, np.ndarray], features: np.ndarray) -> dict[str, np.
     return {**columns, "nConstituents": n_const}
 
 
+def build_generator(meta: Mapping[str, Any]) -> Any:
+    """An untrained :class:`~jetplug_fastsim.nets.FastSimGAN` shaped as model metadata ``meta``
+    says (``settings.hidden``; 128, the width of 1.0.0, where it is not recorded)."""
+    from .nets import FastSimGAN
+
+    hidden = int(meta.get("settings", {}).get("hidden", 128))
+    return FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES), hidden=hidden)
+
+
 def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:
     """GenJetAK8 -> FastSimFatJet (created, kept where reconstructed, sorted by pT)."""
     return ModelSpec(
@@ -227,11 +237,7 @@ class GanFastSim(JetModel):
 
     def build_module(self) -> Any:
         """The generator and efficiency networks; weights come from the artifact."""
-        from .nets import FastSimGAN
-
-        meta = load_model_metadata(self.spec.artifact.path)
-        hidden = int(meta.get("settings", {}).get("hidden", 128))
-        return FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES), hidden=hidden)
+        return build_generator(load_model_metadata(self.spec.artifact.path))
 
     def train(self, data: Any, output: Path, **kwargs: Any) -> dict[str, Any]:
         """Refused with what to run: the GAN trains on gen jets paired with their FatJets."""
