@@ -3,8 +3,9 @@
     python scripts/train_jetclr.py [DATA_DIR] [--files-per-class N] [--max-minutes M] ...
 
 Reads ttbar and QCD FatJets (500 < pT < 700 GeV, |η| < 2) of DATA_DIR
-(default data/train: ``ttbar/ttbar_s21_*.root`` and ``qcd/qcd_s22_*.root``,
-the first N files of each with ``--files-per-class``), takes the event-based
+(default data/train: ``ttbar/ttbar_s21_*.root`` and ``qcd/qcd_s22_*.root``;
+with ``--samples all`` every ttbar, QCD and W file; the first N files of
+each with ``--files-per-class``), takes the event-based
 train split for the self-supervised training (labels are never read) and the
 validation split for the loss that picks the epoch
 (``jetplug_representation.training``). Then fits the Mahalanobis score on
@@ -14,6 +15,11 @@ history, time) into the package's ``models/``. Without ``--files-per-class``
 and with a larger ``--max-minutes`` / ``--epochs``, the same command is the
 full training. The independent sample (``data/independent``) is for
 ``jetplug validate --section representation``.
+
+To train on another machine (a GPU): ``--save-clouds FILE`` writes the
+selected jets of the train and validation splits (z, Δη, Δφ as float16)
+with the record of the files they came from and stops; ``--clouds FILE
+--device cuda --output-dir DIR`` trains on them there.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -33,13 +40,17 @@ from jetplug.artifacts import relative_path
 from jetplug.samples import detectors_of
 from jetplug.spec import sha256_file
 from jetplug.training import training_inputs
-from jetplug_representation.augment import cloud_of
+from jetplug_representation.augment import Cloud, cloud_of, load_clouds, save_clouds
 from jetplug_representation.jetclr import DIM, ENCODER, MODELS, N_CONSTITUENTS, jetclr_spec
 from jetplug_representation.nets import MahalanobisScore
 from jetplug_representation.training import CLRSettings, embed, train_encoder
 
-VERSION = "1.0.0"
-SAMPLES = {"ttbar": "ttbar_s21_*.root", "qcd": "qcd_s22_*.root"}
+VERSION = "2.0.0"
+SAMPLES = {
+    "top-qcd": {"ttbar": "ttbar_s21_*.root", "qcd": "qcd_s22_*.root"},
+    "all": {"ttbar": "ttbar_*.root", "qcd": "qcd_*.root", "wjets": "wjets_*.root"},
+}
+TRUTH = {"top-qcd": (0, 1), "all": (0, 1, 2)}
 PT_RANGE = (500.0, 700.0)
 ETA_MAX = 2.0
 
@@ -55,6 +66,14 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=CLRSettings.temperature)
     parser.add_argument("--seed", type=int, default=CLRSettings.seed)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--samples", choices=tuple(SAMPLES), default="top-qcd")
+    parser.add_argument("--save-clouds", type=Path, help="write the selected jets and stop")
+    parser.add_argument(
+        "--val-jets", type=int, default=None, help="with --save-clouds: keep this many"
+    )
+    parser.add_argument("--clouds", type=Path, help="train on jets written by --save-clouds")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--output-dir", type=Path, default=MODELS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = CLRSettings(
@@ -65,44 +84,25 @@ def main() -> None:
         max_minutes=args.max_minutes,
         seed=args.seed,
     )
-    files = []
-    for proc, pattern in SAMPLES.items():
-        found = sorted((args.data / proc).glob(pattern))[: args.files_per_class]
-        if not found:
-            sys.exit(f"error: no {args.data / proc / pattern}")
-        files += found
-    start = time.perf_counter()
-    spec = untrained_spec(MODELS / "jetclr.pt", "torch-state-dict", jetclr_spec)
-    data = training_inputs(files, spec)
-    pt, eta = data.reco["pt"], data.reco["eta"]
-    keep = (pt > PT_RANGE[0]) & (pt < PT_RANGE[1]) & (np.abs(eta) < ETA_MAX)
-    data = data.select(keep & np.isin(data.truth, [0, 1]))
-    cloud = cloud_of(data.inputs)
-    jets = {
-        split: {
-            "top": int(((data.split == split) & (data.truth == 1)).sum()),
-            "QCD": int(((data.split == split) & (data.truth == 0)).sum()),
-        }
-        for split in ("train", "val", "test")
-    }
-    print(
-        f"read {len(data)} jets of {len(files)} files in {time.perf_counter() - start:.0f} s: {jets}"
-    )
-    train = cloud.take(np.flatnonzero(data.split == "train"))
-    val = cloud.take(np.flatnonzero(data.split == "val"))
-    result = train_encoder(train, val, settings, print)
+    if args.clouds is not None:
+        train, val, qcd, record = _load(args.clouds)
+    else:
+        train, val, qcd, record = _read(args.data, args.samples, args.files_per_class)
+    print(f"jets per split: {record['jets']}")
+    if args.save_clouds is not None:
+        _save(args.save_clouds, train, val, qcd, record, args.val_jets)
+        print(f"wrote {args.save_clouds}")
+        return
+    result = train_encoder(train, val, settings, print, args.device)
     record = {
         "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python", "scripts/train_jetclr.py", *sys.argv[1:]]),
-        "data": [{"file": relative_path(f), "sha256": sha256_file(f)} for f in files],
-        "detectors": detectors_of(files),
-        "selection": {
-            "pt": list(PT_RANGE),
-            "eta_max": ETA_MAX,
-            "truth": "top and QCD, labels unused",
+        **record,
+        "settings": {
+            **dataclasses.asdict(settings),
+            "threads": args.threads,
+            "device": args.device,
         },
-        "jets": jets,
-        "settings": {**dataclasses.asdict(settings), "threads": args.threads},
         "architecture": {**ENCODER, "n_constituents": N_CONSTITUENTS},
         "history": {"train_loss": result.train_loss, "val_loss": result.val_loss},
         "best_epoch": result.best_epoch,
@@ -110,25 +110,97 @@ def main() -> None:
         "steps": result.steps,
         "seconds": round(result.seconds),
     }
-    out = MODELS / "jetclr.pt"
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    out = args.output_dir / "jetclr.pt"
     torch.save(result.encoder.state_dict(), out)
     write_model_metadata(out, VERSION, plugin="jetclr", **record)
     print(f"wrote {relative_path(out)}")
 
-    qcd = train.take(np.flatnonzero(data.truth[data.split == "train"] == 0))
     score = MahalanobisScore(result.encoder, DIM)
-    score.fit(torch.from_numpy(embed(result.encoder, qcd)))
-    out = MODELS / "jetclr_qcd.pt"
+    score.fit(torch.from_numpy(embed(result.encoder, train.take(qcd))))
+    out = args.output_dir / "jetclr_qcd.pt"
     torch.save(score.state_dict(), out)
     write_model_metadata(
         out,
         VERSION,
         plugin="jetclr_qcd",
-        encoder={"file": "jetclr.pt", "sha256": sha256_file(MODELS / "jetclr.pt")},
+        encoder={"file": "jetclr.pt", "sha256": sha256_file(args.output_dir / "jetclr.pt")},
         normal={"truth": 0, "jets": len(qcd), "split": "train"},
         **{k: v for k, v in record.items() if k != "jets"},
     )
     print(f"wrote {relative_path(out)}")
+
+
+Record = dict[str, object]
+
+
+def _read(
+    data_dir: Path, samples: str, per_class: int | None
+) -> tuple[Cloud, Cloud, Cloud, Record]:
+    """The train and validation jets, the train split's QCD jets, and where they came from."""
+    files = []
+    for proc, pattern in SAMPLES[samples].items():
+        found = sorted((data_dir / proc).glob(pattern))[:per_class]
+        if not found:
+            sys.exit(f"error: no {data_dir / proc / pattern}")
+        files += found
+    start = time.perf_counter()
+    spec = untrained_spec(MODELS / "jetclr.pt", "torch-state-dict", jetclr_spec)
+    data = training_inputs(files, spec)
+    pt, eta = data.reco["pt"], data.reco["eta"]
+    keep = (pt > PT_RANGE[0]) & (pt < PT_RANGE[1]) & (np.abs(eta) < ETA_MAX)
+    data = data.select(keep & np.isin(data.truth, TRUTH[samples]))
+    cloud = cloud_of(data.inputs)
+    print(f"read {len(data)} jets of {len(files)} files in {time.perf_counter() - start:.0f} s")
+    names = {0: "QCD", 1: "top", 2: "W"}
+    record: Record = {
+        "data": [{"file": relative_path(f), "sha256": sha256_file(f)} for f in files],
+        "detectors": detectors_of(files),
+        "selection": {
+            "pt": list(PT_RANGE),
+            "eta_max": ETA_MAX,
+            "truth": ", ".join(names[t] for t in TRUTH[samples]) + ", labels unused",
+        },
+        "jets": {
+            split: {
+                names[t]: int(((data.split == split) & (data.truth == t)).sum())
+                for t in TRUTH[samples]
+            }
+            for split in ("train", "val", "test")
+        },
+    }
+    train = data.split == "train"
+    return (
+        cloud.take(np.flatnonzero(train)),
+        cloud.take(np.flatnonzero(data.split == "val")),
+        np.flatnonzero(data.truth[train] == 0),
+        record,
+    )
+
+
+def _save(
+    path: Path, train: Cloud, val: Cloud, qcd: np.ndarray, record: Record, val_jets: int | None
+) -> None:
+    val = val.take(_subset(len(val), val_jets))
+    save_clouds(
+        path,
+        {"train": train, "val": val},
+        qcd_rows=qcd.astype(np.int32),
+        record=np.array(json.dumps(record)),
+    )
+
+
+def _subset(n: int, size: int | None) -> np.ndarray:
+    """``size`` of ``n`` rows drawn at random (seeded), in order; all without ``size``."""
+    if size is None or size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).permutation(n)[:size])
+
+
+def _load(path: Path) -> tuple[Cloud, Cloud, np.ndarray, Record]:
+    clouds, extra = load_clouds(path)
+    record = json.loads(str(extra["record"]))
+    return clouds["train"], clouds["val"], extra["qcd_rows"], {**record, "clouds": path.name}
 
 
 if __name__ == "__main__":

@@ -21,13 +21,16 @@ from jetplug_representation.augment import (
     collinear_split,
     hardest,
     inputs_of,
+    load_clouds,
     rotate,
+    save_clouds,
     smear,
     translate,
     views,
 )
 from jetplug_representation.jetclr import DIM, N_CONSTITUENTS, JetCLR
 from jetplug_representation.nets import nt_xent
+from jetplug_representation.training import CLRSettings, train_encoder
 
 
 def _cloud(n: int = 200, p: int = 24, seed: int = 0) -> Cloud:
@@ -248,3 +251,36 @@ def test_validate_section_end_to_end(generated: dict[str, list[Path]], tmp_path:
     assert "| top | EFPs d ≤ 5 (linear) |" in text
     assert "| rotation | yes |" in text and "| `jetclr_qcd` | QCD | top |" in text
     assert list((tmp_path / "cache" / "efp").glob("efp-*.npy"))  # EFPs cached
+
+
+def test_saved_clouds_load_back(tmp_path: Path) -> None:
+    train, val = _cloud(300, seed=3), _cloud(50, seed=4)
+    path = tmp_path / "clouds.npz"
+    save_clouds(path, {"train": train, "val": val}, qcd_rows=np.arange(7))
+    clouds, extra = load_clouds(path)
+    assert sorted(clouds) == ["train", "val"]
+    np.testing.assert_array_equal(extra["qcd_rows"], np.arange(7))
+    for name, original in (("train", train), ("val", val)):
+        back = clouds[name]
+        np.testing.assert_array_equal(back.mask, original.mask)  # exact, including padding
+        for field in ("z", "deta", "dphi"):  # float16: 11 bits, fewer below 6e-5 (subnormal)
+            np.testing.assert_allclose(
+                getattr(back, field), getattr(original, field), rtol=1e-3, atol=1e-7
+            )
+        np.testing.assert_allclose(back.jet_pt, original.jet_pt, rtol=1e-6)
+
+
+def test_contrastive_training_learns_and_returns_a_cpu_encoder() -> None:
+    threads = torch.get_num_threads()
+    settings = CLRSettings(epochs=3, batch_size=64, lr=3e-3, max_minutes=5.0, seed=1)
+    try:
+        torch.set_num_threads(1)
+        result = train_encoder(_cloud(640, seed=5), _cloud(128, seed=6), settings, lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    assert result.steps == 3 * (640 // 64) and result.epochs_run == 3
+    # two views of 64 jets: chance is ln(127) = 4.84; the views are learnt to pair up
+    assert result.val_loss[-1] < result.val_loss[0] < np.log(127) + 0.5
+    assert result.best_epoch == int(np.argmin(result.val_loss)) + 1
+    assert all(p.device.type == "cpu" for p in result.encoder.parameters())
+    assert not result.encoder.training

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from jetplug.training.schedule import cosine_decay
+
 from .gan import CONDITIONS, FEATURES, N_NOISE
-from .train import cosine_decay
 
 __all__ = ["DistillSettings", "distill_generator"]
 

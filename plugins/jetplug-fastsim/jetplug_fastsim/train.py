@@ -15,7 +15,6 @@ on an exponential moving average of the generator's weights (decay
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,10 +23,12 @@ from typing import Any
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from jetplug.training.schedule import cosine_decay
+
 from .data import GenRecoPairs
 from .gan import CONDITIONS, FEATURES, N_NOISE, conditions, encode
 
-__all__ = ["GanSettings", "cosine_decay", "train_gan"]
+__all__ = ["GanSettings", "train_gan"]
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,6 @@ class GanSettings:
     threads: int = 2
     max_seconds: float = 0.0
     """Stop early after this much training time (0: no limit); the record says where."""
-
-
-def cosine_decay(steps: int, final: float) -> Callable[[int], float]:
-    """Learning-rate factor of step ``k``: cosine from 1 to ``final`` over ``steps``."""
-
-    def factor(k: int) -> float:
-        return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(k / steps, 1.0)))
-
-    return factor
 
 
 def _sum_w1(a: np.ndarray, b: np.ndarray) -> float:

@@ -6,8 +6,9 @@ smearing, collinear splitting, then the hardest constituents), encodes both,
 maps them through a projection head (an MLP used only by the loss, as in
 SimCLR) and minimises :func:`~jetplug_representation.nets.nt_xent`. Labels
 are never read. AdamW with a cosine learning-rate schedule over the planned
-steps; a wall-clock budget may end training early (the epochs actually run
-are recorded). The validation loss (fixed seeded views of validation jets)
+steps or the wall-clock budget, whichever runs out first (so a budget that
+ends training early still ends it at the low learning rate; the epochs
+actually run are recorded). The validation loss (fixed seeded views of validation jets)
 is recorded after every epoch and the epoch with the lowest one is kept.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from jetplug.training.schedule import cosine_factor
 from jetplug_taggers.nets import mlp
 
 from .augment import Cloud, views
@@ -58,14 +60,20 @@ class CLRResult:
     seconds: float
 
 
-def _encode_views(module: torch.nn.Module, cloud: Cloud, rng: np.random.Generator) -> torch.Tensor:
+def _encode_views(
+    module: torch.nn.Module, cloud: Cloud, rng: np.random.Generator, device: torch.device
+) -> torch.Tensor:
     x, mask = particle_inputs(views(cloud, rng, N_CONSTITUENTS))
-    out: torch.Tensor = module(torch.from_numpy(x), torch.from_numpy(mask))
+    out: torch.Tensor = module(torch.from_numpy(x).to(device), torch.from_numpy(mask).to(device))
     return out
 
 
 def _val_loss(
-    encoder: JetCLREncoder, head: torch.nn.Module, val: Cloud, settings: CLRSettings
+    encoder: JetCLREncoder,
+    head: torch.nn.Module,
+    val: Cloud,
+    settings: CLRSettings,
+    device: torch.device,
 ) -> float:
     rng = np.random.default_rng(settings.seed + 1)  # the same views every epoch
     losses = []
@@ -73,24 +81,32 @@ def _val_loss(
     with torch.no_grad():
         for start in range(0, len(val) - settings.batch_size + 1, settings.batch_size):
             batch = val.take(np.arange(start, start + settings.batch_size))
-            a = head(_encode_views(encoder, batch, rng))
-            b = head(_encode_views(encoder, batch, rng))
+            a = head(_encode_views(encoder, batch, rng, device))
+            b = head(_encode_views(encoder, batch, rng, device))
             losses.append(float(nt_xent(a, b, settings.temperature)))
     encoder.train()
     return float(np.mean(losses))
 
 
-def train_encoder(train: Cloud, val: Cloud, settings: CLRSettings, log: Log) -> CLRResult:
-    """Train a fresh encoder on ``train`` (``val``: the loss that picks the epoch)."""
+def train_encoder(
+    train: Cloud, val: Cloud, settings: CLRSettings, log: Log, device: str = "cpu"
+) -> CLRResult:
+    """Train a fresh encoder on ``train`` (``val``: the loss that picks the epoch).
+
+    The augmentations run on the CPU (numpy), the networks on ``device``;
+    the encoder is returned on the CPU.
+    """
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    encoder: JetCLREncoder = build_encoder()
+    on = torch.device(device)
+    encoder: JetCLREncoder = build_encoder().to(on)
     dim = encoder.out.out_features
-    head = mlp((dim, dim, dim))
+    head = mlp((dim, dim, dim)).to(on)
     params = [*encoder.parameters(), *head.parameters()]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     per_epoch = len(train) // settings.batch_size
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, settings.epochs * per_epoch))
+    planned = max(1, settings.epochs * per_epoch)
+    budget = 60 * settings.max_minutes
     start = time.perf_counter()
     train_loss: list[float] = []
     val_loss: list[float] = []
@@ -102,20 +118,22 @@ def train_encoder(train: Cloud, val: Cloud, settings: CLRSettings, log: Log) -> 
         losses = []
         for i in range(per_epoch):
             batch = train.take(order[i * settings.batch_size : (i + 1) * settings.batch_size])
-            a = head(_encode_views(encoder, batch, rng))
-            b = head(_encode_views(encoder, batch, rng))
+            a = head(_encode_views(encoder, batch, rng, on))
+            b = head(_encode_views(encoder, batch, rng, on))
             loss = nt_xent(a, b, settings.temperature)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
             steps += 1
+            elapsed = time.perf_counter() - start
+            for group in opt.param_groups:
+                group["lr"] = settings.lr * cosine_factor(max(steps / planned, elapsed / budget))
             losses.append(loss.item())
-            if time.perf_counter() - start > 60 * settings.max_minutes:
+            if elapsed > budget:
                 out_of_time = True
                 break
         train_loss.append(float(np.mean(losses)))
-        val_loss.append(_val_loss(encoder, head, val, settings))
+        val_loss.append(_val_loss(encoder, head, val, settings, on))
         if val_loss[-1] <= min(val_loss):
             best = copy.deepcopy(encoder.state_dict())
         log(
@@ -126,7 +144,7 @@ def train_encoder(train: Cloud, val: Cloud, settings: CLRSettings, log: Log) -> 
             log(f"stopped: the {settings.max_minutes:g}-minute budget is spent")
             break
     encoder.load_state_dict(best)
-    encoder.eval()
+    encoder.cpu().eval()
     return CLRResult(
         encoder,
         train_loss,
