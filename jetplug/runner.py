@@ -98,6 +98,51 @@ def connect_scheduler(scheduler: str, timeout: float) -> Any:
         raise JetplugError(msg) from None
 
 
+SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
+def local_worker_environ() -> dict[str, Any]:
+    """Dask's pre-spawn environment for the LocalCluster's workers, without ``MALLOC_TRIM``.
+
+    Dask sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker it spawns
+    (and in the spawning process's own ``os.environ``, where later worker
+    processes of any executor inherit it). With that variable set, glibc
+    stops adapting its mmap threshold: every array above 128 KiB is mapped
+    and unmapped afresh, page faults and all, and a chunk of the Particle
+    Transformer took 1.3 s instead of 0.85 s in a worker here
+    (docs/benchmarks.md, executor scaling). The thread caps stay.
+    """
+    import dask
+
+    environ: dict[str, Any] = dict(dask.config.get(SPAWN_ENVIRON, default={}) or {})
+    environ.pop(MALLOC_TRIM, None)
+    return environ
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A ``distributed.Client`` of a LocalCluster: ``workers`` one-thread processes on 127.0.0.1.
+
+    Its workers start without ``MALLOC_TRIM_THRESHOLD_`` (:func:`local_worker_environ`).
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    with (
+        dask.config.set({SPAWN_ENVIRON: local_worker_environ()}),
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
 def _lost_chunk(item: Any, reason: str) -> dict[str, Any]:
     """The output recorded for a chunk whose worker died every time it ran (``on_lost``)."""
     where = describe_item(item)
@@ -131,8 +176,6 @@ def _executor(
             {"name": name, "workers": workers, "worker_retries": worker_retries},
         )
     elif name == "dask":
-        from distributed import Client, LocalCluster
-
         if scheduler:
             with connect_scheduler(scheduler, scheduler_timeout) as client:
                 yield (
@@ -140,16 +183,7 @@ def _executor(
                     {"name": name, "scheduler": scheduler},
                 )
         else:
-            with (
-                LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                ) as cluster,
-                Client(cluster) as client,
-            ):
+            with local_cluster(workers) as client:
                 yield (
                     processor.DaskExecutor(client=client, status=progress, retries=0),
                     {"name": name, "workers": workers, "scheduler": "LocalCluster(127.0.0.1)"},

@@ -135,3 +135,25 @@ axes = [{{field = "FatJet.pt", bins = 10, start = 0, stop = 1000}}]
     cfg = load_config(path)
     assert cfg.chunksize == 100 and cfg.histograms[0].weight == "genWeight"
     assert run(cfg).events == 40
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_local_cluster_leaves_malloc_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask's MALLOC_TRIM_THRESHOLD_ costs ~50 % per chunk (docs/benchmarks.md): not set."""
+    import os
+
+    import dask
+    import distributed  # noqa: F401  (loads dask's distributed config)
+
+    from jetplug.runner import MALLOC_TRIM, SPAWN_ENVIRON, local_cluster
+
+    monkeypatch.delenv(MALLOC_TRIM, raising=False)
+    assert MALLOC_TRIM in dask.config.get(SPAWN_ENVIRON)  # dask's default, which jetplug drops
+    with local_cluster(1) as client:  # what `jetplug run -e dask` and `jetplug tune` start
+        environ = client.run(
+            lambda: {k: os.environ.get(k) for k in (MALLOC_TRIM, "OMP_NUM_THREADS")}
+        )
+    assert [e[MALLOC_TRIM] for e in environ.values()] == [None]
+    assert [e["OMP_NUM_THREADS"] for e in environ.values()] == ["1"]  # thread caps kept
+    assert MALLOC_TRIM not in os.environ  # nor left in this process for later workers

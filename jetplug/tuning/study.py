@@ -12,6 +12,7 @@ jetplug model artifact with metadata recording the search, and a report.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import shutil
@@ -24,7 +25,7 @@ from ..artifacts import load_model_metadata, recorded_command, write_model_metad
 from ..errors import JetplugError
 from ..host import PluginHost
 from ..model import JetModel
-from ..runner import SCHEDULER_TIMEOUT_S, connect_scheduler
+from ..runner import SCHEDULER_TIMEOUT_S, connect_scheduler, local_cluster
 from ..training import TrainSettings
 from ..training.dispatch import tagger_trainer
 from .space import family, load_space
@@ -142,30 +143,19 @@ def _run(
         for seed in seeds:
             run_trials(job, 1, seed, log)
         return
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    if scheduler:
-        client = connect_scheduler(scheduler, SCHEDULER_TIMEOUT_S)
-        cluster = None
-    else:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(
+            connect_scheduler(scheduler, SCHEDULER_TIMEOUT_S)
+            if scheduler
+            else local_cluster(workers)
         )
-        client = Client(cluster)
-    try:
         log(f"{len(seeds)} trials on {scheduler or f'LocalCluster(127.0.0.1, {workers} workers)'}")
         futures = client.map(run_trials, [job] * len(seeds), [1] * len(seeds), seeds, pure=False)
         for future in as_completed(futures):
             for line in future.result():
                 log(line)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def tune(
