@@ -141,3 +141,58 @@ def test_distilled_generator_imitates_its_teacher() -> None:
     assert missed < 0.3 * spread  # a constant (or an untrained student) misses by >= spread
     assert record["val_mse_history"][-1][1] < record["val_mse_history"][0][1]
     torch.testing.assert_close(p_got, p_want)  # the same efficiency
+
+
+def _conditions(n: int, truth: int, mass: float, pt: float) -> np.ndarray:
+    """Raw conditions of ``n`` gen jets of one truth class, mass and pT (the refinement's bin)."""
+    from jetplug_fastsim.gan import conditions
+
+    fields = {"pt": np.full(n, pt), "eta": np.zeros(n), "mass": np.full(n, mass)}
+    fields |= {"partonFlavour": np.full(n, 21), "hadronFlavour": np.zeros(n, np.int32)}
+    return conditions({**fields, "truthLabel": np.full(n, truth)})
+
+
+def test_quantile_refinement_maps_each_bin_onto_the_full_simulation() -> None:
+    import torch
+
+    from jetplug_fastsim.refine import QuantileRefinement, RefineSettings, fit_refinement
+
+    names = ("a", "b", "c")
+    settings = RefineSettings(features=("a", "b"), min_jets=1000)
+    rng = np.random.default_rng(0)
+    qcd = torch.from_numpy(_conditions(20_000, 0, 100.0, 500.0))  # one bin: fitted
+    top = torch.from_numpy(_conditions(500, 1, 175.0, 500.0))  # too few jets: left alone
+    cond = torch.cat([qcd, top])
+    generated = torch.from_numpy(rng.normal(0.0, 1.0, (len(cond), 3)).astype(np.float32))
+    full = torch.from_numpy(rng.normal(1.0, 2.0, (len(cond), 3)).astype(np.float32))
+    refine = QuantileRefinement(settings.record(), names)
+    record = fit_refinement(refine, cond, generated, full, settings)
+    assert record["fitted"] == 1 and record["jets"] == len(cond)
+
+    fresh = torch.from_numpy(rng.normal(0.0, 1.0, (len(cond), 3)).astype(np.float32))
+    out = refine(cond, fresh).numpy()
+    q = slice(0, len(qcd))
+    for j in (0, 1):  # mapped: the full simulation's distribution, ranks kept
+        assert abs(out[q, j].mean() - 1.0) < 0.05 and abs(out[q, j].std() - 2.0) < 0.05
+        order = np.argsort(fresh[q, j].numpy())
+        assert (np.diff(out[q, j][order]) >= -1e-6).all()
+    np.testing.assert_array_equal(out[:, 2], fresh[:, 2].numpy())  # not in settings.features
+    np.testing.assert_array_equal(out[len(qcd) :], fresh[len(qcd) :].numpy())  # unfitted bin
+
+    again = QuantileRefinement(settings.record(), names)  # the tables travel in the state dict
+    again.load_state_dict(refine.state_dict())
+    torch.testing.assert_close(again(cond, fresh), refine(cond, fresh))
+
+
+def test_shipped_generator_carries_its_refinement() -> None:
+    import torch
+
+    from jetplug import load_model_metadata
+    from jetplug_fastsim.gan import MODEL, build_generator
+
+    meta = load_model_metadata(MODEL)
+    model = build_generator(meta)
+    model.load_state_dict(torch.load(MODEL, weights_only=True))
+    assert model.refine is not None
+    assert int(model.refine.fitted.sum()) == meta["refinement"]["fitted"] > 0
+    assert "logit_tau32" not in meta["refinement"]["features"]

@@ -184,11 +184,13 @@ def decode(gen: Mapping[str, np.ndarray], features: np.ndarray) -> dict[str, np.
 
 def build_generator(meta: Mapping[str, Any]) -> Any:
     """An untrained :class:`~jetplug_fastsim.nets.FastSimGAN` shaped as model metadata ``meta``
-    says (``settings.hidden``; 128, the width of 1.0.0, where it is not recorded)."""
+    says (``settings.hidden``, 128, the width of 1.0.0, where it is not recorded;
+    the quantile refinement's tables where ``refinement`` is recorded)."""
     from .nets import FastSimGAN
 
     hidden = int(meta.get("settings", {}).get("hidden", 128))
-    return FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES), hidden=hidden)
+    refinement = meta.get("refinement")
+    return FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES), hidden, refinement, FEATURES)
 
 
 def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
+
+from .refine import QuantileRefinement
 
 __all__ = ["Critic", "FastSimGAN", "mlp"]
 
@@ -26,7 +30,11 @@ class FastSimGAN(nn.Module):
     standard normal -> ``features`` (n, F) in the encoded space of
     :func:`jetplug_fastsim.gan.encode` and ``p_reco`` (n,), the probability
     that the gen jet is reconstructed as a FatJet. Buffers (part of the state
-    dict): the conditions' and features' training mean and std.
+    dict): the conditions' and features' training mean and std. With
+    ``refinement`` (the metadata's record of a fitted
+    :class:`~jetplug_fastsim.refine.QuantileRefinement`), the features pass
+    through it (``names``: the features' names, which it maps by); ``refine``
+    may be set to ``None`` to see the raw generator.
     """
 
     cond_mean: torch.Tensor
@@ -34,7 +42,15 @@ class FastSimGAN(nn.Module):
     feat_mean: torch.Tensor
     feat_std: torch.Tensor
 
-    def __init__(self, n_cond: int, n_noise: int, n_features: int, hidden: int = 128) -> None:
+    def __init__(
+        self,
+        n_cond: int,
+        n_noise: int,
+        n_features: int,
+        hidden: int = 128,
+        refinement: Mapping[str, Any] | None = None,
+        names: Sequence[str] = (),
+    ) -> None:
         super().__init__()
         self.register_buffer("cond_mean", torch.zeros(n_cond))
         self.register_buffer("cond_std", torch.ones(n_cond))
@@ -42,6 +58,9 @@ class FastSimGAN(nn.Module):
         self.register_buffer("feat_std", torch.ones(n_features))
         self.generator = mlp((n_cond + n_noise, hidden, hidden, hidden, n_features))
         self.efficiency = mlp((n_cond, 64, 64, 1))
+        self.refine: QuantileRefinement | None = (
+            QuantileRefinement(refinement, names) if refinement is not None else None
+        )
 
     def standardized_cond(self, cond: torch.Tensor) -> torch.Tensor:
         """Conditions with the training mean subtracted, divided by the std."""
@@ -56,6 +75,8 @@ class FastSimGAN(nn.Module):
         """Encoded features and reconstruction probability."""
         c = self.standardized_cond(cond)
         features = self.generate(c, noise) * self.feat_std + self.feat_mean
+        if self.refine is not None:
+            features = self.refine(cond, features)
         p_reco = torch.sigmoid(self.efficiency(c).squeeze(-1))
         return features, p_reco
 

@@ -1,0 +1,158 @@
+"""Quantile refinement of the generated features (torch; part of the served module).
+
+The GAN gets each feature's distribution nearly right given the gen jet,
+but not its tails: a top-tagger cut passes 1 QCD jet in a few hundred, and
+there fast-sim QCD jets of top-like mass were too three-prong
+(docs/fastsim.md). The refinement maps every generated feature, in the
+encoded space of :func:`jetplug_fastsim.gan.encode`, through a monotone
+piecewise-linear function that sends the generator's quantiles onto the
+full simulation's, **per bin** of the gen jet's truth class, mass and pT
+(all read from the conditions), fitted on training pairs
+(:func:`fit_refinement`). Within a bin it fixes each feature's 1-D
+distribution and keeps the generator's ranks, so the correlations the GAN
+learned between features stay; across bins it corrects how the response
+depends on the gen jet. Bins with fewer than ``min_jets`` training jets are
+left as generated, and so are the features not in ``RefineSettings.features``:
+the τ3/τ2 map is left out, because matching τ3/τ2 bin by bin moved QCD jets
+of top-like soft-drop mass further towards three prongs (chosen on the
+training files' test split, docs/fastsim.md). The tables are buffers of the
+state dict: one artifact, served by Triton as is, loaded without pickle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["QuantileRefinement", "RefineSettings", "fit_refinement"]
+
+_LOG_PT, _LOG_MASS, _TRUTH = 0, 2, slice(11, 16)
+"""Columns of :data:`jetplug_fastsim.gan.CONDITIONS`: log pT, log(1 + m), truth one-hot."""
+
+
+def _levels() -> list[float]:
+    """Every percentile, and finer steps in both tails (where a tagger cut sits)."""
+    tails = [0.0005, 0.001, 0.002, 0.005]
+    return sorted({*(i / 100 for i in range(101)), *tails, *(1 - t for t in tails)})
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """Binning and quantile levels (recorded in the model metadata as ``refinement``)."""
+
+    mass_edges: Sequence[float] = (30.0, 60.0, 90.0, 120.0, 150.0, 200.0, 260.0)
+    """Gen-jet mass bin edges [GeV] (8 bins with under- and overflow)."""
+    pt_edges: Sequence[float] = (400.0, 600.0, 900.0)
+    """Gen-jet pT bin edges [GeV] (4 bins)."""
+    levels: Sequence[float] = field(default_factory=_levels)
+    features: Sequence[str] = (
+        "log_response", "d_eta", "d_phi", "log_mass_response", "msd_over_m", "log_tau1",
+        "logit_tau21", "logit_tau43", "n2b1", "n3b1", "log_n_constituents",
+    )  # fmt: skip
+    """The features mapped (:data:`jetplug_fastsim.gan.FEATURES` less ``logit_tau32``)."""
+    min_jets: int = 500
+    seed: int = 11
+    """Seed of the generator noise the fit draws."""
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able, for the metadata."""
+        return {k: list(v) if isinstance(v, Sequence) else v for k, v in asdict(self).items()}
+
+
+class QuantileRefinement(nn.Module):
+    """``forward(cond, features)`` -> features mapped bin by bin (see the module doc)."""
+
+    log_mass_edges: torch.Tensor
+    log_pt_edges: torch.Tensor
+    levels: torch.Tensor
+    mapped: torch.Tensor
+    fast: torch.Tensor
+    full: torch.Tensor
+    fitted: torch.Tensor
+
+    def __init__(self, settings: Mapping[str, Any], names: Sequence[str]) -> None:
+        super().__init__()
+        n_features = len(names)
+        mapped = [name in settings["features"] for name in names]
+        self.register_buffer("mapped", torch.tensor(mapped))
+        mass = [math.log1p(m) for m in settings["mass_edges"]]
+        pt = [math.log(p) for p in settings["pt_edges"]]
+        self.register_buffer("log_mass_edges", torch.tensor(mass))
+        self.register_buffer("log_pt_edges", torch.tensor(pt))
+        self.register_buffer("levels", torch.tensor(list(settings["levels"])))
+        # python ints, so that a traced module (the Triton export) keeps them constant
+        self.n_mass, self.n_pt, self.n_levels = len(mass) + 1, len(pt) + 1, len(settings["levels"])
+        self.steps = math.ceil(math.log2(self.n_levels - 1))
+        n_bins = 5 * self.n_mass * self.n_pt
+        shape = (n_bins, n_features, self.n_levels)
+        self.register_buffer("fast", torch.zeros(shape))
+        self.register_buffer("full", torch.zeros(shape))
+        self.register_buffer("fitted", torch.zeros(n_bins, dtype=torch.bool))
+
+    def bin_index(self, cond: torch.Tensor) -> torch.Tensor:
+        """``(n,)`` bin of each gen jet: truth class × mass bin × pT bin."""
+        truth = cond[:, _TRUTH].argmax(dim=1)
+        mass = torch.bucketize(cond[:, _LOG_MASS].contiguous(), self.log_mass_edges)
+        pt = torch.bucketize(cond[:, _LOG_PT].contiguous(), self.log_pt_edges)
+        return (truth * self.n_mass + mass) * self.n_pt + pt
+
+    def forward(self, cond: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Each mapped feature through its bin's map; rows of unfitted bins unchanged.
+
+        A binary search over the bin's quantiles with flat gathers (a few per
+        value, rather than copying every row's whole table), then linear
+        interpolation onto the full simulation's; values beyond the fitted
+        range go to its end points.
+        """
+        index = self.bin_index(cond)
+        n_features, n_levels = features.shape[1], self.n_levels
+        fast, full = self.fast.reshape(-1), self.full.reshape(-1)
+        columns = torch.arange(n_features, device=features.device)
+        base = (index.unsqueeze(1) * n_features + columns) * n_levels  # (n, F)
+        lo = torch.zeros_like(base)
+        hi = torch.full_like(base, n_levels - 1)
+        for _ in range(self.steps):  # fast[lo] <= x < fast[hi]
+            mid = (lo + hi) // 2
+            right = fast[base + mid] <= features
+            lo = torch.where(right, mid, lo)
+            hi = torch.where(right, hi, mid)
+        f0, f1 = fast[base + lo], fast[base + hi]
+        w = ((features - f0) / (f1 - f0).clamp_min(1e-12)).clamp(0.0, 1.0)
+        mapped = full[base + lo] + w * (full[base + hi] - full[base + lo])
+        keep = self.fitted[index].unsqueeze(-1) & self.mapped
+        return torch.where(keep, mapped, features)
+
+    @torch.no_grad()
+    def fit(
+        self, cond: torch.Tensor, generated: torch.Tensor, full: torch.Tensor, min_jets: int
+    ) -> dict[str, int]:
+        """Fill the tables from generated and full-simulation features of the same gen jets."""
+        levels = self.levels.double()
+        index = self.bin_index(cond)
+        self.fitted.zero_()
+        for b in torch.unique(index).tolist():
+            rows = index == b
+            if int(rows.sum()) < min_jets:
+                continue
+            for table, values in ((self.fast, generated), (self.full, full)):
+                q = torch.quantile(values[rows].double(), levels, dim=0).T  # (F, Q)
+                table[b] = torch.cummax(q, dim=1).values.float()
+            self.fitted[b] = True
+        return {"bins": len(self.fitted), "fitted": int(self.fitted.sum())}
+
+
+def fit_refinement(
+    module: QuantileRefinement,
+    cond: torch.Tensor,
+    generated: torch.Tensor,
+    full: torch.Tensor,
+    settings: RefineSettings,
+) -> dict[str, Any]:
+    """Fit ``module`` (built from ``settings.record()``); what to record in the metadata."""
+    counts = module.fit(cond, generated, full, settings.min_jets)
+    return {**settings.record(), **counts, "jets": len(cond)}
