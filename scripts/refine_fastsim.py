@@ -27,7 +27,7 @@ from jetplug import load_model_metadata, write_model_metadata
 from jetplug.artifacts import relative_path
 from jetplug.spec import sha256_file
 from jetplug_fastsim.data import GenRecoPairs
-from jetplug_fastsim.gan import FEATURES, MODEL, N_NOISE, build_generator, conditions, encode
+from jetplug_fastsim.gan import FEATURES, MODEL, N_NOISE, conditions, encode, load_generator
 from jetplug_fastsim.refine import QuantileRefinement, RefineSettings, fit_refinement
 
 VERSION = "2.1.0"
@@ -51,9 +51,7 @@ def main() -> None:
     full = torch.from_numpy(encode(gen, reco))
 
     meta = load_model_metadata(MODEL)
-    model = build_generator(meta)
-    model.load_state_dict(torch.load(MODEL, weights_only=True))
-    model.eval()
+    model = load_generator(MODEL)
     model.refine = None
     noise = np.random.default_rng(settings.seed).standard_normal((len(rows), N_NOISE))
     with torch.no_grad():

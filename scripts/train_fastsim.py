@@ -37,7 +37,7 @@ from jetplug.artifacts import relative_path
 from jetplug.spec import sha256_file
 from jetplug_fastsim.data import GenRecoPairs, gen_reco_pairs
 from jetplug_fastsim.distill import DistillSettings, distill_generator
-from jetplug_fastsim.gan import CONDITIONS, FEATURES, MODEL, build_generator, conditions
+from jetplug_fastsim.gan import CONDITIONS, FEATURES, MODEL, conditions, load_generator
 from jetplug_fastsim.train import GanSettings, train_gan
 
 VERSION = "2.0.0"
@@ -61,8 +61,7 @@ def _load_pairs(args: argparse.Namespace) -> tuple[GenRecoPairs, dict[str, Any],
 def _distill(args: argparse.Namespace, pairs: GenRecoPairs) -> tuple[Any, dict[str, Any]]:
     teacher_meta = load_model_metadata(args.distill)
     t_settings = teacher_meta["settings"]
-    teacher = build_generator(teacher_meta)
-    teacher.load_state_dict(torch.load(args.distill, weights_only=True))
+    teacher = load_generator(args.distill)
     cond = conditions(pairs.gen)
     reco = pairs.reconstructed
     settings = DistillSettings(

@@ -19,7 +19,8 @@ full training. The independent sample (``data/independent``) is for
 To train on another machine (a GPU): ``--save-clouds FILE`` writes the
 selected jets of the train and validation splits (z, Δη, Δφ as float16)
 with the record of the files they came from and stops; ``--clouds FILE
---device cuda --output-dir DIR`` trains on them there.
+--device cuda --output-dir DIR`` trains on them there. ``--encoder
+jetclr.pt`` fits only ``jetclr_qcd`` on a trained encoder.
 """
 
 from __future__ import annotations
@@ -31,18 +32,26 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from jetplug import untrained_spec, write_model_metadata
+from jetplug import load_model_metadata, untrained_spec, write_model_metadata
 from jetplug.artifacts import relative_path
 from jetplug.samples import detectors_of
 from jetplug.spec import sha256_file
 from jetplug.training import training_inputs
 from jetplug_representation.augment import Cloud, cloud_of, load_clouds, save_clouds
-from jetplug_representation.jetclr import DIM, ENCODER, MODELS, N_CONSTITUENTS, jetclr_spec
-from jetplug_representation.nets import MahalanobisScore
+from jetplug_representation.jetclr import (
+    DIM,
+    ENCODER,
+    MODELS,
+    N_CONSTITUENTS,
+    build_encoder,
+    jetclr_spec,
+)
+from jetplug_representation.nets import JetCLREncoder, MahalanobisScore
 from jetplug_representation.training import CLRSettings, embed, train_encoder
 
 VERSION = "2.0.0"
@@ -74,6 +83,9 @@ def main() -> None:
     parser.add_argument("--clouds", type=Path, help="train on jets written by --save-clouds")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output-dir", type=Path, default=MODELS)
+    parser.add_argument(
+        "--encoder", type=Path, help="fit only jetclr_qcd, on this trained jetclr.pt"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = CLRSettings(
@@ -93,10 +105,18 @@ def main() -> None:
         _save(args.save_clouds, train, val, qcd, record, args.val_jets)
         print(f"wrote {args.save_clouds}")
         return
+    command = " ".join(["python", "scripts/train_jetclr.py", *sys.argv[1:]])
+    if args.encoder is not None:  # the score alone, on an encoder trained before
+        encoder = build_encoder()
+        encoder.load_state_dict(torch.load(args.encoder, weights_only=True))
+        meta = load_model_metadata(args.encoder)
+        kept = {k: v for k, v in meta.items() if k not in ("file", "sha256", "version", "plugin")}
+        _write_score(encoder.eval(), train.take(qcd), {**kept, "score_command": command}, args)
+        return
     result = train_encoder(train, val, settings, print, args.device)
     record = {
         "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "scripts/train_jetclr.py", *sys.argv[1:]]),
+        "command": command,
         **record,
         "settings": {
             **dataclasses.asdict(settings),
@@ -116,28 +136,37 @@ def main() -> None:
     write_model_metadata(out, VERSION, plugin="jetclr", **record)
     print(f"wrote {relative_path(out)}")
 
-    score = MahalanobisScore(result.encoder, DIM)
-    score.fit(torch.from_numpy(embed(result.encoder, train.take(qcd))))
+    _write_score(result.encoder, train.take(qcd), record, args)
+
+
+def _write_score(
+    encoder: JetCLREncoder, qcd: Cloud, record: Record, args: argparse.Namespace
+) -> None:
+    """Fit ``jetclr_qcd`` on the QCD jets' embeddings and write it beside the encoder."""
+    score = MahalanobisScore(encoder, DIM)
+    score.fit(torch.from_numpy(embed(encoder, qcd)))
+    args.output_dir.mkdir(parents=True, exist_ok=True)
     out = args.output_dir / "jetclr_qcd.pt"
     torch.save(score.state_dict(), out)
+    encoder_file = args.encoder or args.output_dir / "jetclr.pt"
     write_model_metadata(
         out,
         VERSION,
         plugin="jetclr_qcd",
-        encoder={"file": "jetclr.pt", "sha256": sha256_file(args.output_dir / "jetclr.pt")},
+        encoder={"file": "jetclr.pt", "sha256": sha256_file(encoder_file)},
         normal={"truth": 0, "jets": len(qcd), "split": "train"},
         **{k: v for k, v in record.items() if k != "jets"},
     )
     print(f"wrote {relative_path(out)}")
 
 
-Record = dict[str, object]
+Record = dict[str, Any]
 
 
 def _read(
     data_dir: Path, samples: str, per_class: int | None
-) -> tuple[Cloud, Cloud, Cloud, Record]:
-    """The train and validation jets, the train split's QCD jets, and where they came from."""
+) -> tuple[Cloud, Cloud, np.ndarray, Record]:
+    """The train and validation jets, the rows of the train jets that are QCD, the record."""
     files = []
     for proc, pattern in SAMPLES[samples].items():
         found = sorted((data_dir / proc).glob(pattern))[:per_class]
@@ -186,7 +215,7 @@ def _save(
         path,
         {"train": train, "val": val},
         qcd_rows=qcd.astype(np.int32),
-        record=np.array(json.dumps(record)),
+        record=np.array(json.dumps({**record, "val_jets": len(val)})),
     )
 
 

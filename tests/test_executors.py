@@ -149,6 +149,8 @@ def test_local_cluster_leaves_malloc_alone(monkeypatch: pytest.MonkeyPatch) -> N
     from jetplug.runner import MALLOC_TRIM, SPAWN_ENVIRON, local_cluster
 
     monkeypatch.delenv(MALLOC_TRIM, raising=False)
+    # the nanny writes its spawn environment into this process's: restored afterwards
+    monkeypatch.setattr(os, "environ", os.environ.copy())
     assert MALLOC_TRIM in dask.config.get(SPAWN_ENVIRON)  # dask's default, which jetplug drops
     with local_cluster(1) as client:  # what `jetplug run -e dask` and `jetplug tune` start
         environ = client.run(

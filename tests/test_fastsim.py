@@ -7,6 +7,7 @@ from pathlib import Path
 
 import awkward as ak
 import numpy as np
+import pytest
 from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
 from jetplug import Plugins
@@ -160,39 +161,60 @@ def test_quantile_refinement_maps_each_bin_onto_the_full_simulation() -> None:
     names = ("a", "b", "c")
     settings = RefineSettings(features=("a", "b"), min_jets=1000)
     rng = np.random.default_rng(0)
-    qcd = torch.from_numpy(_conditions(20_000, 0, 100.0, 500.0))  # one bin: fitted
-    top = torch.from_numpy(_conditions(500, 1, 175.0, 500.0))  # too few jets: left alone
-    cond = torch.cat([qcd, top])
-    generated = torch.from_numpy(rng.normal(0.0, 1.0, (len(cond), 3)).astype(np.float32))
-    full = torch.from_numpy(rng.normal(1.0, 2.0, (len(cond), 3)).astype(np.float32))
+    # two bins with different targets (one gen-jet mass exactly on a bin edge), one too small
+    groups = [
+        (_conditions(20_000, 0, 90.0, 500.0), 1.0, 2.0),  # QCD, m on the 90 GeV edge
+        (_conditions(20_000, 0, 100.0, 1000.0), -3.0, 0.5),  # QCD, next mass bin, high pT
+        (_conditions(500, 1, 175.0, 500.0), 9.0, 9.0),  # top: < min_jets, left alone
+    ]
+    cond = torch.from_numpy(np.concatenate([g[0] for g in groups]))
+    n = len(cond)
+    generated = torch.from_numpy(rng.normal(0.0, 1.0, (n, 3)).astype(np.float32))
+    full = np.concatenate([rng.normal(mu, sd, (len(g), 3)) for g, mu, sd in groups])
     refine = QuantileRefinement(settings.record(), names)
-    record = fit_refinement(refine, cond, generated, full, settings)
-    assert record["fitted"] == 1 and record["jets"] == len(cond)
+    record = fit_refinement(
+        refine, cond, generated, torch.from_numpy(full.astype(np.float32)), settings
+    )
+    assert record["fitted"] == 2 and record["jets"] == n
+    assert len(set(refine.bin_index(cond).tolist())) == 3
 
-    fresh = torch.from_numpy(rng.normal(0.0, 1.0, (len(cond), 3)).astype(np.float32))
+    fresh = torch.from_numpy(rng.normal(0.0, 1.0, (n, 3)).astype(np.float32))
     out = refine(cond, fresh).numpy()
-    q = slice(0, len(qcd))
-    for j in (0, 1):  # mapped: the full simulation's distribution, ranks kept
-        assert abs(out[q, j].mean() - 1.0) < 0.05 and abs(out[q, j].std() - 2.0) < 0.05
-        order = np.argsort(fresh[q, j].numpy())
-        assert (np.diff(out[q, j][order]) >= -1e-6).all()
+    start = 0
+    for g, mu, sd in groups[:2]:  # each fitted bin: its own target, ranks kept
+        rows = slice(start, start + len(g))
+        start += len(g)
+        for j in (0, 1):
+            assert abs(out[rows, j].mean() - mu) < 0.05 * sd + 0.02
+            assert abs(out[rows, j].std() - sd) < 0.05 * sd
+            order = np.argsort(fresh[rows, j].numpy())
+            assert (np.diff(out[rows, j][order]) >= -1e-6).all()
     np.testing.assert_array_equal(out[:, 2], fresh[:, 2].numpy())  # not in settings.features
-    np.testing.assert_array_equal(out[len(qcd) :], fresh[len(qcd) :].numpy())  # unfitted bin
+    np.testing.assert_array_equal(out[start:], fresh[start:].numpy())  # the unfitted bin
+
+    # beyond the generator's fitted range: the full simulation's end points
+    far = torch.full((2, 3), 50.0)
+    edges = refine(cond[:2], far)[:, 0]
+    assert float(edges.max()) == pytest.approx(float(full[:20_000, 0].max()), rel=1e-5)
+    assert float(refine(cond[:2], -far)[:, 0].min()) == pytest.approx(
+        float(full[:20_000, 0].min()), rel=1e-5
+    )
 
     again = QuantileRefinement(settings.record(), names)  # the tables travel in the state dict
     again.load_state_dict(refine.state_dict())
     torch.testing.assert_close(again(cond, fresh), refine(cond, fresh))
+    traced = torch.jit.trace(refine, (cond[:64], fresh[:64]))  # as the Triton export does
+    torch.testing.assert_close(traced(cond, fresh), refine(cond, fresh))
+    with pytest.raises(ValueError, match="not generated features"):
+        QuantileRefinement(RefineSettings(features=("z",)).record(), names)
 
 
 def test_shipped_generator_carries_its_refinement() -> None:
-    import torch
-
     from jetplug import load_model_metadata
-    from jetplug_fastsim.gan import MODEL, build_generator
+    from jetplug_fastsim.gan import MODEL, load_generator
 
     meta = load_model_metadata(MODEL)
-    model = build_generator(meta)
-    model.load_state_dict(torch.load(MODEL, weights_only=True))
+    model = load_generator(MODEL)
     assert model.refine is not None
     assert int(model.refine.fitted.sum()) == meta["refinement"]["fitted"] > 0
     assert "logit_tau32" not in meta["refinement"]["features"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,15 @@ def test_untrainable_plugins_are_refused_with_what_to_do(
     host = make_host()
     with pytest.raises(JetplugError, match=r"'pt_calibrator' is a calibrator.*JetModel.train\(\)"):
         train_plugin(host, "pt_calibrator", generated["qcd"], tmp_path / "x.json")
+
+
+def test_cosine_schedule_ends_flat_at_its_final_factor() -> None:
+    from jetplug.training.schedule import cosine_decay, cosine_factor
+
+    assert cosine_factor(0.0) == 1.0 and cosine_factor(-0.5) == 1.0  # before the start
+    assert cosine_factor(0.5, final=0.2) == pytest.approx(0.6)  # half way: the mean
+    assert cosine_factor(1.0, final=0.05) == pytest.approx(0.05)
+    assert cosine_factor(3.0, final=0.05) == pytest.approx(0.05)  # past the plan: flat
+    factors = [cosine_decay(100, 0.1)(k) for k in range(0, 121, 10)]
+    assert all(a >= b for a, b in itertools.pairwise(factors))  # never rises
+    assert factors[-1] == pytest.approx(0.1) and factors[0] == 1.0

@@ -12,7 +12,6 @@ jetplug model artifact with metadata recording the search, and a report.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import shutil
@@ -145,12 +144,10 @@ def _run(
         return
     from distributed import as_completed
 
-    with contextlib.ExitStack() as stack:
-        client = stack.enter_context(
-            connect_scheduler(scheduler, SCHEDULER_TIMEOUT_S)
-            if scheduler
-            else local_cluster(workers)
-        )
+    cluster = (
+        connect_scheduler(scheduler, SCHEDULER_TIMEOUT_S) if scheduler else local_cluster(workers)
+    )
+    with cluster as client:
         log(f"{len(seeds)} trials on {scheduler or f'LocalCluster(127.0.0.1, {workers} workers)'}")
         futures = client.map(run_trials, [job] * len(seeds), [1] * len(seeds), seeds, pure=False)
         for future in as_completed(futures):

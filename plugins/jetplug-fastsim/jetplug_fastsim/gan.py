@@ -53,6 +53,7 @@ __all__ = [
     "conditions",
     "decode",
     "encode",
+    "load_generator",
 ]
 
 MODEL = Path(__file__).parent / "models" / "fastsim_gan.pt"
@@ -191,6 +192,15 @@ def build_generator(meta: Mapping[str, Any]) -> Any:
     hidden = int(meta.get("settings", {}).get("hidden", 128))
     refinement = meta.get("refinement")
     return FastSimGAN(len(CONDITIONS), N_NOISE, len(FEATURES), hidden, refinement, FEATURES)
+
+
+def load_generator(path: Path) -> Any:
+    """The trained generator of the state dict ``path`` (shaped by its metadata), in eval mode."""
+    import torch
+
+    model = build_generator(load_model_metadata(path))
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return model.eval()
 
 
 def build_spec(artifact: Artifact, meta: Mapping[str, Any]) -> ModelSpec:

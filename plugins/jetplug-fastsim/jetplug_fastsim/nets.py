@@ -58,6 +58,9 @@ class FastSimGAN(nn.Module):
         self.register_buffer("feat_std", torch.ones(n_features))
         self.generator = mlp((n_cond + n_noise, hidden, hidden, hidden, n_features))
         self.efficiency = mlp((n_cond, 64, 64, 1))
+        if refinement is not None and len(names) != n_features:
+            msg = f"a refinement needs the {n_features} feature names, got {len(names)}"
+            raise ValueError(msg)
         self.refine: QuantileRefinement | None = (
             QuantileRefinement(refinement, names) if refinement is not None else None
         )

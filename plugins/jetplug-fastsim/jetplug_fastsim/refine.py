@@ -29,10 +29,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .gan import CONDITIONS
+
 __all__ = ["QuantileRefinement", "RefineSettings", "fit_refinement"]
 
-_LOG_PT, _LOG_MASS, _TRUTH = 0, 2, slice(11, 16)
-"""Columns of :data:`jetplug_fastsim.gan.CONDITIONS`: log pT, log(1 + m), truth one-hot."""
+_LOG_PT, _LOG_MASS = CONDITIONS.index("log_pt"), CONDITIONS.index("log_mass")
+_TRUTH = slice(CONDITIONS.index("truth_qcd"), CONDITIONS.index("truth_H") + 1)
+"""The condition columns the bins read: log pT, log(1 + m) and the truth one-hot."""
 
 
 def _levels() -> list[float]:
@@ -77,6 +80,10 @@ class QuantileRefinement(nn.Module):
 
     def __init__(self, settings: Mapping[str, Any], names: Sequence[str]) -> None:
         super().__init__()
+        unknown = sorted(set(settings["features"]) - set(names))
+        if unknown:
+            msg = f"refinement features {unknown} are not generated features {list(names)}"
+            raise ValueError(msg)
         n_features = len(names)
         mapped = [name in settings["features"] for name in names]
         self.register_buffer("mapped", torch.tensor(mapped))
@@ -107,7 +114,9 @@ class QuantileRefinement(nn.Module):
         A binary search over the bin's quantiles with flat gathers (a few per
         value, rather than copying every row's whole table), then linear
         interpolation onto the full simulation's; values beyond the fitted
-        range go to its end points.
+        range go to its end points, a value equal to several tied quantiles
+        of the generator (a point mass; the shipped tables have none) to the
+        highest of them, NaN stays NaN. Same dtype out as in.
         """
         index = self.bin_index(cond)
         n_features, n_levels = features.shape[1], self.n_levels
@@ -125,7 +134,7 @@ class QuantileRefinement(nn.Module):
         w = ((features - f0) / (f1 - f0).clamp_min(1e-12)).clamp(0.0, 1.0)
         mapped = full[base + lo] + w * (full[base + hi] - full[base + lo])
         keep = self.fitted[index].unsqueeze(-1) & self.mapped
-        return torch.where(keep, mapped, features)
+        return torch.where(keep, mapped.to(features.dtype), features)
 
     @torch.no_grad()
     def fit(

@@ -106,7 +106,7 @@ def train_encoder(
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     per_epoch = len(train) // settings.batch_size
     planned = max(1, settings.epochs * per_epoch)
-    budget = 60 * settings.max_minutes
+    budget = 60 * settings.max_minutes  # <= 0: stop after the first step, as any budget spent
     start = time.perf_counter()
     train_loss: list[float] = []
     val_loss: list[float] = []
@@ -127,7 +127,8 @@ def train_encoder(
             steps += 1
             elapsed = time.perf_counter() - start
             for group in opt.param_groups:
-                group["lr"] = settings.lr * cosine_factor(max(steps / planned, elapsed / budget))
+                spent = elapsed / budget if budget > 0 else 1.0
+                group["lr"] = settings.lr * cosine_factor(max(steps / planned, spent))
             losses.append(loss.item())
             if elapsed > budget:
                 out_of_time = True
