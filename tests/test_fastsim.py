@@ -218,3 +218,22 @@ def test_shipped_generator_carries_its_refinement() -> None:
     assert model.refine is not None
     assert int(model.refine.fitted.sum()) == meta["refinement"]["fitted"] > 0
     assert "logit_tau32" not in meta["refinement"]["features"]
+
+
+def test_fast_simulation_of_cms_nanoaod_gen_jets(real_data: Path) -> None:
+    """Real NanoAOD: GenJetAK8 without a truth label (simulated as QCD-like), no generator record."""
+    from coffea.nanoevents import NanoAODSchema
+
+    path = str(real_data / "nano_tt_v15.root")
+    events = NanoEventsFactory.from_root(
+        {path: "Events"}, schemaclass=NanoAODSchema, mode="eager"
+    ).events()
+    plugins = Plugins(["fastsim_gan"])
+    fast = plugins(events).FastSimFatJet
+    again = plugins(events).FastSimFatJet
+    n_fast, n_full = int(ak.sum(ak.num(fast))), int(ak.sum(ak.num(events.FatJet)))
+    assert 0.5 * n_full < n_fast < 1.5 * n_full  # the efficiency network's FatJets (64 here)
+    flat = {f: ak.to_numpy(ak.flatten(fast[f])) for f in ("pt", "mass", "msoftdrop", "tau1")}
+    assert (flat["pt"] > 100).all() and (flat["mass"] <= flat["pt"]).all()
+    assert (flat["msoftdrop"] <= flat["mass"] + 1e-3).all() and (flat["tau1"] > 0).all()
+    assert ak.all(fast.pt == again.pt)  # the per-object random numbers: reproducible
