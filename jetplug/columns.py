@@ -199,7 +199,7 @@ def gather_inputs(
             derivation = derivations.get(fs.derive)
             try:
                 values = derivation.func(events, collection)
-            except (AttributeError, KeyError, ValueError) as e:
+            except (AttributeError, KeyError, ValueError, ak.errors.FieldNotFoundError) as e:
                 raise MissingInputError(
                     consumer=consumer,
                     field=f"{collection}.{fs.name}",

@@ -98,3 +98,23 @@ def test_branch_is_preferred_to_derivation(generated: dict[str, list[Path]]) -> 
         ak.to_numpy(ak.flatten(count_constituents(events, "FatJet"))),
         ak.to_numpy(ak.flatten(events.FatJet.nConstituents)),
     )
+
+
+@pytest.mark.parametrize("name", ["nano_dy.root", "nano_dy_empty.root"])
+def test_failed_derivation_in_a_users_processor_names_plugin_and_field(
+    real_data: Path, name: str
+) -> None:
+    """No preflight here (Plugins inside a processor): the derivation's own failure is named."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    from jetplug import Plugins
+
+    path = str(real_data / name)
+    events = NanoEventsFactory.from_root(
+        {path: "Events"}, schemaclass=NanoAODSchema, mode="eager"
+    ).events()
+    with pytest.raises(MissingInputError) as err:
+        Plugins(["calib_bdt"])(events)  # reads nConstituents: this older NanoAOD has none
+    msg = str(err.value)
+    assert "plugin 'calib_bdt' needs field 'FatJet.nConstituents'" in msg
+    assert "FatJetPFCands" in msg
