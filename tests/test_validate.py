@@ -125,3 +125,24 @@ def test_baseline_and_sculpting_measures() -> None:
     rng = np.random.default_rng(0)
     same = rng.uniform(50, 300, 20000)
     assert inverse_jsd(same, rng.random(20000) < 0.5) > 50  # random cut: no sculpting
+
+
+@pytest.mark.parametrize(
+    ("section", "plugin"),
+    [
+        ("taggers", "top_bdt"),
+        ("calibration", "calib_ni"),
+        ("fastsim", "fastsim_gan"),
+        ("decorrelation", "tau21_ddt"),
+    ],
+)
+def test_sections_needing_truth_refuse_real_cms_files_in_one_line(
+    real_data: Path, section: str, plugin: str, tmp_path: Path
+) -> None:
+    path = real_data / "nano_tt_v15.root"
+    args = ["validate", str(path), "--section", section, "-p", plugin, "-o", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit)  # an error message, not a traceback
+    assert f"file {path}: lacks ['FatJet_truthLabel'" in result.output
+    assert "a file made by jetplug generate?" in result.output

@@ -32,9 +32,8 @@ import numpy as np
 from ..chain import PluginChain
 from ..chunk import ChunkContext
 from ..config import PluginConfig
-from ..errors import InputFileError
 from ..host import PluginHost
-from .collect import read_events
+from .collect import read_events, require_fields
 
 __all__ = [
     "ETA_BINS",
@@ -94,10 +93,14 @@ def collect_calibration(
     parts: dict[str, list[np.ndarray]] = {}
     for path in map(str, files):
         events = read_events(path)
-        if "genJetAK8Idx" not in ak.fields(events.FatJet) or "GenJetAK8" not in ak.fields(events):
-            raise InputFileError(
-                path, "has no gen-matched FatJets (FatJet_genJetAK8Idx, GenJetAK8)"
-            )
+        require_fields(
+            path,
+            events,
+            {
+                "FatJet": ("genJetAK8Idx", "truthLabel"),
+                "GenJetAK8": ("pt", "eta", "partonFlavour", "hadronFlavour"),
+            },
+        )
         if len(events) == 0:
             continue
         jets, gen = events.FatJet, events.GenJetAK8

@@ -9,7 +9,7 @@ through :class:`jetplug.chain.PluginChain`, the code the processor runs.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,15 @@ from ..preflight import local_file_problem
 from ..spec import Kind
 from ..training.data import SPLITS, split_of
 
-__all__ = ["QCD", "Discriminant", "JetTable", "collect", "discriminants", "read_events"]
+__all__ = [
+    "QCD",
+    "Discriminant",
+    "JetTable",
+    "collect",
+    "discriminants",
+    "read_events",
+    "require_fields",
+]
 
 QCD = 0
 """Generator truth label of QCD jets, the background of every discriminant."""
@@ -129,6 +137,28 @@ def read_events(path: str) -> ak.Array:
     return events
 
 
+GENERATED = " (a file made by jetplug generate?)"
+
+
+def require_fields(
+    path: str, events: ak.Array, wanted: Mapping[str, Sequence[str]], hint: str = GENERATED
+) -> None:
+    """Refuse, naming them, a file without the ``{collection: fields}`` a validation reads.
+
+    Truth labels and gen matching exist in generated files only: real CMS
+    files are refused here, with one line, rather than deep in the section.
+    """
+    missing: list[str] = []
+    for collection, fields in wanted.items():
+        if collection not in ak.fields(events):
+            missing.append(collection)
+            continue
+        present = set(ak.fields(events[collection]))
+        missing += [f"{collection}_{f}" for f in fields if f not in present]
+    if missing:
+        raise InputFileError(path, f"lacks {missing}{hint}")
+
+
 def collect(
     files: Sequence[str | Path],
     plugins: Sequence[str],
@@ -157,10 +187,7 @@ def collect(
     wanted = (*(_KINEMATICS if truth else ("pt", "eta")), *extra)
     for path in map(str, files):
         events = read_events(path)
-        missing = [f for f in wanted if f not in ak.fields(events.FatJet)]
-        if missing:
-            hint = " (a file made by jetplug generate?)" if truth else ""
-            raise InputFileError(path, f"lacks FatJet fields {missing}{hint}")
+        require_fields(path, events, {"FatJet": wanted}, GENERATED if truth else "")
         if split is not None:
             keep = split_of(ak.to_numpy(events.event), ak.to_numpy(events.run)) == split
             events = events[keep]

@@ -39,7 +39,7 @@ from ..errors import JetplugError
 from ..host import PluginHost
 from ..metrics import tagging_metrics
 from ..spec import Kind, TargetMode
-from .collect import CLASS_NAMES, read_events
+from .collect import CLASS_NAMES, read_events, require_fields
 from .distances import classifier_auc, fpd, kpd, w1
 
 __all__ = ["FastSimSample", "collect_fastsim", "fastsim_report", "write_fastsim"]
@@ -112,6 +112,7 @@ def collect_fastsim(
     counts = {"events": 0, "odd": 0}
     for path in map(str, files):
         events = read_events(path)
+        require_fields(path, events, {"FatJet": ("truthLabel",), source: ("truthLabel",)})
         if len(events) == 0:
             continue
         chunk = ChunkContext(file=path, entrystop=len(events))
