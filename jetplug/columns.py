@@ -325,6 +325,14 @@ def attach_outputs(
         objects = ak.with_field(objects, ak.zip(jagged, depth_limit=2), spec.name)
     else:  # REPLACE: keep the file's value once as <name>_raw, each step as <name>_<plugin>
         present = set(ak.fields(objects))
+        done = [f"{plan.target}.{n}_{spec.name}" for n in jagged if f"{n}_{spec.name}" in present]
+        if done:
+            msg = (
+                f"{spec.name!r} already replaced these fields ({', '.join(done)} present): "
+                "applying it twice to the same events would compound it; apply the plugins "
+                "once per events array"
+            )
+            raise ValueError(msg)
         for name, values in jagged.items():
             if name in present and f"{name}_raw" not in present:
                 objects = ak.with_field(objects, objects[name], f"{name}_raw")

@@ -25,7 +25,7 @@ import hist
 import numpy as np
 import uproot
 
-from .errors import OutputError
+from .errors import JetplugError, OutputError
 
 __all__ = [
     "Writer",
@@ -33,6 +33,7 @@ __all__ = [
     "failure_record",
     "histogram_writers",
     "package_versions",
+    "prepare_outdir",
     "save_histograms",
     "write_coffea",
     "write_outputs",
@@ -242,3 +243,37 @@ def write_provenance(path: Path, record: Mapping[str, Any]) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return path
+
+
+def prepare_outdir(outdir: Path) -> None:
+    """Create ``outdir`` (one clear error, before any work, if it cannot be) and clear it.
+
+    Clearing removes exactly the files the previous run's ``provenance.json``
+    lists (its outputs and skim files) and that provenance itself, so that
+    a reused directory holds this run's outputs only: no stale plot of a
+    plot no longer configured, no skim chunk of a renamed dataset. Other
+    files in the directory stay.
+    """
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = "a file is in the way" if isinstance(e, FileExistsError) else e.strerror or str(e)
+        msg = f"output directory {outdir}: cannot create it ({why})"
+        raise JetplugError(msg) from None
+    previous = outdir / "provenance.json"
+    try:
+        record = json.loads(previous.read_text())
+    except (OSError, ValueError):
+        return  # no previous run, or not one jetplug can read: nothing to clear
+    root = outdir.resolve()
+    listed = [*record.get("outputs", []), *record.get("skims", [])]
+    for rel in listed:
+        path = (outdir / str(rel)).resolve()
+        if path.is_relative_to(root) and path.is_file() and path != previous.resolve():
+            path.unlink()
+            for parent in path.parents:  # directories the removal left empty
+                if parent == root or not parent.is_relative_to(root):
+                    break
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+    previous.unlink(missing_ok=True)

@@ -119,6 +119,27 @@ class Plan:
         return frozenset((coll, f) for f in fields)
 
     @cached_property
+    def not_scalar(self) -> dict[Ref, tuple[str, ...]]:
+        """Written refs that hold several numbers per object, each with its scalar columns.
+
+        A vector output (``OutputSpec.shape``) and, in ``add`` mode, the
+        plugin's record of outputs; a histogram axis or cut needs one number
+        per object, so it names one of the columns listed instead.
+        """
+        prefix = f"{self.spec.name}." if self.mode is TargetMode.ADD else ""
+        stored = set(self.stored_names)
+        out: dict[Ref, tuple[str, ...]] = {
+            (self.target, prefix + o.name): tuple(prefix + f"{o.name}_{lab}" for lab in o.labels)
+            for o in self.spec.outputs
+            if o.shape and o.name in stored
+        }
+        if self.mode is TargetMode.ADD:
+            columns = [prefix + n for n in self.stored_names]
+            scalars = tuple(c for c in columns if (self.target, c) not in out)
+            out[self.target, self.spec.name] = scalars
+        return out
+
+    @cached_property
     def replaces(self) -> frozenset[Ref]:
         """Existing fields the plugin overwrites (``replace`` mode)."""
         if self.mode is not TargetMode.REPLACE:
@@ -215,12 +236,14 @@ class Provided:
 
     def __init__(self, plans: Iterable[Plan] = ()) -> None:
         self.refs: set[Ref] = set()
+        self.not_scalar: dict[Ref, tuple[str, ...]] = {}
         for plan in plans:
             self.add(plan)
 
     def add(self, plan: Plan) -> None:
         """Record what ``plan`` writes."""
         self.refs |= plan.writes
+        self.not_scalar |= plan.not_scalar
 
     def has(self, collection: str, field: str) -> bool:
         """Whether ``collection.field`` (or the collection, for ``COLLECTION``) is written."""

@@ -355,6 +355,16 @@ def _check_histograms(config: RunConfig, branches: set[str], provided: Provided,
     for h in config.histograms:
         for fld in h.fields():
             _require(f"histogram {h.name!r}", fld, branches, provided, path)
+            head, _, rest = fld.partition(".")
+            scalars = provided.not_scalar.get((head, rest))
+            if scalars is not None:
+                some = ", ".join(f"{head}.{s}" for s in scalars[:6]) or "none"
+                msg = (
+                    f"histograms.{h.name}: {fld!r} holds several numbers per {head} (a plugin's "
+                    f"vector output or its record of outputs); an axis, cut or weight takes one "
+                    f"number per object: name one of its columns ({some})"
+                )
+                raise ConfigError(msg, source=config.source)
 
 
 def _check_skims(config: RunConfig, branches: set[str], provided: Provided, path: str) -> None:

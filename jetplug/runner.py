@@ -30,7 +30,13 @@ from .histograms import book
 from .host import PluginHost
 from .nonfinite import NonFiniteCounts
 from .normalisation import normalise
-from .outputs import failure_record, histogram_writers, write_outputs, write_provenance
+from .outputs import (
+    failure_record,
+    histogram_writers,
+    prepare_outdir,
+    write_outputs,
+    write_provenance,
+)
 from .plugins import Plugins
 from .preflight import RUN_SCHEMAS, FileInfo, preflight
 from .processor import PluginProcessor
@@ -283,6 +289,7 @@ def _execute(
     files = checked.files
     normalisation = normalise(config)
     if outdir is not None:
+        prepare_outdir(outdir)
         clear_skims(config, outdir)
     proc = PluginProcessor(
         config,

@@ -118,3 +118,80 @@ def test_failed_derivation_in_a_users_processor_names_plugin_and_field(
     msg = str(err.value)
     assert "plugin 'calib_bdt' needs field 'FatJet.nConstituents'" in msg
     assert "FatJetPFCands" in msg
+
+
+def _pfnano_run(real_data: Path, tmp_path: Path, **extra: object) -> object:
+    raw: dict[str, object] = {
+        "fileset": {"tt": [str(real_data / "pfnano.root")]},
+        "schema": "pfnano",
+        "chunksize": 5,
+        "plugins": ["top_bdt"],
+        "histograms": {
+            "pt": {"axes": [{"field": "FatJet.pt", "bins": 10, "start": 0, "stop": 2000}]}
+        },
+    }
+    return parse_config({**raw, **extra}, base=tmp_path)
+
+
+def test_output_directory_in_the_way_fails_before_any_chunk(
+    real_data: Path, tmp_path: Path
+) -> None:
+    from jetplug import JetplugError
+
+    (tmp_path / "afile").write_text("not a directory")
+    cfg = _pfnano_run(real_data, tmp_path)
+    for out, why in (
+        (tmp_path / "afile", "a file is in the way"),
+        (tmp_path / "afile" / "sub", ""),
+    ):
+        with pytest.raises(JetplugError, match=f"output directory {out}: cannot create it.*{why}"):
+            run(cfg, out)  # type: ignore[arg-type]
+
+
+def test_reused_output_directory_holds_this_runs_outputs_only(
+    real_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    skim = {"jets": {"collection": "FatJet", "fields": ["pt", "top_bdt.score"]}}
+    plots = [{"type": "hist1d", "hist": "pt", "name": "old_plot"}]
+    first = run(_pfnano_run(real_data, tmp_path, skims=skim, plots=plots), out)  # type: ignore[arg-type]
+    assert (out / "plots" / "old_plot.png").is_file() and len(first.skims) == 2
+    (out / "notes.txt").write_text("the user's own file")
+    renamed = {"ttbar": [str(real_data / "pfnano.root")]}  # the dataset renamed, no plot
+    second = run(_pfnano_run(real_data, tmp_path, fileset=renamed, skims=skim), out)  # type: ignore[arg-type]
+    assert not (out / "plots" / "old_plot.png").exists()
+    assert not (out / "skims" / "jets" / "tt").exists()  # the renamed dataset's old chunks
+    assert sorted(out.glob("skims/**/*.parquet")) == sorted(second.skims)
+    assert len(ak.from_parquet(out / "skims" / "jets")) == 10  # each event once
+    assert (out / "notes.txt").read_text() == "the user's own file"
+
+
+def test_histogram_of_several_numbers_per_object_is_refused(
+    real_data: Path, tmp_path: Path
+) -> None:
+    from jetplug import ConfigError
+
+    for field, cut in (("FatJet.part.probs", None), ("FatJet.pt", "FatJet.part > 0.5")):
+        hist: dict[str, object] = {"axes": [{"field": field, "bins": 10, "start": 0, "stop": 1}]}
+        if cut:
+            hist["cuts"] = [cut]
+        cfg = _pfnano_run(real_data, tmp_path, plugins=["part"], histograms={"h": hist})
+        with pytest.raises(ConfigError, match="holds several numbers per FatJet") as err:
+            run(cfg)  # type: ignore[arg-type]
+        assert "FatJet.part.probs_top" in str(err.value)  # the columns to use instead
+
+
+def test_the_same_calibrator_twice_on_one_events_array_is_refused(real_data: Path) -> None:
+    from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
+
+    from jetplug import Plugins
+
+    path = str(real_data / "pfnano.root")
+    events = NanoEventsFactory.from_root(
+        {path: "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
+    ).events()
+    chain = Plugins(["calib_ni", "calib_bdt"])(events)  # two calibrators in a chain: fine
+    assert ak.all(chain.FatJet.pt_raw == events.FatJet.pt)
+    calibrate = Plugins(["calib_ni"])
+    with pytest.raises(ValueError, match="'calib_ni' already replaced these fields"):
+        calibrate(calibrate(events))
