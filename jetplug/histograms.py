@@ -119,7 +119,15 @@ def book(cfg: HistogramConfig, *, weighted: bool = False) -> hist.Hist[Any]:
 
 
 def resolve(events: ak.Array, path: str, consumer: str, source: str | None) -> ak.Array:
-    """``events`` at the dotted ``path``; :class:`MissingInputError` names ``consumer``."""
+    """``events`` at the dotted ``path``; :class:`MissingInputError` names ``consumer``.
+
+    ``n<Collection>`` (NanoAOD's counter branches, which NanoEvents does not
+    expose as fields; also for collections plugins create) is the number of
+    objects of the collection in each event.
+    """
+    counted = path[1:]
+    if path.startswith("n") and counted in ak.fields(events) and not has_path(events, path):
+        return ak.num(events[counted], axis=1)
     if not has_path(events, path):
         head, _, rest = path.partition(".")
         available = (

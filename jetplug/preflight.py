@@ -40,7 +40,7 @@ from coffea.processor.executor import FileMeta
 
 from .config import RunConfig
 from .errors import ConfigError, InputFileError, MissingInputError
-from .plan import Plan, Provided
+from .plan import COLLECTION, Plan, Provided
 from .registry import DerivationRegistry
 from .spec import ModelSpec
 
@@ -341,7 +341,7 @@ def _require(consumer: str, fld: str, branches: set[str], provided: Provided, pa
     head, _, rest = fld.partition(".")
     if rest and (provided.has(head, rest) or _branch_of(fld) in branches):
         return
-    if not rest and fld in branches:
+    if not rest and (fld in branches or (fld[:1] == "n" and provided.has(fld[1:], COLLECTION))):
         return
     if rest:
         available = {b.split("_", 1)[1] for b in branches if b.startswith(f"{head}_")}

@@ -195,3 +195,27 @@ def test_the_same_calibrator_twice_on_one_events_array_is_refused(real_data: Pat
     calibrate = Plugins(["calib_ni"])
     with pytest.raises(ValueError, match="'calib_ni' already replaced these fields"):
         calibrate(calibrate(events))
+
+
+def test_counter_branch_histograms_the_objects_per_event(real_data: Path, tmp_path: Path) -> None:
+    """``nFatJet``: NanoAOD's counter, which NanoEvents hides; also for created collections."""
+    path = real_data / "nano_tt_v15.root"
+    cfg = parse_config(
+        {
+            "fileset": {"tt": [str(path)]},
+            "schema": "nanoaod",
+            "plugins": ["fastsim_gan"],
+            "histograms": {
+                "n": {"axes": [{"field": "nFatJet", "integer": [0, 5]}]},
+                "n_fast": {"axes": [{"field": "nFastSimFatJet", "integer": [0, 5]}]},
+            },
+        },
+        base=tmp_path,
+    )
+    result = run(cfg)  # type: ignore[arg-type]
+    counts = uproot.open(path)["Events"]["nFatJet"].array(library="np")
+    h = result.hists["tt"]
+    np.testing.assert_array_equal(h["n"].values(), np.bincount(counts, minlength=5)[:5])
+    assert h["n_fast"].sum(flow=True) == len(counts)  # one entry per event
+    n_fast = (h["n_fast"].values() * np.arange(5)).sum()
+    assert 0.5 * counts.sum() < n_fast < 1.5 * counts.sum()
