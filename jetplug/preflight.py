@@ -50,7 +50,6 @@ __all__ = [
     "FileInfo",
     "Preflight",
     "check_branches",
-    "check_config",
     "check_event_ids",
     "check_files",
     "local_file_problem",
@@ -103,18 +102,6 @@ class Preflight:
             FileMeta(dataset, path, tree): dict(meta)
             for (dataset, path, tree), meta in self.metadata.items()
         }
-
-
-def check_config(config: RunConfig) -> None:
-    """File-independent checks: histogram fields come from one collection at most."""
-    for h in config.histograms:
-        heads = {f.split(".")[0] for f in h.fields() if "." in f}
-        if len(heads) > 1:
-            msg = (
-                f"histograms.{h.name}: fields come from several collections {sorted(heads)}; "
-                "a histogram fills one entry per object of a single collection"
-            )
-            raise ConfigError(msg, source=config.source)
 
 
 def _branch_of(path: str) -> str:
@@ -351,8 +338,21 @@ def _require(consumer: str, fld: str, branches: set[str], provided: Provided, pa
     raise MissingInputError(consumer=consumer, field=fld, path=path, available=sorted(available))
 
 
+def _lists(branches: set[str], provided: Provided) -> set[str]:
+    """Collections with a list of objects per event (NanoAOD counters, created collections)."""
+    return {b[1:] for b in branches if b.startswith("n")} | set(provided.collections())
+
+
 def _check_histograms(config: RunConfig, branches: set[str], provided: Provided, path: str) -> None:
+    lists = _lists(branches, provided)
     for h in config.histograms:
+        heads = {f.split(".")[0] for f in h.fields() if "." in f} & lists
+        if len(heads) > 1:  # event-level records (PuppiMET.pt) broadcast; lists cannot
+            msg = (
+                f"histograms.{h.name}: fields come from several collections {sorted(heads)}; "
+                "a histogram fills one entry per object of a single collection"
+            )
+            raise ConfigError(msg, source=config.source)
         for fld in h.fields():
             _require(f"histogram {h.name!r}", fld, branches, provided, path)
             head, _, rest = fld.partition(".")
@@ -369,7 +369,7 @@ def _check_histograms(config: RunConfig, branches: set[str], provided: Provided,
 
 def _check_skims(config: RunConfig, branches: set[str], provided: Provided, path: str) -> None:
     """Skim fields exist (or are plugin outputs); cuts and event fields fit the collection."""
-    lists = {b[1:] for b in branches if b.startswith("n")} | set(provided.collections())
+    lists = _lists(branches, provided)
     for s in config.skims:
         consumer = f"skim {s.name!r}"
         if s.collection is not None and s.collection not in lists:
@@ -413,7 +413,6 @@ def preflight(
 
     ``specs`` are the plugins as run, in execution order.
     """
-    check_config(config)
     plans = [Plan(s) for s in specs]
     opened = _open_all(config)
     result = Preflight()

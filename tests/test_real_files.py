@@ -219,3 +219,24 @@ def test_counter_branch_histograms_the_objects_per_event(real_data: Path, tmp_pa
     assert h["n_fast"].sum(flow=True) == len(counts)  # one entry per event
     n_fast = (h["n_fast"].values() * np.arange(5)).sum()
     assert 0.5 * counts.sum() < n_fast < 1.5 * counts.sum()
+
+
+def test_event_level_record_cuts_an_object_histogram(real_data: Path, tmp_path: Path) -> None:
+    """``PuppiMET.pt`` (one per event) broadcasts to the FatJets; two lists are refused."""
+    from jetplug import ConfigError
+
+    path = real_data / "nano_tt_v15.root"
+    axis = {"field": "FatJet.pt", "bins": 10, "start": 0, "stop": 3000}
+    raw: dict[str, object] = {
+        "fileset": {"tt": [str(path)]},
+        "schema": "nanoaod",
+        "histograms": {"pt_met": {"axes": [axis], "cuts": ["PuppiMET.pt > 50"]}},
+    }
+    result = run(parse_config(raw, base=tmp_path))
+    events = uproot.open(path)["Events"]
+    n_jets = events["nFatJet"].array(library="np")
+    met = events["PuppiMET_pt"].array(library="np")
+    assert result.hists["tt"]["pt_met"].sum(flow=True) == (n_jets * (met > 50)).sum()
+    two = {"axes": [axis, {"field": "Jet.pt", "bins": 10, "start": 0, "stop": 3000}]}
+    with pytest.raises(ConfigError, match=r"several collections \['FatJet', 'Jet'\]"):
+        run(parse_config({**raw, "histograms": {"two": two}}, base=tmp_path))
