@@ -308,7 +308,12 @@ def _parse_plugins(ctx: ConfigContext, raw: Any) -> tuple[PluginConfig, ...]:
     names = [p.name for p in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        ctx.fail("plugins", f"plugin(s) listed twice: {dupes}")
+        ctx.fail(
+            "plugins",
+            f"plugin(s) listed twice: {dupes}; a plugin runs once per run, on one collection "
+            "(to compare a tagger on full and fast simulation: `jetplug validate --section "
+            "fastsim --tagger NAME`, or one run per collection)",
+        )
     return tuple(out)
 
 

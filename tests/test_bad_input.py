@@ -483,3 +483,13 @@ def test_run_arguments_are_validated(tmp_path: Path, real_data: Path) -> None:
         run(cfg, max_failures=-1)
     with pytest.raises(JetplugError, match=r"workers must be at least 1, got 0"):
         run(cfg, executor="futures", workers=0)
+
+
+def test_a_plugin_listed_twice_says_why_and_what_to_do(tmp_path: Path) -> None:
+    raw = {
+        "fileset": {"d": ["x.root"]},
+        "plugins": ["top_bdt", {"name": "top_bdt", "collection": "FastSimFatJet"}],
+    }
+    with pytest.raises(ConfigError, match=r"listed twice: \['top_bdt'\]; a plugin runs once") as e:
+        parse_config(raw, base=tmp_path)
+    assert "--section fastsim" in str(e.value)
