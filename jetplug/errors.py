@@ -206,9 +206,13 @@ class MissingInputError(JetplugError):
         self.field = field
         self.path = path
         where = f" in file {path}" if path else ""
+        available = list(available)
+        relative = field.split(".", 1)[-1]  # plugin outputs are offered as "top_bdt.score"
+        dotted = "." in relative and any("." in a for a in available)
+        name = relative if dotted else field.rsplit(".", 1)[-1]
         super().__init__(
             f"{consumer} needs field {field!r}, which is missing{where} and cannot be derived."
-            f"{_did_you_mean(field.rsplit('.', 1)[-1], available)}"
+            f"{_did_you_mean(name, available)}"
             f"{' ' + hint if hint else ''}"
         )
 

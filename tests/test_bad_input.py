@@ -493,3 +493,14 @@ def test_a_plugin_listed_twice_says_why_and_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"listed twice: \['top_bdt'\]; a plugin runs once") as e:
         parse_config(raw, base=tmp_path)
     assert "--section fastsim" in str(e.value)
+
+
+def test_misspelt_plugin_output_gets_a_suggestion(tmp_path: Path) -> None:
+    err = MissingInputError(
+        consumer="histogram 's'",
+        field="FatJet.top_bdt.scroe",
+        available=["pt", "msoftdrop", "top_bdt", "top_bdt.score"],
+    )
+    assert "Did you mean 'top_bdt.score'" in str(err)
+    plain = MissingInputError(consumer="x", field="FatJet.n3b2", available=["n2b1", "n3b1"])
+    assert "Did you mean 'n3b1'" in str(plain)
