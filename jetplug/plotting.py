@@ -114,17 +114,25 @@ def _roc(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
     value = _value_axis(h)
     sig = _slice(h, cfg.axis, cfg.signal, value).values()
     bkg = _slice(h, cfg.axis, cfg.background, value).values()
-    eff_s, eff_b = roc_from_counts(sig, bkg)
-    ok = eff_b > 0
-    ax.plot(eff_s[ok], 1.0 / eff_b[ok], label=f"{value}")
-    ax.set_yscale("log")
+    empty = [f"{role} {cat!r}" for role, cat, n in (
+        ("signal", cfg.signal, sig.sum()), ("background", cfg.background, bkg.sum())
+    ) if n <= 0]  # fmt: skip
+    if empty:  # said on the plot rather than drawn as a blank frame
+        message = f"no entries in the {' and the '.join(empty)} category of {cfg.axis!r}"
+        ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    else:
+        eff_s, eff_b = roc_from_counts(sig, bkg)
+        ok = eff_b > 0
+        ax.plot(eff_s[ok], 1.0 / eff_b[ok], label=f"{value}")
+        ax.set_yscale("log")
     ax.set_xlabel(r"signal efficiency $\varepsilon_S$")
     ax.set_ylabel(r"background rejection $1/\varepsilon_B$")
     ax.set_xlim(0, 1)
     names = {str(k): str(v) for k, v in (cfg.labels or {}).items()}
     sig_name = names.get(str(cfg.signal), str(cfg.signal))
     bkg_name = names.get(str(cfg.background), str(cfg.background))
-    ax.legend(fontsize="small", title=f"{sig_name} vs {bkg_name}")
+    if not empty:
+        ax.legend(fontsize="small", title=f"{sig_name} vs {bkg_name}")
 
 
 def file_energy(path: str) -> float | None:

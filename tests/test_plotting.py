@@ -127,3 +127,29 @@ def test_plot_label_follows_the_config(
 def test_bad_energy_names_the_key(tmp_path: Path, energy: object) -> None:
     with pytest.raises(ConfigError, match=r"energy: the centre-of-mass energy in TeV"):
         parse_config({"fileset": {"a": ["x.root"]}, "energy": energy}, base=tmp_path)
+
+
+def test_roc_of_an_empty_category_says_so_instead_of_a_blank_frame() -> None:
+    h = _score_hist()
+    for signal, says in ((5, "signal 5"), (1, None)):
+        cfg = PlotConfig(type="roc", hist="score", axis="truth", signal=signal, background=0)
+        fig, ax = plt.subplots()
+        try:
+            if signal == 5:  # a category the axis has no entries in
+                h2: hist.Hist[Any] = hist.Hist(
+                    hist.axis.Regular(10, 0, 1, name="score"),
+                    hist.axis.IntCategory([0, 1, 5], name="truth"),
+                    storage=hist.storage.Weight(),
+                )
+                h2.fill(score=[0.1, 0.2], truth=[0, 1], weight=[1.0, 1.0])
+                plotting._roc(cfg, {"d": {"score": h2}}, ax)
+            else:
+                plotting._roc(cfg, {"d": {"score": h}}, ax)
+            texts = [t.get_text() for t in ax.texts]
+            lines = ax.get_lines()
+        finally:
+            plt.close(fig)
+        if says:
+            assert any("no entries in the signal 5 category" in t for t in texts) and not lines
+        else:
+            assert not texts and len(lines) == 1
