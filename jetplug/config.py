@@ -503,6 +503,8 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
             "lumi",
         ),
     )
+    if "schema" in raw and raw["schema"] is None:
+        ctx.fail("schema", f"is empty; use one of {list(SCHEMAS)} (or leave it out: pfnano)")
     schema = str(raw.get("schema", "pfnano")).lower()
     if schema not in SCHEMAS:
         ctx.fail("schema", f"{schema!r} unknown; use one of {list(SCHEMAS)}")

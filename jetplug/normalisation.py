@@ -147,8 +147,11 @@ class Normalisation:
         }
 
 
-def _file_sumw(dataset: str, path: str, treename: str, need_runs: bool) -> float:
-    """Check ``path`` has genWeight; its Runs trees' summed genEventSumw (0 if not needed)."""
+def _file_sumw(dataset: str, path: str, treename: str, need_runs: bool) -> tuple[float, str]:
+    """Check ``path`` has genWeight; its Runs trees' summed genEventSumw and the branch read.
+
+    ``(0, "")`` if the sum is not needed.
+    """
     try:
         with uproot.open(path) as f:
             if GEN_WEIGHT not in set(f[treename].keys()):
@@ -159,7 +162,7 @@ def _file_sumw(dataset: str, path: str, treename: str, need_runs: bool) -> float
                     hint="(is it data? then give isMC: false in its metadata)",
                 )
             if not need_runs:
-                return 0.0
+                return 0.0, ""
             runs = f.get("Runs")
             branches = set() if runs is None else set(runs.keys())
             branch = next((b for b in SUMW_BRANCHES if b in branches), None)
@@ -171,7 +174,7 @@ def _file_sumw(dataset: str, path: str, treename: str, need_runs: bool) -> float
                     "of generator weights as metadata sumw",
                     dataset=dataset,
                 )
-            return float(np.sum(runs[branch].array(library="np"), dtype=np.float64))
+            return float(np.sum(runs[branch].array(library="np"), dtype=np.float64)), branch
     except (InputFileError, MissingInputError):
         raise
     except Exception as e:
@@ -191,13 +194,14 @@ def normalise(config: RunConfig) -> dict[str, Normalisation]:
             out[d.name] = Normalisation(d.name, simulation=False, lumi_pb=config.lumi)
             continue
         given = d.metadata.get("sumw")
-        sums = [_file_sumw(d.name, f, d.tree(f, config.treename), given is None) for f in d.files]
-        sumw = float(given) if given is not None else sum(sums)
+        read = [_file_sumw(d.name, f, d.tree(f, config.treename), given is None) for f in d.files]
+        sumw = float(given) if given is not None else sum(s for s, _ in read)
         n = len(d.files)
+        branches = "/".join(sorted({b for _, b in read}))  # genEventSumw_ in older NanoAOD
         sumw_from = (
             "metadata sumw"
             if given is not None
-            else f"Runs.genEventSumw of {n} file{'s' if n != 1 else ''}"
+            else f"Runs.{branches} of {n} file{'s' if n != 1 else ''}"
         )
         if not sumw > 0:
             msg = (

@@ -504,3 +504,9 @@ def test_misspelt_plugin_output_gets_a_suggestion(tmp_path: Path) -> None:
     assert "Did you mean 'top_bdt.score'" in str(err)
     plain = MissingInputError(consumer="x", field="FatJet.n3b2", available=["n2b1", "n3b1"])
     assert "Did you mean 'n3b1'" in str(plain)
+
+
+def test_an_empty_schema_key_is_named_not_read_as_none(tmp_path: Path) -> None:
+    raw = {"fileset": {"d": ["x.root"]}, "schema": None}
+    with pytest.raises(ConfigError, match=r"schema: is empty; use one of \['pfnano', 'nanoaod'"):
+        parse_config(raw, base=tmp_path)
