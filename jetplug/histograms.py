@@ -125,16 +125,13 @@ def resolve(events: ak.Array, path: str, consumer: str, source: str | None) -> a
     expose as fields; also for collections plugins create) is the number of
     objects of the collection in each event.
     """
-    counted = path[1:]
-    if path.startswith("n") and counted in ak.fields(events) and not has_path(events, path):
-        return ak.num(events[counted], axis=1)
-    if not has_path(events, path):
-        head, _, rest = path.partition(".")
-        available = (
-            ak.fields(events[head]) if rest and head in ak.fields(events) else ak.fields(events)
-        )
-        raise MissingInputError(consumer=consumer, field=path, path=source, available=available)
-    return get_path(events, path)
+    if has_path(events, path):
+        return get_path(events, path)
+    if path.startswith("n") and path[1:] in ak.fields(events):
+        return ak.num(events[path[1:]], axis=1)
+    head, _, rest = path.partition(".")
+    available = ak.fields(events[head]) if rest and head in ak.fields(events) else ak.fields(events)
+    raise MissingInputError(consumer=consumer, field=path, path=source, available=available)
 
 
 def _axis_values(events: ak.Array, cfg: AxisConfig, consumer: str, source: str | None) -> Any:

@@ -114,9 +114,8 @@ def _roc(cfg: PlotConfig, hists: Hists, ax: Axes) -> None:
     value = _value_axis(h)
     sig = _slice(h, cfg.axis, cfg.signal, value).values()
     bkg = _slice(h, cfg.axis, cfg.background, value).values()
-    empty = [f"{role} {cat!r}" for role, cat, n in (
-        ("signal", cfg.signal, sig.sum()), ("background", cfg.background, bkg.sum())
-    ) if n <= 0]  # fmt: skip
+    roles = (("signal", cfg.signal, sig), ("background", cfg.background, bkg))
+    empty = [f"{role} {category!r}" for role, category, counts in roles if counts.sum() <= 0]
     if empty:  # said on the plot rather than drawn as a blank frame
         message = f"no entries in the {' and the '.join(empty)} category of {cfg.axis!r}"
         ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, wrap=True)

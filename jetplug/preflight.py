@@ -346,14 +346,15 @@ def _lists(branches: set[str], provided: Provided) -> set[str]:
 def _check_histograms(config: RunConfig, branches: set[str], provided: Provided, path: str) -> None:
     lists = _lists(branches, provided)
     for h in config.histograms:
-        heads = {f.split(".")[0] for f in h.fields() if "." in f} & lists
+        fields = h.fields()
+        heads = {f.split(".")[0] for f in fields if "." in f} & lists
         if len(heads) > 1:  # event-level records (PuppiMET.pt) broadcast; lists cannot
             msg = (
                 f"histograms.{h.name}: fields come from several collections {sorted(heads)}; "
                 "a histogram fills one entry per object of a single collection"
             )
             raise ConfigError(msg, source=config.source)
-        for fld in h.fields():
+        for fld in fields:
             _require(f"histogram {h.name!r}", fld, branches, provided, path)
             head, _, rest = fld.partition(".")
             scalars = provided.not_scalar.get((head, rest))

@@ -126,9 +126,10 @@ def train_encoder(
             opt.step()
             steps += 1
             elapsed = time.perf_counter() - start
+            spent = elapsed / budget if budget > 0 else 1.0
+            lr = settings.lr * cosine_factor(max(steps / planned, spent))
             for group in opt.param_groups:
-                spent = elapsed / budget if budget > 0 else 1.0
-                group["lr"] = settings.lr * cosine_factor(max(steps / planned, spent))
+                group["lr"] = lr
             losses.append(loss.item())
             if elapsed > budget:
                 out_of_time = True
