@@ -19,6 +19,7 @@ seeds, settings, validation metrics) into plugins/jetplug-decorrelation.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -55,15 +56,20 @@ from jetplug_decorrelation.train import FitSettings, fit_network
 from jetplug_taggers.features import FEATURES, substructure_features
 
 VERSION = "1.0.0"
+NETWORK_VERSIONS = {"adv_w": "2.0.0", "adv_top": "2.0.0"}
+"""2.0.0: the adversary's reward is capped, top's adversary reads the log-odds."""
 MAPS = {"ddt_n2": "n2b1:low", "ddt_part_w": "part.w_vs_qcd"}
 """The shipped DDT maps: name -> score field (``:low``: low values are signal-like)."""
 LAMBDAS = {
     "disco_w": (0.0, 3.0, 10.0, 15.0, 20.0, 30.0),
     "disco_top": (0.0, 1.0, 3.0, 10.0, 30.0),
-    "adv_w": (0.0, 3.0, 10.0, 20.0, 30.0, 50.0, 100.0),
+    "adv_w": (0.0, 1.0, 2.0, 3.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 500.0, 1000.0),
     "adv_top": (0.0, 10.0, 30.0, 100.0),
 }
 """The λ scan of each network (λ = 0: the plain network, working point ``raw``)."""
+ADVERSARY_READS = {"adv_w": "score", "adv_top": "logit"}
+"""What each adversarial network's adversary reads (``FitSettings.adversary_reads``):
+top's plain network is so confident that QCD scores pile up at ~0, hiding the mass."""
 MIN_R50_FRACTION = 0.1
 """The default working point keeps at least this fraction of the raw network's R50."""
 TAU21_FIT_RANGE = (1.5, 4.5)
@@ -187,7 +193,13 @@ def train_map(name: str, target: str, files: list[Path], command: str) -> None:
 
 
 def train_network(
-    name: str, files: list[Path], command: str, max_jets: int, seed: int, settings: FitSettings
+    name: str,
+    files: list[Path],
+    command: str,
+    lambdas: Sequence[float],
+    max_jets: int,
+    seed: int,
+    settings: FitSettings,
 ) -> None:
     """The λ scan of network ``name`` (``<method>_<signal>``)."""
     import torch
@@ -222,7 +234,8 @@ def train_network(
         f"({int(y[train].sum())}/{int(y[val].sum())} signal)",
         flush=True,
     )
-    lambdas = LAMBDAS[name]
+    if lambdas[0] != 0:
+        sys.exit(f"{name}: the λ scan starts at 0 (the plain network), got {list(lambdas)}")
     nets, points = [], []
     raw = None
     for lam in lambdas:
@@ -267,7 +280,7 @@ def train_network(
     default = max((p for p in points if p["val_r50"] >= floor), key=lambda p: p["val_inv_jsd50"])
     write_model_metadata(
         model_path(name),
-        VERSION,
+        NETWORK_VERSIONS.get(name, VERSION),
         plugin=name,
         method=method,
         signal_truth=signal,
@@ -306,6 +319,9 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, default=FitSettings.epochs)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--lambdas", nargs="+", type=float, help="networks: the λ scan (default: LAMBDAS[name])"
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     import torch
@@ -337,8 +353,20 @@ def main() -> None:
             train_map(name, maps[name], files, f"{base} --only {name}{extra}")
         elif name in NETWORKS:
             files = _files(args.data, ["qcd", SAMPLES[SIGNALS[name.split("_")[1]]]], args.seeds)
+            lambdas = tuple(args.lambdas) if args.lambdas else LAMBDAS[name]
             cmd = f"{base} --only {name} --max-jets {args.max_jets} --epochs {args.epochs} --seed {args.seed}"
-            train_network(name, files, cmd, args.max_jets, args.seed, settings)
+            if args.lambdas:
+                cmd += " --lambdas " + " ".join(f"{lam:g}" for lam in lambdas)
+            reads = ADVERSARY_READS.get(name, settings.adversary_reads)
+            train_network(
+                name,
+                files,
+                cmd,
+                lambdas,
+                args.max_jets,
+                args.seed,
+                dataclasses.replace(settings, adversary_reads=reads),
+            )
         else:
             sys.exit(f"unknown model {name!r}; known: {names} and --map names")
         print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)

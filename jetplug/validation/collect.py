@@ -184,7 +184,7 @@ def collect(
     chain = PluginChain([PluginConfig(p, backend=backend) for p in plugins], host)
     parts: dict[str, list[np.ndarray]] = {}
     table = JetTable()
-    wanted = (*(_KINEMATICS if truth else ("pt", "eta")), *extra)
+    wanted = tuple(dict.fromkeys((*(_KINEMATICS if truth else ("pt", "eta")), *extra)))
     for path in map(str, files):
         events = read_events(path)
         require_fields(path, events, {"FatJet": wanted}, GENERATED if truth else "")

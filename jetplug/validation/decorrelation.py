@@ -37,6 +37,7 @@ __all__ = [
     "Variant",
     "decorrelation_metrics",
     "decorrelation_rows",
+    "inverse_jsd_floor",
     "pareto_front",
     "targets_markdown",
     "variants",
@@ -61,6 +62,32 @@ class DecorrelationResult:
     cut: float
     n_signal: int
     n_background: int
+    inv_jsd50_floor: float = float("nan")
+    """1/JSD50 of a cut that ignores the mass: random QCD jets, as many as pass
+    (mean of :data:`FLOOR_DRAWS`). Finite samples cap 1/JSD50 near it: a point
+    there is flat within the sample's statistics."""
+
+
+FLOOR_DRAWS = 20
+"""Random cuts averaged for :attr:`DecorrelationResult.inv_jsd50_floor`."""
+
+
+def inverse_jsd_floor(
+    qcd_mass: np.ndarray, n_pass: int, rng: np.random.Generator, draws: int = FLOOR_DRAWS
+) -> float:
+    """Mean 1/JSD of ``draws`` random cuts passing ``n_pass`` of the QCD jets ``qcd_mass``.
+
+    What 1/JSD50 reads for a perfectly decorrelated tagger with the same
+    rejection on a sample this size: the statistical ceiling of the metric.
+    """
+    if not 0 < n_pass < len(qcd_mass):
+        return float("nan")
+    values = []
+    for _ in range(draws):
+        passed = np.zeros(len(qcd_mass), bool)
+        passed[rng.choice(len(qcd_mass), n_pass, replace=False)] = True
+        values.append(inverse_jsd(qcd_mass, passed))
+    return float(np.mean(values))
 
 
 def _point(
@@ -107,9 +134,10 @@ def decorrelation_metrics(
         finite = np.asarray([v for v in values if np.isfinite(v)])
         return float(np.std(finite)) if len(finite) else float("nan")
 
-    return DecorrelationResult(
-        r, err(rs), j, err(js), cut, int((labels == 1).sum()), int((labels == 0).sum())
-    )
+    n_qcd = int((labels == 0).sum())
+    n_pass = round(n_qcd / r) if np.isfinite(r) else 0
+    floor = inverse_jsd_floor(mass[labels == 0], n_pass, rng)
+    return DecorrelationResult(r, err(rs), j, err(js), cut, int((labels == 1).sum()), n_qcd, floor)
 
 
 @dataclass(frozen=True)
@@ -227,13 +255,14 @@ def decorrelation_markdown(rows: Sequence[dict[str, Any]]) -> str:
         lines += [
             f"**{signal} vs QCD**",
             "",
-            "| variant | kind | R50 | 1/JSD50 | front | N sig | N QCD |",
-            "|---|---|---:|---:|:-:|---:|---:|",
+            "| variant | kind | R50 | 1/JSD50 | 1/JSD50 floor | front | N sig | N QCD |",
+            "|---|---|---:|---:|---:|:-:|---:|---:|",
         ]
         for r in sorted((r for r in rows if r["signal"] == signal), key=lambda r: -r["r50"]):
             lines.append(
                 f"| {r['name']} | {r['kind']} | {r['r50']:.1f} ± {r['r50_err']:.1f} | "
                 f"{r['inv_jsd50']:.1f} ± {r['inv_jsd50_err']:.1f} | "
+                f"{r.get('inv_jsd50_floor', float('nan')):.0f} | "
                 f"{'★' if r.get('pareto') else ''} | {r['n_signal']} | {r['n_background']} |"
             )
         lines.append("")
@@ -304,8 +333,10 @@ def write_decorrelation(
         f"{info['pt_max']:g} GeV, |η| < {info['eta_max']:g}. At the cut keeping εS = 0.5: "
         "R50 = 1/εB and 1/JSD50 = 1/JSD (base 2) of the normalised QCD m_SD histograms "
         "(50–300 GeV, 5 GeV bins) passing and failing it; bootstrap standard deviations "
-        f"({info['n_bootstrap']} resamples). Baselines: −τ21, −N2, −τ32 (lower is "
-        "signal-like).",
+        f"({info['n_bootstrap']} resamples). 1/JSD50 floor: 1/JSD50 of a cut passing as "
+        f"many QCD jets at random (mean of {FLOOR_DRAWS}), what a perfectly decorrelated "
+        "tagger of that R50 reads on this sample; a point near it is flat within the "
+        "statistics. Baselines: −τ21, −N2, −τ32 (lower is signal-like).",
         "",
     ]
     body = decorrelation_markdown(rows) + targets_markdown(rows)

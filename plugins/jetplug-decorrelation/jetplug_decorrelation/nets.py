@@ -64,14 +64,14 @@ class WorkingPoints(nn.Module):
 
 
 class MassAdversary(nn.Module):
-    """Predicts the QCD jet's soft-drop-mass bin from the classifier's score (logits)."""
+    """Predicts the QCD jet's soft-drop-mass bin from what it reads of the classifier."""
 
     def __init__(self, n_bins: int, hidden: int = 32) -> None:
         super().__init__()
         self.net = mlp((1, hidden, hidden, n_bins))
 
     def forward(self, score: torch.Tensor) -> torch.Tensor:
-        """(n,) score in [0, 1] -> (n, n_bins) logits."""
+        """(n,) the classifier's log-odds / 5 (or its score) -> (n, n_bins) logits."""
         out: torch.Tensor = self.net(score.unsqueeze(-1))
         return out
 

@@ -7,12 +7,14 @@ mass:
 * ``disco``: + λ·dCor²(score, m_SD) over the QCD jets of each batch
   (Kasieczka & Shih, arXiv:2001.05310; unit weights within QCD);
 * ``adv``: − λ·CE of an adversary that predicts the QCD jet's m_SD bin
-  (10 QCD quantile bins) from the score (Louppe, Kagan & Cranmer,
+  (10 QCD quantile bins) from the score or its log-odds (Louppe, Kagan & Cranmer,
   arXiv:1611.01046, with the adversary of Shimmin et al. arXiv:1703.03507):
   the classifier starts from the plain network (λ = 0), the adversary is
   pre-trained on it, then five adversary steps precede each classifier step
   (with one, the adversary lags and the pair oscillates), the classifier at
-  a lower learning rate.
+  a lower learning rate; the classifier's reward is capped at a guess's
+  cross-entropy, log(bins) (``adversary_cap``: beyond it, fooling a lagging
+  adversary by reshuffling the score pays without decorrelating).
 
 Fixed epochs (no early stopping: the objective mixes two terms); the
 record holds the validation cross-entropy and dCor² per epoch.
@@ -44,6 +46,16 @@ class FitSettings:
     adversarial_lr: float = 5e-4
     """The classifier's learning rate in the adversarial phase (it starts trained)."""
     adversary_pretrain_epochs: int = 3
+    adversary_cap: bool = True
+    """Reward the classifier for the adversary's cross-entropy only up to log(mass_bins),
+    a guess's: beyond it, a monotone reshuffle of the score (which keeps R50) fools a
+    lagging adversary without decorrelating anything, and large λ oscillate."""
+    adversary_reads: str = "score"
+    """What the adversary sees of the classifier: ``score`` (P(signal), the pivot
+    paper's) or ``logit`` (its log-odds / 5). A very confident classifier (top: R50
+    ~300) puts nearly all QCD jets at a score of ~0, where the adversary sees no
+    mass and sits at a guess's cross-entropy, so the capped reward gives the
+    classifier nothing to act on; the log-odds keep that tail resolved."""
     mass_bins: int = 10
     hidden: int = 64
     layers: int = 3
@@ -85,6 +97,9 @@ def fit_network(
 
     from .nets import MassAdversary, distance_correlation
 
+    if settings.adversary_reads not in ("score", "logit"):
+        msg = f"adversary_reads={settings.adversary_reads!r}: use 'score' or 'logit'"
+        raise ValueError(msg)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     xt = torch.as_tensor(x, dtype=torch.float32)
@@ -111,6 +126,9 @@ def fit_network(
         torch.optim.Adam(adversary.parameters(), lr=settings.adversary_lr) if adversary else None
     )
 
+    def seen(logits: torch.Tensor) -> torch.Tensor:
+        return logits / 5.0 if settings.adversary_reads == "logit" else torch.sigmoid(logits)
+
     def batches() -> list[torch.Tensor]:
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
         return [
@@ -122,7 +140,7 @@ def fit_network(
         assert adv_opt is not None
         q = idx[yt[idx] == 0]
         with torch.no_grad():
-            s = net(xt[q])
+            s = seen(net.logits(xt[q]))
         adv_opt.zero_grad()
         ce(adversary(s), mbin[q]).backward()
         adv_opt.step()
@@ -145,7 +163,10 @@ def fit_network(
                 score = torch.sigmoid(logits[q])
                 loss = loss + lam * distance_correlation(score, mt[idx][q], torch.ones_like(score))
             elif adversary is not None:
-                loss = loss - lam * ce(adversary(torch.sigmoid(logits[q])), mbin[idx][q])
+                fooled = ce(adversary(seen(logits[q])), mbin[idx][q])
+                if settings.adversary_cap:
+                    fooled = fooled.clamp(max=float(np.log(settings.mass_bins)))
+                loss = loss - lam * fooled
             opt.zero_grad()
             loss.backward()
             opt.step()
