@@ -56,6 +56,7 @@ __all__ = [
     "execution_order",
     "file_read_error",
     "release_chain",
+    "step_labels",
 ]
 
 
@@ -64,17 +65,42 @@ def _ref(ref: tuple[str, str]) -> str:
     return coll if field == COLLECTION else f"{coll}.{field}"
 
 
+def step_labels(plans: Sequence[Plan]) -> list[str]:
+    """What names each plan in reports and provenance: the plugin's name, or
+    ``name@Collection`` for a plugin the run gives several collections.
+
+    Raises :class:`ConfigError` when one plugin would write the same collection twice.
+    """
+    names = [p.spec.name for p in plans]
+    labels = [
+        n if names.count(n) == 1 else f"{n}@{p.target}" for n, p in zip(names, plans, strict=True)
+    ]
+    twice = sorted({lb for lb in labels if labels.count(lb) > 1})
+    if twice:
+        msg = (
+            f"plugin(s) {twice} run twice on the same collection; give one entry another "
+            "'collection' (a plugin may run once per collection)"
+        )
+        raise ConfigError(msg)
+    return labels
+
+
 def execution_order(plans: Sequence[Plan]) -> list[Plan]:
     """Sort ``plans`` (given in run-config order) as the module docstring says.
 
     Raises :class:`DependencyError` when a ``requires`` entry is not in the
-    run or when the plugins form a cycle.
+    run or when the plugins form a cycle. A plugin run on several collections
+    is one node per collection (:func:`step_labels`); requiring it means
+    running after every one of them.
     """
-    names = [p.spec.name for p in plans]
+    names = step_labels(plans)
     index = {n: i for i, n in enumerate(names)}
+    instances: dict[str, list[str]] = {}
+    for p, label in zip(plans, names, strict=True):
+        instances.setdefault(p.spec.name, []).append(label)
     why: dict[tuple[str, str], str] = {}
-    for b in plans:
-        missing = [r for r in b.spec.requires if r not in index]
+    for b, lb in zip(plans, names, strict=True):
+        missing = [r for r in b.spec.requires if r not in instances]
         if missing:
             msg = (
                 f"plugin {b.spec.name!r} requires {missing}, which the run does not include; "
@@ -82,21 +108,19 @@ def execution_order(plans: Sequence[Plan]) -> list[Plan]:
             )
             raise DependencyError(msg)
         for r in b.spec.requires:
-            why[(r, b.spec.name)] = f"{b.spec.name!r} requires {r!r}"
-        for a in plans:
+            for ra in instances[r]:
+                why[(ra, lb)] = f"{lb!r} requires {r!r}"
+        for a, la in zip(plans, names, strict=True):
             if a is b:
                 continue
             shared = a.writes & b.reads
             if not shared:
                 continue
             both = shared & b.writes
-            if both and index[a.spec.name] > index[b.spec.name]:
+            if both and index[la] > index[lb]:
                 continue  # replacements of one field are chained in config order
             ref = _ref(min(shared))
-            why.setdefault(
-                (a.spec.name, b.spec.name),
-                f"{b.spec.name!r} reads {ref}, which {a.spec.name!r} writes",
-            )
+            why.setdefault((la, lb), f"{lb!r} reads {ref}, which {la!r} writes")
     preds: dict[str, set[str]] = {n: set() for n in names}
     for before, after in why:
         preds[after].add(before)
@@ -116,8 +140,7 @@ def execution_order(plans: Sequence[Plan]) -> list[Plan]:
         edges = [text for (x, y), text in why.items() if x in stuck and y in stuck]
         msg = f"plugins {stuck} form a dependency cycle: " + "; ".join(edges)
         raise DependencyError(msg)
-    by_name = {p.spec.name: p for p in plans}
-    return [by_name[n] for n in order]
+    return [plans[index[n]] for n in order]
 
 
 @dataclass
@@ -128,6 +151,9 @@ class Step:
     spec: ModelSpec
     model: JetModel
     backend: Backend
+    label: str = ""
+    """The step's name in reports and provenance (:func:`step_labels`); the plugin's name
+    unless the run gives the plugin several collections."""
     nonfinite: NonFiniteCounts = field(default_factory=NonFiniteCounts, init=False)
     """Objects with NaN or infinite inputs since :meth:`nonfinite_report` was last called."""
 
@@ -205,7 +231,7 @@ class Step:
             if is_file_read_error(e):
                 raise file_read_error(e, chunk, f"plugin {spec.name!r}") from e
             where = chunk.where() if chunk is not None else {}
-            raise annotate(e, plugin=spec.name, stage=stage, **where) from None
+            raise annotate(e, plugin=self.label or spec.name, stage=stage, **where) from None
 
     def _infer(
         self, prepared: Mapping[str, np.ndarray], n: int, bad: np.ndarray
@@ -296,16 +322,17 @@ class PluginChain:
 
     def __init__(self, plugins: Sequence[PluginConfig], host: PluginHost | None = None) -> None:
         self.host = host or PluginHost()
-        configs = {p.name: p for p in plugins}
         plans = [
             Plan(
                 self.host.spec(p.name).retarget(p.collection, p.target).with_nonfinite(p.nonfinite)
             )
             for p in plugins
         ]
+        labels = step_labels(plans)
+        position = {id(plan): i for i, plan in enumerate(plans)}
         self.steps: list[Step] = []
         for plan in execution_order(plans):
-            config = configs[plan.spec.name]
+            config, label = plugins[position[id(plan)]], labels[position[id(plan)]]
             try:
                 model = self.host.create_model(plan.spec.name, dict(config.options))
                 backend = self.host.create_backend(
@@ -313,7 +340,9 @@ class PluginChain:
                 )
             except ConfigError as e:
                 raise _misplaced(e, config, plan.spec, self.host) from None
-            self.steps.append(Step(config=config, spec=plan.spec, model=model, backend=backend))
+            self.steps.append(
+                Step(config=config, spec=plan.spec, model=model, backend=backend, label=label)
+            )
 
     @property
     def specs(self) -> list[ModelSpec]:
@@ -337,7 +366,7 @@ class PluginChain:
         for step in self.steps:
             report = step.backend.report()
             if any(report.values()):
-                out[step.spec.name] = report
+                out[step.label] = report
         return out
 
     def nonfinite_reports(self) -> dict[str, dict[str, Any]]:
@@ -350,7 +379,7 @@ class PluginChain:
         for step in self.steps:
             report = step.nonfinite_report()
             if report["objects"]:
-                out[step.spec.name] = report
+                out[step.label] = report
         return out
 
     def provenance(self) -> list[dict[str, Any]]:
@@ -374,7 +403,7 @@ class PluginChain:
 
     def fingerprint(self) -> dict[str, str]:
         """``plugin -> version sha256`` of what this process runs (checked against the driver)."""
-        return {s.spec.name: f"{s.spec.version} {s.spec.artifact.sha256}" for s in self.steps}
+        return {s.label: f"{s.spec.version} {s.spec.artifact.sha256}" for s in self.steps}
 
 
 _CHAINS: dict[tuple[int, str, str], PluginChain] = {}

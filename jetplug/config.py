@@ -305,15 +305,16 @@ def _parse_plugins(ctx: ConfigContext, raw: Any) -> tuple[PluginConfig, ...]:
     if not isinstance(raw, list):
         ctx.fail("plugins", "expected a list")
     out = [_parse_plugin(ctx, item, f"plugins[{i}]") for i, item in enumerate(raw)]
-    names = [p.name for p in out]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        ctx.fail(
-            "plugins",
-            f"plugin(s) listed twice: {dupes}; a plugin runs once per run, on one collection "
-            "(to compare a tagger on full and fast simulation: `jetplug validate --section "
-            "fastsim --tagger NAME`, or one run per collection)",
-        )
+    seen: dict[tuple[str, str | None, str | None], int] = {}
+    for i, p in enumerate(out):
+        j = seen.setdefault((p.name, p.collection, p.target), i)
+        if j != i:
+            ctx.fail(
+                f"plugins[{i}]",
+                f"plugin {p.name!r} is listed twice on the same collection (plugins[{j}] "
+                "too); a plugin runs once per collection: give one entry 'collection: NAME' "
+                "to run it on another (e.g. a fast-simulated one)",
+            )
     return tuple(out)
 
 

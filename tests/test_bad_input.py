@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jetplug import ConfigError, InputFileError, MissingInputError, UnknownPluginError
+from jetplug import ConfigError, InputFileError, MissingInputError, Plugins, UnknownPluginError
 from jetplug.config import load_config, parse_config
 from jetplug.errors import ChunksFailedError
 from jetplug.runner import run
@@ -485,14 +485,18 @@ def test_run_arguments_are_validated(tmp_path: Path, real_data: Path) -> None:
         run(cfg, executor="futures", workers=0)
 
 
-def test_a_plugin_listed_twice_says_why_and_what_to_do(tmp_path: Path) -> None:
-    raw = {
-        "fileset": {"d": ["x.root"]},
-        "plugins": ["top_bdt", {"name": "top_bdt", "collection": "FastSimFatJet"}],
-    }
-    with pytest.raises(ConfigError, match=r"listed twice: \['top_bdt'\]; a plugin runs once") as e:
+def test_a_plugin_listed_twice_on_one_collection_says_why_and_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """Once per collection: the same entry twice is refused where it is written, and so is
+    naming the default collection explicitly beside the default (found when the chain is
+    built, where the plugin's own collection is known)."""
+    raw = {"fileset": {"d": ["x.root"]}, "plugins": ["top_bdt", "pfn", "top_bdt"]}
+    with pytest.raises(ConfigError, match=r"plugins\[2\]: plugin 'top_bdt' is listed twice") as e:
         parse_config(raw, base=tmp_path)
-    assert "--section fastsim" in str(e.value)
+    assert "plugins[0]" in str(e.value) and "collection: NAME" in str(e.value)
+    with pytest.raises(ConfigError, match=r"\['top_bdt@FatJet'\] run twice on the same collection"):
+        Plugins(["top_bdt", {"name": "top_bdt", "collection": "FatJet"}])
 
 
 def test_misspelt_plugin_output_gets_a_suggestion(tmp_path: Path) -> None:

@@ -84,6 +84,57 @@ def test_processor_mode_with_the_bdt_retargeted(
     )
 
 
+def test_one_tagger_on_full_and_fast_simulation_in_one_run(
+    generated: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    """The comparison the fast simulation is for: ``top_bdt`` on ``FatJet`` and, listed again
+    with ``collection:``, on ``FastSimFatJet``, in one run and in a user's processor. Each
+    instance scores exactly what it scores alone; reports and provenance tell them apart."""
+    events = _events(generated["ttbar"][0])
+    both = Plugins(["top_bdt", "fastsim_gan", {"name": "top_bdt", "collection": "FastSimFatJet"}])
+    assert [s.label for s in both.chain.steps] == [
+        "top_bdt@FatJet",
+        "fastsim_gan",
+        "top_bdt@FastSimFatJet",
+    ]
+    out = both(events)
+    full = Plugins(["top_bdt"])(events)
+    fast = Plugins(["fastsim_gan", {"name": "top_bdt", "collection": "FastSimFatJet"}])(events)
+    assert ak.all(out.FatJet.top_bdt.score == full.FatJet.top_bdt.score)
+    assert ak.all(out.FastSimFatJet.top_bdt.score == fast.FastSimFatJet.top_bdt.score)
+    assert set(both.chain.fingerprint()) == {
+        "top_bdt@FatJet",
+        "fastsim_gan",
+        "top_bdt@FastSimFatJet",
+    }
+
+    raw = {
+        "fileset": {"ttbar": [str(f) for f in generated["ttbar"][:1]]},
+        "schema": "pfnano",
+        "plugins": [
+            "fastsim_gan",
+            {"name": "top_bdt", "collection": "FastSimFatJet"},
+            "top_bdt",
+        ],
+        "histograms": {
+            f"{c}_score": {
+                "axes": [{"field": f"{c}.top_bdt.score", "bins": 20, "start": 0, "stop": 1}]
+            }
+            for c in ("FatJet", "FastSimFatJet")
+        },
+    }
+    result = run(parse_config(raw, base=tmp_path), tmp_path / "out")
+    hists = result.hists["ttbar"]
+    assert hists["FatJet_score"].sum() == ak.sum(ak.num(events.FatJet))
+    assert hists["FastSimFatJet_score"].sum() == ak.sum(ak.num(out.FastSimFatJet))
+    ran = [(p["name"], p["target"]["collection"]) for p in result.provenance["plugins"]]
+    assert sorted(ran) == [
+        ("fastsim_gan", "FastSimFatJet"),
+        ("top_bdt", "FastSimFatJet"),
+        ("top_bdt", "FatJet"),
+    ]
+
+
 def test_validate_fastsim_section(generated: dict[str, list[Path]], tmp_path: Path) -> None:
     from click.testing import CliRunner
 
