@@ -16,7 +16,7 @@ from .derivations import count_constituents
 from .errors import MissingInputError
 from .model import ModelInputs
 from .plan import ConstituentTables, Plan
-from .registry import DerivationRegistry
+from .registry import Derivation, DerivationRegistry
 from .spec import ConstituentSpec, ModelSpec, TargetMode
 
 __all__ = [
@@ -204,7 +204,7 @@ def gather_inputs(
                     consumer=consumer,
                     field=f"{collection}.{fs.name}",
                     path=source,
-                    hint=f"(derivation {fs.derive!r} failed: {e})",
+                    hint=_derivation_hint(derivation, events, collection, e),
                 ) from e
         else:
             raise MissingInputError(
@@ -230,6 +230,26 @@ def gather_inputs(
     chunk = chunk or ChunkContext(entrystop=len(events))
     random = ObjectRandom(seed, spec.name, chunk.file_key, chunk.entrystart, counts)
     return ModelInputs(fields, constituents, mask, chunk=chunk, random=random), counts
+
+
+def _derivation_hint(
+    derivation: Derivation, events: ak.Array, collection: str, error: Exception
+) -> str:
+    """Why derivation ``derivation`` of a ``collection`` field failed, in the file's terms:
+    the branches it reads and the tables of them these events lack."""
+    branches = derivation.required_branches(collection)
+    have = set(ak.fields(events))
+    tables = dict.fromkeys(
+        b.split("_", 1)[0] if "_" in b else b.removeprefix("n") for b in branches
+    )
+    lacking = [t for t in tables if t not in have]
+    if not lacking:  # the tables are there: the derivation itself failed on them
+        return f"(derivation {derivation.name!r} failed: {type(error).__name__}: {error})"
+    pfnano = "; PFNano files have them" if any(t.endswith("PFCands") for t in lacking) else ""
+    return (
+        f"(derivation {derivation.name!r}, the {derivation.description}, reads "
+        f"{', '.join(branches)}: these events have no {' and no '.join(lacking)}{pfnano})"
+    )
 
 
 def _flat_columns(

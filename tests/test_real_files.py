@@ -104,7 +104,8 @@ def test_branch_is_preferred_to_derivation(generated: dict[str, list[Path]]) -> 
 def test_failed_derivation_in_a_users_processor_names_plugin_and_field(
     real_data: Path, name: str
 ) -> None:
-    """No preflight here (Plugins inside a processor): the derivation's own failure is named."""
+    """No preflight here (Plugins inside a processor): the derivation's failure is named in the
+    file's terms (the branches it reads, the table these events lack), not awkward's."""
     from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
     from jetplug import Plugins
@@ -117,7 +118,9 @@ def test_failed_derivation_in_a_users_processor_names_plugin_and_field(
         Plugins(["calib_bdt"])(events)  # reads nConstituents: this older NanoAOD has none
     msg = str(err.value)
     assert "plugin 'calib_bdt' needs field 'FatJet.nConstituents'" in msg
-    assert "FatJetPFCands" in msg
+    assert "reads nFatJetPFCands, FatJetPFCands_jetIdx: these events have no FatJetPFCands" in msg
+    assert "PFNano files have them" in msg
+    assert "in record with" not in msg  # awkward's own wording
 
 
 def _pfnano_run(real_data: Path, tmp_path: Path, **extra: object) -> object:
