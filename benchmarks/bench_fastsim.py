@@ -81,7 +81,7 @@ def main() -> None:
                      detector=detector, progress=False)  # fmt: skip
     chunks = [
         NanoEventsFactory.from_root({str(f): "Events"}, schemaclass=PFNanoAODSchema,
-                                    mode="eager").events()
+                                    mode="eager", metadata={"filename": str(f)}).events()
         for f in files
     ]  # fmt: skip
     plugins = Plugins(["fastsim_gan"])

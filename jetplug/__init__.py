@@ -15,7 +15,7 @@ from .artifacts import (
     write_model_metadata,
 )
 from .backends.base import Backend
-from .chunk import ChunkContext, ObjectRandom
+from .chunk import ChunkContext, NoFileIdentityWarning, ObjectRandom
 from .errors import (
     ArtifactError,
     BackendError,
@@ -84,6 +84,7 @@ __all__ = [
     "ModelInputs",
     "ModelRegistry",
     "ModelSpec",
+    "NoFileIdentityWarning",
     "NonFinite",
     "NonFiniteInputError",
     "ObjectRandom",

@@ -11,13 +11,14 @@ the numbers an object gets depend on nothing else.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ChunkContext", "ObjectRandom"]
+__all__ = ["ChunkContext", "NoFileIdentityWarning", "ObjectRandom"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -98,6 +99,10 @@ class ChunkContext:
         }
 
 
+class NoFileIdentityWarning(UserWarning):
+    """Per-object random numbers drawn for events that do not name their file."""
+
+
 class ObjectRandom:
     """Random numbers per object, independent of chunking, executor and order.
 
@@ -114,6 +119,11 @@ class ObjectRandom:
     Each call of :meth:`uniform` / :meth:`normal` draws the next numbers of
     every object's stream, so a plugin that draws in a fixed order gets the
     same numbers for the same object whatever else is in the chunk.
+
+    Events that do not say which file they come from (an empty ``file_key``:
+    eager ``NanoEventsFactory`` events carry no ``filename``/``fileuuid``
+    metadata) get streams keyed by entry alone, the same in every such file;
+    the first draw warns (:class:`NoFileIdentityWarning`).
     """
 
     def __init__(
@@ -132,6 +142,16 @@ class ObjectRandom:
 
     def _keys(self) -> np.ndarray:
         if self._objects is None:
+            if not self.file_key:
+                warnings.warn(
+                    f"{self.stream!r} draws per-object random numbers for events with no file "
+                    "identity (no 'filename' or 'fileuuid' in events.metadata): they are keyed "
+                    "by entry only and repeat in every such file; pass "
+                    "NanoEventsFactory.from_root(..., metadata={'filename': PATH}) or run "
+                    "through coffea's Runner",
+                    NoFileIdentityWarning,
+                    stacklevel=2,
+                )
             n_events = len(self._counts)
             entry = np.repeat(np.arange(self._start, self._start + n_events), self._counts)
             offsets = np.repeat(np.cumsum(self._counts) - self._counts, self._counts)

@@ -227,7 +227,7 @@ def gather_inputs(
             )
         flat = ak.flatten(constituents_of(events, tables), axis=1)
         constituents, mask = pad_constituents(flat, tables.spec)
-    chunk = chunk or ChunkContext(entrystop=len(events))
+    chunk = ChunkContext.of(events, chunk)
     random = ObjectRandom(seed, spec.name, chunk.file_key, chunk.entrystart, counts)
     return ModelInputs(fields, constituents, mask, chunk=chunk, random=random), counts
 

@@ -50,8 +50,9 @@ def chost(models: dict[str, type[JetModel]]) -> PluginHost:
 
 
 def _events(path: Path, schema: type = PFNanoAODSchema) -> ak.Array:
+    """Eager events that name their file (per-object random numbers are keyed by it)."""
     return NanoEventsFactory.from_root(
-        {str(path): "Events"}, schemaclass=schema, mode="eager"
+        {str(path): "Events"}, schemaclass=schema, mode="eager", metadata={"filename": str(path)}
     ).events()
 
 

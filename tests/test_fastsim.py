@@ -19,8 +19,12 @@ from jetplug_fastsim.gan import FIELDS, decode, encode
 
 
 def _events(path: Path) -> ak.Array:
+    """Eager events that name their file (per-object random numbers are keyed by it)."""
     return NanoEventsFactory.from_root(
-        {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
+        {str(path): "Events"},
+        schemaclass=PFNanoAODSchema,
+        mode="eager",
+        metadata={"filename": str(path)},
     ).events()
 
 
@@ -286,7 +290,7 @@ def test_fast_simulation_of_cms_nanoaod_gen_jets(real_data: Path) -> None:
 
     path = str(real_data / "nano_tt_v15.root")
     events = NanoEventsFactory.from_root(
-        {path: "Events"}, schemaclass=NanoAODSchema, mode="eager"
+        {path: "Events"}, schemaclass=NanoAODSchema, mode="eager", metadata={"filename": path}
     ).events()
     plugins = Plugins(["fastsim_gan"])
     fast = plugins(events).FastSimFatJet
@@ -297,3 +301,28 @@ def test_fast_simulation_of_cms_nanoaod_gen_jets(real_data: Path) -> None:
     assert (flat["pt"] > 100).all() and (flat["mass"] <= flat["pt"]).all()
     assert (flat["msoftdrop"] <= flat["mass"] + 1e-3).all() and (flat["tau1"] > 0).all()
     assert ak.all(fast.pt == again.pt)  # the per-object random numbers: reproducible
+
+
+def test_random_numbers_for_events_that_do_not_name_their_file_warn(
+    generated: dict[str, list[Path]],
+) -> None:
+    """Eager events carry no file identity: a plugin drawing random numbers warns (its draws
+    would repeat in every such file); events that name their file draw reproducibly and
+    silently, and a plugin that draws nothing never warns."""
+    import warnings
+
+    from jetplug import NoFileIdentityWarning
+
+    path = generated["ttbar"][0]
+    anonymous = NanoEventsFactory.from_root(
+        {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
+    ).events()
+    with pytest.warns(NoFileIdentityWarning, match="'fastsim_gan' draws per-object random"):
+        Plugins(["fastsim_gan"])(anonymous)
+    plugins = Plugins(["fastsim_gan"])
+    a = plugins(_events(path)).FastSimFatJet
+    b = plugins(_events(path)).FastSimFatJet
+    assert ak.all(a.pt == b.pt)  # named: reproducible
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoFileIdentityWarning)
+        Plugins(["top_bdt"])(anonymous)
