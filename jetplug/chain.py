@@ -229,7 +229,7 @@ class Step:
             return attach_outputs(events, spec, columns, counts, plan=plan)
         except Exception as e:
             if is_file_read_error(e):
-                raise file_read_error(e, chunk, f"plugin {spec.name!r}") from e
+                raise file_read_error(e, chunk, f"plugin {(self.label or spec.name)!r}") from e
             where = chunk.where() if chunk is not None else {}
             raise annotate(e, plugin=self.label or spec.name, stage=stage, **where) from None
 

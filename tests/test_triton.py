@@ -80,7 +80,10 @@ def test_golden_local_equals_triton_for_every_plugin(
     assert "meta_w" in servable
     for path in (real_data / "pfnano.root", generated["ttbar"][0]):
         events = NanoEventsFactory.from_root(
-            {str(path): "Events"}, schemaclass=PFNanoAODSchema, mode="eager"
+            {str(path): "Events"},
+            schemaclass=PFNanoAODSchema,
+            mode="eager",
+            metadata={"filename": str(path)},  # fastsim_gan draws per-object noise
         ).events()
         for name in servable:
             spec, tensors = _tensors(host, name, events)
