@@ -151,7 +151,7 @@ class Step:
     spec: ModelSpec
     model: JetModel
     backend: Backend
-    label: str = ""
+    label: str
     """The step's name in reports and provenance (:func:`step_labels`); the plugin's name
     unless the run gives the plugin several collections."""
     nonfinite: NonFiniteCounts = field(default_factory=NonFiniteCounts, init=False)
@@ -229,9 +229,9 @@ class Step:
             return attach_outputs(events, spec, columns, counts, plan=plan)
         except Exception as e:
             if is_file_read_error(e):
-                raise file_read_error(e, chunk, f"plugin {(self.label or spec.name)!r}") from e
+                raise file_read_error(e, chunk, f"plugin {self.label!r}") from e
             where = chunk.where() if chunk is not None else {}
-            raise annotate(e, plugin=self.label or spec.name, stage=stage, **where) from None
+            raise annotate(e, plugin=self.label, stage=stage, **where) from None
 
     def _infer(
         self, prepared: Mapping[str, np.ndarray], n: int, bad: np.ndarray
