@@ -17,6 +17,14 @@ another worker; :class:`ResilientFuturesExecutor` does the same:
   naming dataset, file and entry range), and the run goes on;
 * every finished chunk's output is kept.
 
+loky, coffea's default pool, also replaces a worker whose memory grew more
+than 300 MB past its size after its first chunk, taking the growth for a
+leak. A torch model's worker grows that much without leaking (glibc keeps
+the heap of the largest chunk so far: ``part`` on 1,000-event chunks settles
+about 0.8 GB above its first chunk), and every replacement imports torch and
+builds the models again, about 2 s a time. ``max_memory_growth`` raises that
+limit (4 GB unless ``LOKY_MAX_MEMORY_LEAK_SIZE`` is set).
+
 What happened is appended to ``deaths`` (a list shared by the executor's
 copies, as coffea's ``Runner`` copies its executor before using it).
 """
@@ -24,6 +32,8 @@ copies, as coffea's ``Runner`` copies its executor before using it).
 from __future__ import annotations
 
 import concurrent.futures
+import functools
+import os
 import re
 import tempfile
 from collections import deque
@@ -36,6 +46,9 @@ from coffea import processor
 from coffea.util import rich_bar
 
 __all__ = ["LostChunk", "ResilientFuturesExecutor", "describe_item"]
+
+LOKY_GROWTH = "LOKY_MAX_MEMORY_LEAK_SIZE"
+"""The environment variable loky's workers read their memory-growth limit from."""
 
 LostChunk = Callable[[Any, str], Any]
 """``on_lost(item, reason)``: the output to accumulate for a chunk given up on."""
@@ -110,11 +123,26 @@ class ResilientFuturesExecutor(processor.FuturesExecutor):  # type: ignore[misc]
         alone that ended with its worker dying; ``outcome``: ``recovered`` or
         ``failed``), and one ``{"pool_broke": reason, "chunks_lost": n}`` per
         broken pool (``n`` chunks, running or queued, were lost with it).
+    max_memory_growth
+        Bytes a loky worker may grow past its size after its first chunk
+        before loky replaces it as leaking (loky's own default: 300 MB);
+        ``LOKY_MAX_MEMORY_LEAK_SIZE`` in the environment takes precedence.
+        Only for loky pools (the default).
     """
 
     worker_retries: int = 1
     on_lost: LostChunk | None = None
     deaths: list[dict[str, Any]] = field(default_factory=list)
+    max_memory_growth: int = 4_000_000_000
+
+    def _new_pool(self) -> concurrent.futures.Executor:
+        pool = self.pool
+        target = pool.func if isinstance(pool, functools.partial) else pool
+        if getattr(target, "__module__", "").startswith("loky") and LOKY_GROWTH not in os.environ:
+            given = pool.keywords.get("env") if isinstance(pool, functools.partial) else None
+            env = {LOKY_GROWTH: str(self.max_memory_growth), **(given or {})}
+            return pool(max_workers=self.workers, env=env)  # type: ignore[no-any-return]
+        return pool(max_workers=self.workers)  # type: ignore[no-any-return]
 
     def __call__(
         self, items: Iterable[Any], function: Callable[[Any], Any], accumulator: Any
@@ -135,7 +163,7 @@ class ResilientFuturesExecutor(processor.FuturesExecutor):  # type: ignore[misc]
                 )
                 run.advance = lambda: progress.update(task, advance=1, refresh=True)
                 while run.suspects or run.pending:
-                    pool = self.pool(max_workers=self.workers)
+                    pool = self._new_pool()
                     try:
                         run.isolated(pool, tracked)
                         run.parallel(pool, tracked)

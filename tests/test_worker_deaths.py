@@ -204,3 +204,29 @@ def test_executor_stops_when_workers_die_on_every_chunk() -> None:
     )
     with pytest.raises(RuntimeError, match=r"worker processes die on every chunk: 3 chunks"):
         exe(list(range(20)), _dies_on(set(range(20))), None)
+
+
+def _growing(item: int) -> dict[str, list[int]]:
+    """Keep 400 MB more per chunk, as a worker's heap grows with its largest chunk."""
+    import time
+
+    held = globals().setdefault("_held", [])
+    if item:  # loky measures a worker's reference size after its first chunk
+        held.append(np.ones(50_000_000))  # 400 MB, touched
+        time.sleep(1.1)  # loky looks at most once a second
+    return {"pids": [os.getpid()]}
+
+
+@pytest.mark.parametrize(("growth", "workers_used"), [(None, 1), (300_000_000, 2)])
+def test_a_growing_worker_is_kept(
+    growth: int | None, workers_used: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that grows past loky's 300 MB is kept, so imports and models stay once per worker."""
+    from jetplug.workers import LOKY_GROWTH, ResilientFuturesExecutor
+
+    monkeypatch.delenv(LOKY_GROWTH, raising=False)
+    exe = ResilientFuturesExecutor(workers=1, status=False)
+    if growth is not None:  # loky's own limit: the worker is replaced after its second chunk
+        exe.max_memory_growth = growth
+    out, _ = exe([0, 1, 2], _growing, None)
+    assert len(set(out["pids"])) == workers_used
