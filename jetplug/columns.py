@@ -88,6 +88,17 @@ def flat_values(values: ak.Array) -> np.ndarray:
     return np.asarray(ak.to_numpy(ak.flatten(values, axis=1)))
 
 
+def read_only(values: np.ndarray) -> np.ndarray:
+    """A read-only view of ``values``: a plugin that writes into its inputs fails.
+
+    The flat values are views of the events' own buffers; written in place,
+    they would change the user's columns for every later plugin and histogram.
+    """
+    view = values.view()
+    view.flags.writeable = False
+    return view
+
+
 def flat_aligned(arrays: Sequence[ak.Array]) -> list[np.ndarray] | None:
     """Flat values of jagged ``arrays`` with the same number of items in every event, or None.
 
@@ -213,7 +224,7 @@ def gather_inputs(
                 path=source,
                 available=ak.fields(objects),
             )
-        fields[fs.name] = flat_values(values)
+        fields[fs.name] = read_only(flat_values(values))
     constituents = mask = None
     if plan.constituents is not None:
         tables = plan.constituents

@@ -228,6 +228,7 @@ class PluginHost:
             if id(plugin) not in implementers:
                 continue
             name = self._pm.get_name(plugin) or ""
+            registry.installed = id(plugin) in dists
             if id(plugin) in dists:
                 registry.origin = dists[id(plugin)]
             elif name in DEFAULT_PLUGINS:

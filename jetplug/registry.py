@@ -32,6 +32,8 @@ class _Registry(Generic[T]):
         self._items: dict[str, Registered[T]] = {}
         self.origin = "?"
         """Distribution (or plugin name) whose hook is filling the registry now."""
+        self.installed = False
+        """Whether that hook comes from an installed entry point (not registered by hand)."""
 
     def _add(self, name: str, item: T) -> None:
         package = self.origin
@@ -92,10 +94,18 @@ class ModelRegistry(_Registry[type[JetModel]]):
             raise PluginValidationError(label, "must be a JetModel subclass with a `spec`")
         try:
             spec = model.spec
+            spec.validate()
         except JetplugError as e:
+            if not self.installed and isinstance(e, PluginValidationError):
+                raise  # registered by hand: its author wants to know now
             self.unavailable[name] = (self.origin, str(e))
             return
-        spec.validate()
+        except Exception as e:  # a bug in a lazy spec: name the plugin, keep the others
+            why = f"its spec could not be built: {type(e).__name__}: {e}"
+            if not self.installed:
+                raise PluginValidationError(name, why) from e
+            self.unavailable[name] = (self.origin, why)
+            return
         self._add(spec.name, model)
 
     def get(self, name: str) -> type[JetModel]:

@@ -274,6 +274,27 @@ def test_prepare_output_is_checked(
         Plugins(["wrong"], host=chost)(_events(real_data / "pfnano.root"))
 
 
+def test_plugin_cannot_write_into_the_events(chost: PluginHost, real_data: Path) -> None:
+    """Input fields are views of the events' buffers: writing into them is refused."""
+    base = chost.model_class("pt_seen")
+
+    class Scribbler(base):  # type: ignore[misc,valid-type]
+        spec = dataclasses.replace(base.spec, name="scribbler")
+
+        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
+            for values in inputs.fields.values():
+                values *= 0
+            return super().prepare(inputs)  # type: ignore[no-any-return]
+
+    _register(chost, Scribbler)
+    events = _events(real_data / "pfnano.root")
+    before = _flat(events.FatJet.pt).copy()
+    with pytest.raises(ValueError, match="read-only") as info:
+        Plugins(["scribbler"], host=chost)(events)
+    assert any("scribbler" in note for note in info.value.__notes__)
+    np.testing.assert_array_equal(_flat(events.FatJet.pt), before)
+
+
 # -- 8. a plugin whose model is not trained yet --------------------------------------------------
 def test_missing_artifact_makes_one_plugin_unavailable(tmp_path: Path) -> None:
     model = tmp_path / "untrained.ubj"
@@ -325,6 +346,49 @@ def test_broken_entry_point_is_listed_not_fatal(
     assert "unavailable: broken: broken-plugin" in result.output
     assert "top_bdt" in result.output
     monkeypatch.delitem(sys.modules, "broken_plugin_mod", raising=False)
+
+
+def test_installed_plugin_with_a_broken_spec_is_listed_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spec that fails to build or validate makes its plugin unavailable, not every command."""
+    dist = tmp_path / "bad_specs-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-specs\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[jetplug]\nbad_specs = bad_specs_mod\n")
+    (tmp_path / "bad_specs_mod.py").write_text(
+        "import dataclasses\n"
+        "from jetplug import JetModel, PluginHost, hookimpl, lazy_spec\n"
+        "def _keyerror():\n"
+        "    return {}['sha256']\n"
+        "def _self():\n"
+        "    from jetplug_taggers.top_bdt import TopBDT\n"
+        "    return dataclasses.replace(TopBDT.spec, name='loops', requires=('loops',))\n"
+        "class KeyErr(JetModel):\n"
+        "    spec = lazy_spec('keyerr', _keyerror)\n"
+        "class Loops(JetModel):\n"
+        "    spec = lazy_spec('loops', _self)\n"
+        "@hookimpl\n"
+        "def jetplug_register_models(registry):\n"
+        "    registry.add(KeyErr)\n"
+        "    registry.add(Loops)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = PluginHost()
+    rows = {r.name: r for r in host.describe()}
+    assert "its spec could not be built: KeyError: 'sha256'" in rows["keyerr"].problem
+    assert "a plugin cannot require itself" in rows["loops"].problem
+    with pytest.raises(PluginUnavailableError, match=r"plugin 'keyerr' \(from bad-specs\)"):
+        Plugins(["keyerr"], host=host)
+    Plugins(["top_bdt"], host=host)  # everything else keeps working
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "keyerr" in result.output and "top_bdt" in result.output
+    monkeypatch.delitem(sys.modules, "bad_specs_mod", raising=False)
 
 
 # -- 9. one host per run, carried to the workers --------------------------------------------------
