@@ -26,7 +26,7 @@ a chunk that fails removes what it wrote and leaves no file.
 from __future__ import annotations
 
 import hashlib
-import os
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,12 @@ SKIMS = "skims"
 
 
 def _safe(name: str) -> str:
-    return name.replace(os.sep, "_").replace("/", "_")
+    """``name`` as one path component, percent-encoded: distinct names never share one.
+
+    (``tt/a`` and ``tt_a`` once both became ``tt_a``, and their skims overwrote each other.)
+    """
+    quoted = urllib.parse.quote(name, safe="")
+    return quoted.replace(".", "%2E") if quoted in {"", ".", ".."} else quoted
 
 
 def chunk_stem(config: RunConfig, dataset: str, file: str, start: int, stop: int) -> str:

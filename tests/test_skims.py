@@ -258,6 +258,28 @@ def test_file_names_unique_and_deterministic(tmp_path: Path) -> None:
     assert chunk_stem(cfg, "d", str(tmp_path / "other.root"), 5, 9) == "other_5-9"
 
 
+def test_datasets_never_share_a_skim_directory(real_data: Path, tmp_path: Path) -> None:
+    """``tt/a`` and ``tt_a`` once both wrote to ``tt_a``: same-named files overwrote each other."""
+    sources = {"tt/a": "nano_tt_v15.root", "tt_a": "nano_dy.root", "..": "pfnano.root"}
+    fileset = {}
+    for i, (name, source) in enumerate(sources.items()):
+        (tmp_path / f"c{i}").mkdir()
+        link = tmp_path / f"c{i}" / "nano.root"  # the same file name in every dataset
+        link.symlink_to(real_data / source)
+        fileset[name] = [str(link)]
+    raw = {
+        "fileset": fileset,
+        "chunksize": 100,
+        "skims": {"jets": {"collection": "FatJet", "fields": ["pt"]}},
+    }
+    outdir = tmp_path / "out"
+    result = run(parse_config(raw, base=tmp_path), outdir, plots=False)
+    written = [outdir / p for p in result.provenance["skims"]]
+    assert len(set(written)) == len(written) == len(result.chunks)  # one file per chunk, kept
+    assert all(p.is_file() and outdir / "skims" / "jets" in p.parents for p in written)
+    assert {p.parent.name for p in written} == {"tt%2Fa", "tt_a", "%2E%2E"}
+
+
 @pytest.mark.parametrize(
     ("skim", "message"),
     [
