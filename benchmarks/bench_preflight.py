@@ -1,6 +1,8 @@
 """jetplug's preflight beside coffea's own preprocessing of the same many-file fileset.
 
-The fileset is one dataset of ``--files`` hard links to one NanoAOD file (the
+The fileset is one dataset of ``--files`` copies of one NanoAOD file, each
+with its own UUID (``jetplug.testing.copy_as_new_file``; links and plain
+copies are one file to ROOT, which preflight refuses to read twice) (the
 real ``nano_tt_v15.root``, 2,656 branches, or with ``--slim`` a copy holding
 only the event IDs and the FatJet branches, 15 branches). Timed, each once
 per round (median of ``--repeat``):
@@ -38,6 +40,7 @@ from coffea.nanoevents import NanoAODSchema
 from jetplug import PluginHost, Plugins
 from jetplug.config import RunConfig, parse_config
 from jetplug.preflight import Preflight, preflight
+from jetplug.testing import copy_as_new_file
 
 DATA = Path(
     os.environ.get("JETPLUG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared/data")
@@ -92,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--source", type=Path, default=DATA / "nano_tt_v15.root")
-    parser.add_argument("--slim", action="store_true", help="symlink a 15-branch copy")
+    parser.add_argument("--slim", action="store_true", help="copy a 15-branch copy")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--markdown", type=Path)
@@ -106,8 +109,8 @@ def main() -> None:
             shutil.copyfile(args.source, source)
         branches = len(uproot.open(source)["Events"].keys())
         files = [Path(tmp) / f"f{i:05d}.root" for i in range(args.files)]
-        for f in files:  # hard links: symlinks resolve to one file, which a fileset refuses
-            f.hardlink_to(source)
+        for i, f in enumerate(files, 1):  # copies with their own UUID: links are one file
+            copy_as_new_file(source, f, i)
         config = _config(files)
         plugins = Plugins(config.plugins, host=PluginHost())
         specs, derivations = plugins.chain.specs, plugins.chain.host.derivations
@@ -132,8 +135,9 @@ def main() -> None:
 
     base = statistics.median(rows["jetplug preflight"])
     lines = [
-        f"{args.files} files (hard links to one {'slim copy of ' if args.slim else ''}"
-        f"{args.source.name}, {branches} branches), median of {args.repeat}:",
+        f"{args.files} files (copies, each with its own UUID, of one "
+        f"{'slim copy of ' if args.slim else ''}{args.source.name}, {branches} branches), "
+        f"median of {args.repeat}:",
         "",
         "| step | total (s) | per file (ms) | ratio to jetplug preflight |",
         "|---|---:|---:|---:|",

@@ -417,9 +417,12 @@ def preflight(
     plans = [Plan(s) for s in specs]
     opened = _open_all(config)
     result = Preflight()
+    first: dict[bytes, tuple[str, str]] = {}  # ROOT UUID -> (dataset, path) listing it first
     for dataset in config.fileset:
         for path in dataset.files:
             o = opened[dataset.name, path]
+            if o.uuid.strip(b"\0") and o.entries:
+                _refuse_copy(first.setdefault(o.uuid, (dataset.name, path)), dataset.name, path, o)
             if o.branches is not None:
                 check_branches(config, plans, derivations, dataset.name, path, o.branches)
                 result.sampled.append((dataset.name, path))
@@ -428,6 +431,19 @@ def preflight(
             meta = {**dataset.metadata, "numentries": o.entries, "uuid": o.uuid}
             result.metadata[dataset.name, path, tree] = meta
     return result
+
+
+def _refuse_copy(first: tuple[str, str], dataset: str, path: str, opened: _Opened) -> None:
+    """Refuse ``path`` when a file listed before it has its ROOT UUID (a copy of it)."""
+    if first == (dataset, path):
+        return
+    where = f"dataset {first[0]!r}" if first[0] != dataset else "this dataset"
+    msg = (
+        f"is the same ROOT file as {first[1]} ({where}): both have UUID "
+        f"{opened.uuid.hex()}, so its {opened.entries} events would be processed twice; "
+        "list the file once"
+    )
+    raise InputFileError(path, msg, dataset=dataset)
 
 
 def check_files(

@@ -22,7 +22,10 @@ Functions
     through :class:`jetplug.Plugins` and returns its per-object outputs;
     :func:`model_inputs` gives the :class:`~jetplug.ModelInputs` a plugin's
     ``prepare`` receives; :func:`events_from_file` reads NanoEvents from a file;
-    :func:`assert_same_outputs` compares two runs' outputs object by object.
+    :func:`assert_same_outputs` compares two runs' outputs object by object;
+    :func:`copy_as_new_file` copies a ROOT file under another UUID (a dataset of
+    many files made from one, for scale tests: preflight refuses plain copies
+    and hard links, which are the same file).
 
 :class:`PluginContract`
     Tests every plugin should pass; subclass it with ``plugin = "name"``.
@@ -34,6 +37,8 @@ Options: ``--jetplug-file PATH`` (repeatable), ``--jetplug-data DIR``,
 from __future__ import annotations
 
 import os
+import struct
+import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -56,6 +61,7 @@ from .synthetic import synthetic_events
 __all__ = [
     "PluginContract",
     "assert_same_outputs",
+    "copy_as_new_file",
     "events_from_file",
     "model_inputs",
     "outputs_of",
@@ -65,6 +71,24 @@ __all__ = [
 
 CHUNK_EVENTS = 64
 """Events in the ``nanoaod_chunk`` / ``pfnano_chunk`` fixtures."""
+
+
+def copy_as_new_file(source: Path, target: Path, number: int) -> Path:
+    """Copy ROOT file ``source`` to ``target`` with UUID ``number``: to ROOT, another file.
+
+    The events are the same; only the UUID in the file's header changes
+    (``00000000-0000-0000-0000-<number>``), which is how preflight and coffea
+    tell files apart.
+    """
+    data = bytearray(Path(source).read_bytes())
+    if data[:4] != b"root":
+        msg = f"{source} is not a ROOT file"
+        raise ValueError(msg)
+    big = struct.unpack(">i", data[4:8])[0] >= 1_000_000  # 8-byte seeks
+    offset = struct.calcsize(">4siiqqiiiBiqiH" if big else ">4siiiiiiiBiiiH")
+    data[offset : offset + 16] = uuid.UUID(int=number).bytes
+    Path(target).write_bytes(data)
+    return Path(target)
 
 
 # -- pytest plugin: options and fixtures ------------------------------------------------------

@@ -15,6 +15,7 @@ from jetplug import ConfigError, InputFileError, MissingInputError, Plugins, Unk
 from jetplug.config import load_config, parse_config
 from jetplug.errors import ChunksFailedError
 from jetplug.runner import run
+from jetplug.testing import copy_as_new_file
 
 from .helpers import FATJET_FIELDS, copy_fatjets, corrupt_basket
 
@@ -268,6 +269,27 @@ def test_file_listed_twice_is_refused(
     with pytest.raises(ConfigError) as err:
         parse_config({"fileset": raw}, base=tmp_path, source="cfg.yaml")
     assert str(err.value).startswith(f"cfg.yaml: fileset: {message.format(a=a)}")
+
+
+def test_copy_of_a_listed_file_is_refused(tmp_path: Path, real_data: Path) -> None:
+    """A copy (or hard link, or a remote replica) is the same ROOT file: the same UUID."""
+    source = real_data / "nano_tt_v15.root"
+    copy = tmp_path / "elsewhere" / "copy.root"
+    copy.parent.mkdir()
+    shutil.copy(source, copy)
+    raw = {"fileset": {"tt": [str(source)], "more": [str(copy)]}, "chunksize": 100}
+    with pytest.raises(InputFileError) as err:
+        run(parse_config(raw, base=tmp_path), tmp_path / "out")
+    assert str(err.value).startswith(
+        f"dataset 'more', file {copy}: is the same ROOT file as {source} (dataset 'tt'): "
+        "both have UUID 6ac7019c294111f1b022001a4abb4031, so its 200 events would be "
+        "processed twice; list the file once"
+    )
+    assert not (tmp_path / "out").exists()
+    # a copy under another UUID is another file (as jetplug.testing makes them for scale tests)
+    copy_as_new_file(source, copy, 1)
+    result = run(parse_config(raw, base=tmp_path), tmp_path / "out2", plots=False)
+    assert sum(c["events"] for c in result.chunks) == 400
 
 
 def test_same_name_in_different_directories_is_no_duplicate(tmp_path: Path) -> None:

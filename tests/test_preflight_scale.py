@@ -17,6 +17,7 @@ from jetplug.config import load_config
 from jetplug.errors import ChunksFailedError
 from jetplug.preflight import _header_entries
 from jetplug.runner import run
+from jetplug.testing import copy_as_new_file
 
 from .helpers import FATJET_FIELDS, copy_fatjets, write_events
 
@@ -40,12 +41,9 @@ def _config(tmp_path: Path, files: list[Path], **extra: Any) -> Path:
 
 
 def _links(source: Path, directory: Path, n: int) -> list[Path]:
-    """``n`` hard links to ``source`` (symlinks resolve to one file, which a fileset refuses)."""
+    """``n`` copies of ``source``, each with its own UUID (preflight refuses the same file twice)."""
     directory.mkdir(exist_ok=True)
-    files = [directory / f"f{i:04d}.root" for i in range(n)]
-    for f in files:
-        f.hardlink_to(source)
-    return files
+    return [copy_as_new_file(source, directory / f"f{i:04d}.root", i + 1) for i in range(n)]
 
 
 @pytest.fixture
