@@ -292,6 +292,8 @@ def _create(
     events: ak.Array, plan: Plan, flat: dict[str, np.ndarray], counts: np.ndarray
 ) -> ak.Array:
     target = plan.spec.target
+    if plan.target in ak.fields(events):  # from the file, or an earlier run on these events
+        raise ValueError(plan.creates_existing())
     objects = events[plan.collection]
     jagged = {name: ak.unflatten(flat[name], counts) for name in plan.stored_names}
     jagged["sourceIdx"] = ak.local_index(objects, axis=1)

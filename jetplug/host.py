@@ -294,10 +294,18 @@ class PluginHost:
 
         ``"local"`` picks the in-process backend for the artifact's format.
         """
-        if backend == "local":
-            cls = self.backends.for_format(spec.artifact.format)
-        else:
-            cls = self.backends.get(backend)
+        fmt = spec.artifact.format
+        cls = self.backends.for_format(fmt) if backend == "local" else self.backends.get(backend)
+        if cls.formats and fmt not in cls.formats:  # an in-process backend for other models
+            can = [n for n in self.backends.names() if fmt in self.backends.get(n).formats]
+            anything = [n for n in self.backends.names() if not self.backends.get(n).formats]
+            msg = (
+                f"plugin {spec.name!r}: backend {backend!r} runs {', '.join(cls.formats)} "
+                f"models; this plugin's model is {fmt!r}: use backend 'local' "
+                f"({', '.join(can) or 'none installed'}) or one taking any model "
+                f"({', '.join(anything)})"
+            )
+            raise ConfigError(msg)
         try:
             instance = cls(options)
         except ConfigError as e:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from .errors import MissingInputError
+from .errors import ConfigError, MissingInputError
 from .registry import DerivationRegistry
 from .spec import ConstituentSpec, ModelSpec, TargetMode
 
@@ -104,6 +104,13 @@ class Plan:
             refs.update((self.constituents.candidates, f) for f in self.constituents.spec.fields)
         return frozenset(refs)
 
+    def creates_existing(self) -> str:
+        """Why creating :attr:`target` is refused where a collection of that name exists."""
+        return (
+            f"creates collection {self.target!r}, which the events already have: it would "
+            f"replace it; give the plugin a new 'target' (e.g. target: FastSim{self.target})"
+        )
+
     @cached_property
     def writes(self) -> frozenset[Ref]:
         """What the plugin writes (see :class:`~jetplug.spec.TargetMode`)."""
@@ -174,6 +181,11 @@ class Plan:
     ) -> None:
         """Raise :class:`MissingInputError` if the plugin cannot run on a file with ``branches``."""
         consumer = f"plugin {self.spec.name!r}"
+        if self.mode is TargetMode.CREATE and (
+            f"n{self.target}" in branches or any(b.startswith(f"{self.target}_") for b in branches)
+        ):
+            msg = f"{consumer}: {self.creates_existing()} ({path} has it)"
+            raise ConfigError(msg)
         coll = self.collection
         prefix = f"{coll}_"
         coll_fields = sorted(b[len(prefix) :] for b in branches if b.startswith(prefix))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
-from jetplug import Plugins
+from jetplug import ConfigError, Plugins
 from jetplug.config import parse_config
 from jetplug.runner import run
 from jetplug.testing import PluginContract
@@ -326,3 +326,19 @@ def test_random_numbers_for_events_that_do_not_name_their_file_warn(
     with warnings.catch_warnings():
         warnings.simplefilter("error", NoFileIdentityWarning)
         Plugins(["top_bdt"])(anonymous)
+
+
+@pytest.mark.parametrize("target", ["FatJet", "GenJetAK8"])
+def test_creating_an_existing_collection_is_refused(
+    generated: dict[str, list[Path]], tmp_path: Path, target: str
+) -> None:
+    """A fast-sim target naming a collection the events have would silently replace it."""
+    path = generated["ttbar"][0]
+    entry = {"name": "fastsim_gan", "target": target}
+    with pytest.raises(ValueError, match=f"creates collection '{target}', which the events") as e:
+        Plugins([entry])(_events(path))
+    assert any("fastsim_gan" in note for note in e.value.__notes__)
+    raw = {"fileset": {"ttbar": [str(path)]}, "plugins": [entry, "top_bdt"]}
+    with pytest.raises(ConfigError, match=rf"plugin 'fastsim_gan': creates collection '{target}'"):
+        run(parse_config(raw, base=tmp_path), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

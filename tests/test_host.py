@@ -7,9 +7,11 @@ import dataclasses
 import pytest
 
 from jetplug import (
+    ConfigError,
     JetModel,
     ModelRegistry,
     PluginHost,
+    Plugins,
     PluginValidationError,
     UnknownPluginError,
     hookimpl,
@@ -58,6 +60,27 @@ def test_unknown_backend_lists_available(host: PluginHost) -> None:
         UnknownPluginError, match=r"unknown backend 'tensorrt'.*Available backends: .*onnx.*xgboost"
     ):
         host.create_backend(host.spec("top_bdt"), "tensorrt")
+
+
+@pytest.mark.parametrize(
+    ("plugin", "backend", "fmt"),
+    [
+        ("top_bdt", "onnx", "xgboost-ubj"),
+        ("top_bdt", "torch", "xgboost-ubj"),
+        ("top_mlp", "xgboost", "torch-state-dict"),
+    ],
+)
+def test_backend_that_cannot_run_the_model_is_a_config_error(
+    host: PluginHost, plugin: str, backend: str, fmt: str
+) -> None:
+    """Refused when the plugins are built, not in every chunk with the runtime's own trace."""
+    with pytest.raises(ConfigError) as err:
+        Plugins([{"name": plugin, "backend": backend}], host=host)
+    assert str(err.value).startswith(
+        f"plugin {plugin!r}: backend {backend!r} runs {', '.join(host.backends.get(backend).formats)} "
+        f"models; this plugin's model is {fmt!r}: use backend 'local' ("
+    )
+    assert "or one taking any model (triton" in str(err.value)
 
 
 def test_duplicate_model_name_names_both(host: PluginHost) -> None:
