@@ -449,6 +449,17 @@ def _positive(ctx: ConfigContext, raw: Any, key: str, what: str) -> float | None
     return float(raw)
 
 
+def _count(ctx: ConfigContext, raw: Any, key: str, what: str) -> int | None:
+    """A positive integer (``1e5`` taken as 100000); None stays None."""
+    if raw is None:
+        return None
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        ctx.fail(key, f"{what}, a positive integer; got {raw!r}")
+    return raw
+
+
 def _parse_memory(ctx: ConfigContext, raw: Any) -> int:
     """``max_histogram_memory``: bytes, or a size such as ``"4 GiB"`` or ``"500 MB"``."""
     if raw is None:
@@ -509,9 +520,10 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
     schema = str(raw.get("schema", "pfnano")).lower()
     if schema not in SCHEMAS:
         ctx.fail("schema", f"{schema!r} unknown; use one of {list(SCHEMAS)}")
-    chunksize = raw.get("chunksize", 100_000)
-    if not isinstance(chunksize, int) or chunksize < 1:
-        ctx.fail("chunksize", f"must be a positive integer, got {chunksize!r}")
+    chunksize = _count(ctx, raw.get("chunksize", 100_000), "chunksize", "events per chunk")
+    if chunksize is None:
+        ctx.fail("chunksize", "events per chunk, a positive integer; got None")
+    maxchunks = _count(ctx, raw.get("maxchunks"), "maxchunks", "chunks per file at most")
     treename = raw.get("treename", "Events")
     if not isinstance(treename, str) or not treename:
         ctx.fail("treename", f"expected a tree name, got {treename!r}")
@@ -534,7 +546,7 @@ def parse_config(raw: Any, *, base: Path, source: str = "<config>") -> RunConfig
         treename=treename,
         schema=schema,
         chunksize=chunksize,
-        maxchunks=raw.get("maxchunks"),
+        maxchunks=maxchunks,
         timeout=_parse_timeout(ctx, raw.get("timeout", 30.0)),
         source=source,
     )

@@ -231,6 +231,35 @@ def test_yaml_merge_keys_may_still_override(tmp_path: Path) -> None:
     assert [h.axes[0].bins for h in cfg.histograms] == [3, 5, 3]
 
 
+def test_yaml_numbers_in_scientific_notation(tmp_path: Path, real_data: Path) -> None:
+    """PyYAML (YAML 1.1) reads 5.983e4 as a string; a config reads it as JSON and TOML do."""
+    path = tmp_path / "cfg.yaml"
+    path.write_text(
+        f"fileset:\n  dy: {{files: [{real_data / 'nano_dy.root'}], metadata: {{xsec: 6.07722e3}}}}\n"
+        "lumi: 5.983e4\nchunksize: 1e2\nmaxchunks: 2\n"
+    )
+    cfg = load_config(path)
+    assert (cfg.lumi, cfg.chunksize, cfg.maxchunks) == (59830.0, 100, 2)
+    assert cfg.fileset[0].metadata["xsec"] == 6077.22
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("chunksize: true", r"chunksize: events per chunk, a positive integer; got True"),
+        ("chunksize: 1.505e2", r"chunksize: events per chunk, a positive integer; got 150.5"),
+        ("chunksize: null", r"chunksize: events per chunk, a positive integer; got None"),
+        ("maxchunks: 0", r"maxchunks: chunks per file at most, a positive integer; got 0"),
+        ("maxchunks: -1", r"maxchunks: chunks per file at most, a positive integer; got -1"),
+    ],
+)
+def test_chunk_counts_are_positive_integers(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(f"fileset: {{a: [a.root]}}\n{text}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
 def test_cli_duplicate_dataset_key_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "dup.yaml"
     path.write_text(_DUPLICATE_DATASET)
