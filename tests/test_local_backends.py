@@ -96,9 +96,31 @@ def test_torch_weights_never_unpickle_code(host: PluginHost, tmp_path: Path) -> 
     class Evil(model_cls):  # type: ignore[misc, valid-type]
         spec = bad_spec
 
-    with pytest.raises(BackendError, match="cannot load torch weights"):
+    with pytest.raises(BackendError, match="holds pickled Python objects") as err:
         torch_backend.load_module(Evil(), "cpu")
     assert not marker.exists()
+    assert "\n" not in str(err.value)  # one line, not torch's advice to unpickle anyway
+
+
+def test_pickled_module_gets_one_line_with_the_fix(host: PluginHost, tmp_path: Path) -> None:
+    model_cls = host.models.get("top_mlp")
+    whole = tmp_path / "module.pt"
+    torch.save(model_cls().build_module(), whole)  # the module, not its state_dict
+    spec = dataclasses.replace(
+        model_cls.spec, artifact=Artifact(whole, sha256_file(whole), "torch-state-dict")
+    )
+
+    class Pickled(model_cls):  # type: ignore[misc, valid-type]
+        pass
+
+    Pickled.spec = spec
+    with pytest.raises(BackendError) as err:
+        torch_backend.load_module(Pickled(), "cpu")
+    assert str(err.value) == (
+        f"plugin 'top_mlp': {whole} holds pickled Python objects (a module saved with "
+        "torch.save(module)?), which jetplug never unpickles: save the weights with "
+        "torch.save(module.state_dict(), path)"
+    )
 
 
 def test_corrupt_artifact_is_refused_before_loading(host: PluginHost, tmp_path: Path) -> None:

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import pickle
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -80,11 +82,24 @@ def load_module(model: JetModel, device: str) -> Any:
                 if spec.artifact.format == "torchscript":
                     module = torch.jit.load(str(path), map_location=device)
                 else:
-                    state = torch.load(path, map_location=device, weights_only=True)
+                    with warnings.catch_warnings():  # refused below if it matters
+                        warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                        state = torch.load(path, map_location=device, weights_only=True)
                     module = model.build_module()
                     module.load_state_dict(state)
+            except pickle.UnpicklingError as e:  # weights_only refused a pickled object
+                msg = (
+                    f"plugin {spec.name!r}: {path} holds pickled Python objects (a module "
+                    "saved with torch.save(module)?), which jetplug never unpickles: save "
+                    "the weights with torch.save(module.state_dict(), path)"
+                )
+                raise BackendError(msg) from e
             except Exception as e:
-                msg = f"plugin {spec.name!r}: cannot load torch weights {path}: {e}"
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                msg = (
+                    f"plugin {spec.name!r}: cannot load torch weights {path}: "
+                    f"{type(e).__name__}: {first}"
+                )
                 raise BackendError(msg) from e
             module.to(device).eval()
             _CACHE[key] = module
