@@ -343,6 +343,44 @@ def test_check_fails_with_one_line(args: list[str], message: str, real_data: Pat
     assert message in result.output.splitlines()[-1] or message in result.output.splitlines()[0]
 
 
+def test_check_on_a_truncated_file_is_one_line(real_data: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.root"
+    cut.write_bytes((real_data / "nano_tt_v15.root").read_bytes()[:1_710_000])
+    result = CliRunner().invoke(main, ["check", "top_bdt", str(cut)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: file {cut}, entries [0, 200): cannot read its columns (")
+
+
+@pytest.mark.parametrize("n", ["0", "-5"])
+def test_check_refuses_a_chunk_without_events(n: str) -> None:
+    result = CliRunner().invoke(main, ["check", "top_bdt", "-n", n])
+    assert result.exit_code == 2 and f"{n} is not in the range x>=1" in result.output
+
+
+def test_check_fails_on_nan_outputs_from_finite_inputs(
+    models: dict[str, type[JetModel]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calibrator = models["pt_calibrator"]
+
+    class Nan(calibrator):  # type: ignore[valid-type,misc]
+        spec = calibrator.spec.__class__(**{**vars(calibrator.spec), "name": "nan"})
+
+        def finalize(self, outputs: object, inputs: object, prepared: object) -> dict[str, object]:
+            out = dict(super().finalize(outputs, inputs, prepared))  # type: ignore[arg-type]
+            out["pt"] = np.where(np.arange(len(out["pt"])) % 2 == 0, np.nan, out["pt"])
+            return out
+
+    monkeypatch.setattr(
+        "jetplug.cli.check.PluginHost", lambda: PluginHost(plugins=[ContractPlugins({"n": Nan})])
+    )
+    result = CliRunner().invoke(main, ["check", "nan", "-n", "50"])
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: plugin 'nan' gave NaN or infinite outputs to ")
+    assert "whose inputs were finite" in last and "ok:" not in result.output
+
+
 def test_check_names_the_stage_a_plugin_fails_in(
     models: dict[str, type[JetModel]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,7 +4,8 @@ Without FILE the chunk is synthetic (:mod:`jetplug.synthetic`, written to a
 temporary ROOT file so that preflight reads it as it reads real files). The
 plugins PLUGIN requires run first. Each stage (gather, prepare, inference,
 finalize, attach) is reported with what it produced; a failure is one line
-naming the plugin and the stage (exit status 2).
+naming the plugin and the stage (exit status 2), and so are NaN or infinite
+outputs for objects whose inputs were finite.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import yaml
 from ..chain import Step
 from ..chunk import ChunkContext
 from ..config import parse_config
-from ..errors import JetplugError, annotate, error_context
+from ..errors import FileReadError, JetplugError, annotate, error_context, is_file_read_error
 from ..harness import events_from_file, outputs_of, plugins_for
 from ..host import PluginHost
 from ..plan import Plan
@@ -57,6 +58,18 @@ def _summary(values: np.ndarray) -> dict[str, Any]:
         "nan": int(np.isnan(flat).sum()),
         "inf": int(np.isinf(flat).sum()),
     }
+
+
+def _nonfinite_objects(out: ak.Array, fields: Sequence[str]) -> int:
+    """Objects with a NaN or infinite value in any float output."""
+    bad: np.ndarray | None = None
+    for f in fields:
+        values = ak.to_numpy(ak.flatten(out[f], axis=1))
+        if values.dtype.kind != "f":
+            continue
+        row = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        bad = row if bad is None else bad | row
+    return int(bad.sum()) if bad is not None else 0
 
 
 def _run_step(step: Step, host: PluginHost, events: ak.Array, report: dict[str, Any]) -> ak.Array:
@@ -99,6 +112,10 @@ def _run_step(step: Step, host: PluginHost, events: ak.Array, report: dict[str, 
     report["seconds"] = round(time.perf_counter() - t0, 3)
     plan = Plan(spec)
     out = outputs_of(after, spec)
+    masks = seen.get("nonfinite") or {}
+    explained = int(np.logical_or.reduce(list(masks.values())).sum()) if masks else 0
+    report["nonfinite_outputs"] = _nonfinite_objects(out, plan.stored_names)
+    report["nonfinite_inputs"] = explained
     report["outputs"] = {
         f"{plan.target}.{f}" if plan.mode is not TargetMode.ADD else f"{plan.target}.{name}.{f}": (
             _summary(ak.to_numpy(ak.flatten(out[f], axis=1)))
@@ -145,7 +162,18 @@ def _print(report: dict[str, Any]) -> None:
             f"multiplicity: {m['created']} {m['collection']} from {m['input']} "
             f"{m['input_collection']} ({ratio:.3f} per input object)"
         )
-    click.echo(f"ok: {report['plugin']} ran on {report['events']} events in {report['seconds']} s")
+
+
+def _verdict(report: dict[str, Any]) -> None:
+    """Fail (one line) when objects with finite inputs got NaN or infinite outputs."""
+    unexplained = report["nonfinite_outputs"] - report["nonfinite_inputs"]
+    if unexplained > 0:
+        msg = (
+            f"plugin {report['plugin']!r} gave NaN or infinite outputs to {unexplained} objects "
+            f"whose inputs were finite ({report['nonfinite_outputs']} objects with such outputs, "
+            f"{report['nonfinite_inputs']} with NaN/inf inputs)"
+        )
+        raise JetplugError(msg)
 
 
 @click.command()
@@ -174,7 +202,7 @@ def _print(report: dict[str, Any]) -> None:
     "-n",
     "--events",
     "n_events",
-    type=int,
+    type=click.IntRange(min=1),
     default=200,
     show_default=True,
     help="Events in the chunk (read from FILE, or synthetic).",
@@ -225,7 +253,12 @@ def check(
             source="jetplug check",
         )
         (info,) = check_files(run, plugins.specs, host.derivations)
-        events = events_from_file(file, layout=schema, entry_stop=n_events, dataset="check")
+        try:
+            events = events_from_file(file, layout=schema, entry_stop=n_events, dataset="check")
+        except Exception as e:
+            if not is_file_read_error(e):
+                raise
+            raise FileReadError(str(file), e, entries=(0, min(n_events, info.entries))) from e
         report: dict[str, Any] = {
             "plugin": plugin,
             "file": shown,
@@ -244,3 +277,8 @@ def check(
         click.echo(json.dumps(report, indent=2))
     else:
         _print(report)
+    _verdict(report)
+    if not as_json:
+        click.echo(
+            f"ok: {report['plugin']} ran on {report['events']} events in {report['seconds']} s"
+        )
