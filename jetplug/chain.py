@@ -47,7 +47,7 @@ from .nonfinite import (
     scatter_rows,
 )
 from .plan import COLLECTION, Plan
-from .spec import ModelSpec, NonFinite
+from .spec import ModelSpec, NonFinite, TargetMode
 
 __all__ = [
     "PluginChain",
@@ -77,10 +77,17 @@ def step_labels(plans: Sequence[Plan]) -> list[str]:
     ]
     twice = sorted({lb for lb in labels if labels.count(lb) > 1})
     if twice:
-        msg = (
-            f"plugin(s) {twice} run twice on the same collection; give one entry another "
-            "'collection' (a plugin may run once per collection)"
-        )
+        creates = {p.spec.name for p in plans if p.mode is TargetMode.CREATE}
+        if all(lb.split("@")[0] in creates for lb in twice):
+            msg = (
+                f"plugin(s) {twice} create the same collection twice; give one entry "
+                "another 'target' (the name of the collection it creates)"
+            )
+        else:
+            msg = (
+                f"plugin(s) {twice} run twice on the same collection; give one entry another "
+                "'collection' (a plugin may run once per collection)"
+            )
         raise ConfigError(msg)
     return labels
 

@@ -548,6 +548,14 @@ def test_a_plugin_listed_twice_on_one_collection_says_why_and_what_to_do(
     assert "plugins[0]" in str(e.value) and "collection: NAME" in str(e.value)
     with pytest.raises(ConfigError, match=r"\['top_bdt@FatJet'\] run twice on the same collection"):
         Plugins(["top_bdt", {"name": "top_bdt", "collection": "FatJet"}])
+    # a plugin creating a collection: two inputs, one created name; the fix is another target
+    twice = ["fastsim_gan", {"name": "fastsim_gan", "collection": "GenJet"}]
+    with pytest.raises(ConfigError) as e:
+        Plugins(twice)
+    assert str(e.value) == (
+        "plugin(s) ['fastsim_gan@FastSimFatJet'] create the same collection twice; give one "
+        "entry another 'target' (the name of the collection it creates)"
+    )
 
 
 def test_misspelt_plugin_output_gets_a_suggestion(tmp_path: Path) -> None:
