@@ -39,7 +39,7 @@ from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
 from coffea.processor.executor import FileMeta
 
 from .config import RunConfig
-from .errors import ConfigError, InputFileError, MissingInputError
+from .errors import ConfigError, InputFileError, MissingInputError, closest
 from .plan import COLLECTION, Plan, Provided
 from .registry import DerivationRegistry
 from .spec import ModelSpec
@@ -330,12 +330,24 @@ def _require(consumer: str, fld: str, branches: set[str], provided: Provided, pa
         return
     if not rest and (fld in branches or (fld[:1] == "n" and provided.has(fld[1:], COLLECTION))):
         return
+    hint = ""
     if rest:
         available = {b.split("_", 1)[1] for b in branches if b.startswith(f"{head}_")}
         available |= set(provided.fields_of(head))
+        if not available:  # no such collection at all: name the ones like it
+            collections = {b.split("_", 1)[0] for b in branches if "_" in b}
+            collections |= set(provided.collections())
+            collections -= {c for c in collections if c[:1] == "n" and c[1:] in collections}
+            like = closest(head, collections) + sorted(
+                (c for c in collections if head.lower() in c.lower()), key=lambda c: (len(c), c)
+            )
+            some = ", ".join(repr(c) for c in list(dict.fromkeys(like))[:6]) or "none"
+            hint = f"(the file has no collection {head!r}; collections like it: {some})"
     else:
         available = {b for b in branches if "_" not in b}
-    raise MissingInputError(consumer=consumer, field=fld, path=path, available=sorted(available))
+    raise MissingInputError(
+        consumer=consumer, field=fld, path=path, available=sorted(available), hint=hint
+    )
 
 
 def _lists(branches: set[str], provided: Provided) -> set[str]:

@@ -558,6 +558,20 @@ def test_a_plugin_listed_twice_on_one_collection_says_why_and_what_to_do(
     )
 
 
+def test_missing_collection_names_the_ones_like_it(tmp_path: Path, real_data: Path) -> None:
+    """NanoAOD v15 has no MET: PFMET, PuppiMET, ... are offered instead of nothing."""
+    raw = {
+        "fileset": {"tt": [str(real_data / "nano_tt_v15.root")]},
+        "schema": "nanoaod",
+        "histograms": {"met": {"axes": [{"field": "MET.pt", "bins": 5, "start": 0, "stop": 1}]}},
+    }
+    with pytest.raises(MissingInputError) as err:
+        run(parse_config(raw, base=tmp_path))
+    msg = str(err.value)
+    assert "(the file has no collection 'MET'; collections like it: 'PFMET', " in msg
+    assert "'PuppiMET'" in msg and "'nCorrT1METJet'" not in msg
+
+
 def test_misspelt_plugin_output_gets_a_suggestion(tmp_path: Path) -> None:
     err = MissingInputError(
         consumer="histogram 's'",
