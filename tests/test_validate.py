@@ -111,6 +111,20 @@ def test_file_without_truth_is_refused_with_its_name(real_data: Path, tmp_path: 
     assert "truthLabel" in result.output
 
 
+def test_signal_only_files_are_refused_saying_what_is_missing(
+    generated: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    """Once an empty table and exit 0; now one line naming the classes the files hold."""
+    files = [str(f) for f in generated["ttbar"]]
+    args = ["validate", *files, "--split", "all", "-p", "top_bdt", "-o", str(tmp_path / "v")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: nothing to validate: each row compares a tagger's signal")
+    assert "by truth class: {'top': " in last and "'QCD'" not in last
+    assert not (tmp_path / "v").exists()
+
+
 def test_baseline_and_sculpting_measures() -> None:
     table = JetTable(
         columns={

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..errors import JetplugError
 from ..host import PluginHost
@@ -232,6 +233,7 @@ def validate(
         scores_of,
         write_report,
     )
+    from ..validation.collect import CLASS_NAMES
 
     edges = parse_floats(pt_bins)
     host = PluginHost()
@@ -255,6 +257,18 @@ def validate(
         f"scored {len(table)} jets of {table.events} events in {time.perf_counter() - start:.0f} s"
     )
     rows = evaluate(table, discs, edges, n_bootstrap=n_bootstrap)
+    if not rows:
+        labels = np.asarray(table.columns["truthLabel"])
+        found = {
+            CLASS_NAMES.get(int(c), str(c)): int((labels == c).sum()) for c in np.unique(labels)
+        }
+        msg = (
+            "nothing to validate: each row compares a tagger's signal with QCD and needs at "
+            f"least 10 jets of each in a pT bin ({edges[0]:g}-{edges[-1]:g} GeV, |eta| < "
+            f"{eta_max:g}); these files' FatJets by truth class: {found or 'none'}; "
+            "add files of the missing class"
+        )
+        raise JetplugError(msg)
     if reference and any(r.tagger == reference for r in rows):
         rows = r50_ratios(rows, reference)
     else:
