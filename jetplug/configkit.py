@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, closest
 
 __all__ = ["NAME", "ConfigContext", "Cut", "load_yaml", "parse_cut"]
 
@@ -55,7 +55,14 @@ class ConfigContext:
     def keys(self, value: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
         unknown = sorted(set(value) - set(allowed))
         if unknown:
-            self.fail(where, f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+            close = {k: closest(str(k), allowed, n=1) for k in unknown}
+            hints = [
+                f"{c[0]!r}" + (f" for {k!r}" if len(unknown) > 1 else "")
+                for k, c in close.items()
+                if c
+            ]
+            mean = f" (did you mean {', '.join(hints)}?)" if hints else ""
+            self.fail(where, f"unknown key(s) {unknown}{mean}; allowed: {sorted(allowed)}")
 
     def field(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or not _FIELD.match(value):

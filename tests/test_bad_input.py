@@ -97,7 +97,10 @@ def test_unknown_histogram_field(tmp_path: Path, real_data: Path) -> None:
     ("raw", "message"),
     [
         ({"fileset": {}}, "fileset: at least one dataset is required"),
-        ({"fileset": {"a": ["x.root"]}, "plugin": []}, r"unknown key\(s\) \['plugin'\]"),
+        (
+            {"fileset": {"a": ["x.root"]}, "plugin": []},
+            r"unknown key\(s\) \['plugin'\] \(did you mean 'plugins'\?\)",
+        ),
         (
             {"fileset": {"a": ["x.root"]}, "histograms": {"h": {"axes": [{"field": "FatJet.pt"}]}}},
             r"histograms.h.axes\[0\]: give exactly one binning",
