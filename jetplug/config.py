@@ -158,7 +158,7 @@ class HistogramConfig:
 
     def fields(self) -> list[str]:
         """Every field the histogram reads (axes, weight, cuts)."""
-        out = [f for a in self.axes for f in a.reads()] + [c.field for c in self.cuts]
+        out = [f for a in self.axes for f in a.reads()] + [f for c in self.cuts for f in c.reads()]
         if self.weight:
             out.append(self.weight)
         return out

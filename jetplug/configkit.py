@@ -8,18 +8,19 @@ mapping (plain YAML silently keeps the last one).
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import yaml
 
-from .errors import ConfigError, closest
+from .errors import ConfigError, ExpressionError, closest
+from .expressions import parse_expression
 
 __all__ = ["NAME", "ConfigContext", "Cut", "load_yaml", "parse_cut"]
 
 _PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
-_CUT = re.compile(rf"^\s*({_PATH})\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
+_CUT = re.compile(r"^\s*(.+?)\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
 _FIELD = re.compile(rf"^{_PATH}$")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """A name that is also a directory name (skims)."""
@@ -27,14 +28,27 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 @dataclass(frozen=True)
 class Cut:
-    """``field op value``; all cuts of a histogram are ANDed."""
+    """``field op value`` or ``expression op value``; all cuts of a histogram are ANDed.
+
+    ``field`` is a field path (``FatJet.pt``) or, with ``expr``, an arithmetic
+    expression of fields (``abs(FatJet.eta)``, :mod:`jetplug.expressions`).
+    """
 
     field: str
     op: str
     value: float
+    expr: bool = False
 
     def __str__(self) -> str:
         return f"{self.field} {self.op} {self.value:g}"
+
+    def reads(self) -> tuple[str, ...]:
+        """The field paths the cut reads."""
+        return parse_expression(self.field).fields if self.expr else (self.field,)
+
+    def values(self, resolve: Callable[[str], Any]) -> Any:
+        """The cut's left-hand side, each field path looked up by ``resolve``."""
+        return parse_expression(self.field).evaluate(resolve) if self.expr else resolve(self.field)
 
 
 class ConfigContext:
@@ -73,8 +87,15 @@ class ConfigContext:
 def parse_cut(ctx: ConfigContext, raw: Any, where: str) -> Cut:
     m = _CUT.match(raw) if isinstance(raw, str) else None
     if not m:
-        ctx.fail(where, f"{raw!r} is not a cut like 'FatJet.pt > 300'")
-    return Cut(m.group(1), m.group(2), float(m.group(3)))
+        ctx.fail(where, f"{raw!r} is not a cut like 'FatJet.pt > 300' or 'abs(FatJet.eta) < 2.4'")
+    lhs = m.group(1)
+    if _FIELD.match(lhs):
+        return Cut(lhs, m.group(2), float(m.group(3)))
+    try:
+        parse_expression(lhs)
+    except ExpressionError as e:
+        ctx.fail(where, f"{raw!r} is not a cut like 'abs(FatJet.eta) < 2.4': {e}")
+    return Cut(lhs, m.group(2), float(m.group(3)), expr=True)
 
 
 _MERGE = "tag:yaml.org,2002:merge"

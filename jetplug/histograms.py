@@ -150,7 +150,7 @@ def cut_mask(
     """
     if not cuts:
         return None
-    columns = [resolve(events, c.field, consumer, source) for c in cuts]
+    columns = [c.values(lambda p: resolve(events, p, consumer, source)) for c in cuts]
     if len(columns) > 1:
         columns = list(ak.broadcast_arrays(*columns))
     mask = None

@@ -33,7 +33,7 @@ class SkimConfig:
     def reads(self) -> list[str]:
         """Every field path (from the event) the skim reads: fields, event fields, cuts."""
         own = [f"{self.collection}.{f}" for f in self.fields]
-        return [*own, *self.event, *(c.field for c in self.cuts)]
+        return [*own, *self.event, *(f for c in self.cuts for f in c.reads())]
 
 
 def _field_list(ctx: ConfigContext, raw: Any, where: str) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jetplug.config import parse_config
-from jetplug.errors import ConfigError
+from jetplug.errors import ConfigError, MissingInputError
 from jetplug.expressions import ExpressionError, parse_expression
 from jetplug.runner import run
 
@@ -117,3 +117,28 @@ def test_missing_field_in_an_expression_fails_before_running(
     cfg = parse_config(_config(tmp_path, axis, [str(real_data / "pfnano.root")]), base=tmp_path)
     with pytest.raises(MissingInputError, match=r"FatJet\.nosuch"):
         run(cfg)
+
+
+def test_cut_on_an_expression_equals_the_cuts_it_stands_for(
+    tmp_path: Path, real_data: Path
+) -> None:
+    """``abs(FatJet.eta) < 1`` selects what ``FatJet.eta < 1`` and ``FatJet.eta > -1`` do."""
+    axis = {"field": "FatJet.pt", "bins": 20, "start": 0, "stop": 2000}
+    raw = {
+        "fileset": {"tt": [str(real_data / "nano_tt_v15.root")]},
+        "schema": "nanoaod",
+        "histograms": {
+            "expr": {"cuts": ["abs(FatJet.eta) < 1"], "axes": [axis]},
+            "pair": {"cuts": ["FatJet.eta < 1", "FatJet.eta > -1"], "axes": [axis]},
+            "all": {"axes": [axis]},
+        },
+    }
+    hists = run(parse_config(raw, base=tmp_path)).hists["tt"]
+    np.testing.assert_array_equal(hists["expr"].values(flow=True), hists["pair"].values(flow=True))
+    assert 0 < hists["expr"].sum(flow=True) < hists["all"].sum(flow=True)
+    bad = dict(raw, histograms={"h": {"cuts": ["FatJet.eta.max() < 1"], "axes": [axis]}})
+    with pytest.raises(ConfigError, match=r"histograms\.h\.cuts\[0\]: 'FatJet\.eta\.max\(\) < 1'"):
+        parse_config(bad, base=tmp_path)
+    missing = dict(raw, histograms={"h": {"cuts": ["abs(FatJet.etta) < 1"], "axes": [axis]}})
+    with pytest.raises(MissingInputError, match=r"FatJet\.etta"):
+        run(parse_config(missing, base=tmp_path))
