@@ -202,6 +202,12 @@ class Plan:
                 if not missing:
                     continue
                 hint = f"(derivation {fs.derive!r} would need branches {missing}, also missing)"
+            elif "." in fs.name:  # another plugin's output
+                other = fs.name.split(".", 1)[0]
+                hint = (
+                    f"(an output of plugin {other!r}, which does not run before it: list "
+                    f"{other!r} in the run's plugins and in this plugin's 'requires')"
+                )
             else:
                 hint = ""
             raise MissingInputError(

@@ -19,6 +19,7 @@ from jetplug import (
     FieldSpec,
     InputSpec,
     JetModel,
+    MissingInputError,
     ModelInputs,
     ModelRegistry,
     PluginHost,
@@ -293,6 +294,24 @@ def test_plugin_cannot_write_into_the_events(chost: PluginHost, real_data: Path)
         Plugins(["scribbler"], host=chost)(events)
     assert any("scribbler" in note for note in info.value.__notes__)
     np.testing.assert_array_equal(_flat(events.FatJet.pt), before)
+
+
+def test_reading_an_output_of_a_plugin_not_in_the_run_says_so(
+    chost: PluginHost, real_data: Path, tmp_path: Path
+) -> None:
+    base = chost.model_class("score_decorrelator")
+
+    class Orphan(base):  # type: ignore[misc,valid-type]
+        spec = dataclasses.replace(base.spec, name="orphan", requires=())
+
+    _register(chost, Orphan)
+    raw = {"fileset": {"pf": [str(real_data / "pfnano.root")]}, "plugins": ["orphan"]}
+    with pytest.raises(MissingInputError) as err:
+        run(parse_config(raw, base=tmp_path), host=chost)
+    assert str(err.value).endswith(
+        "(an output of plugin 'top_bdt', which does not run before it: list 'top_bdt' in the "
+        "run's plugins and in this plugin's 'requires')"
+    )
 
 
 # -- 8. a plugin whose model is not trained yet --------------------------------------------------
