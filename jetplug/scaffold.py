@@ -7,6 +7,10 @@ config), one model per kind (``kinds/<kind>.model.tmpl``, with its training
 data and test) and one fitting function per artifact format
 (``formats/<format>.fit.tmpl``; torch adds its network and ``build_module``).
 Every kind combines with every format.
+
+A decorrelator reads another plugin's output (``--reads PLUGIN.OUTPUT``):
+:func:`check_reads` refuses, before anything is written, a plugin that is not
+installed or cannot run, and an output that is not one number per FatJet.
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 
-from .errors import JetplugError
+from .errors import JetplugError, closest
+from .host import PluginHost
+from .spec import ModelSpec, TargetMode
 
-__all__ = ["FORMATS", "KINDS", "PluginNames", "render_plugin"]
+__all__ = [
+    "DEFAULT_READS",
+    "FORMATS",
+    "KINDS",
+    "PluginNames",
+    "check_reads",
+    "render_plugin",
+]
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -45,6 +58,8 @@ class _Kind:
     """Histogram of the run config: name, field, start, stop."""
     files_note: str
     finalize: bool = True
+    reads: bool = False
+    """Whether it reads another plugin's output (``--reads``)."""
 
 
 _TRUTH = "FatJet_truthLabel (generated samples: ``jetplug generate``)"
@@ -56,7 +71,9 @@ KINDS: dict[str, _Kind] = {
     "anomaly": _Kind(("score", "FatJet.${name}.score", 0, 0.2), _TRUTH),
     "fastsim": _Kind(("pt", "${collection}.pt", 0, 1500), "GenJetAK8 and FatJet_genJetAK8Idx"),
     "decorrelator": _Kind(
-        ("score", "FatJet.${name}.score", -1, 1), _TRUTH + ", and what the upstream plugin reads"
+        ("score", "FatJet.${name}.score", -1, 1),
+        _TRUTH + ", and what the upstream plugin reads",
+        reads=True,
     ),
     "representation": _Kind(
         ("tau21", "FatJet.${name}.embedding_tau21", 0, 1.2),
@@ -89,6 +106,80 @@ class PluginNames:
         return cls(plugin, package, package.replace("_", "-"))
 
 
+DEFAULT_READS = "top_bdt.score"
+"""What a decorrelator decorrelates unless ``--reads`` says otherwise."""
+
+
+def _scalar_columns(spec: ModelSpec) -> list[str]:
+    """The plugin's output columns of one number per object (``<output>_<label>`` included)."""
+    columns = []
+    for out in spec.outputs:
+        if out.dtype == "bool":
+            continue
+        if not out.shape:
+            columns.append(out.name)
+        columns.extend(f"{out.name}_{label}" for label in out.labels)
+    return columns
+
+
+def check_reads(reads: str, host: PluginHost, collection: str = "FatJet") -> None:
+    """Raise :class:`JetplugError` (one line) unless ``reads`` names an output a decorrelator
+    can read: ``<plugin>.<output>`` of an installed, available plugin that adds it to
+    ``collection``, one number per object."""
+    upstream, _, output = reads.partition(".")
+    if not (_IDENTIFIER.match(upstream) and _IDENTIFIER.match(output)):
+        msg = f"--reads {reads!r} is not <plugin>.<output>, e.g. {DEFAULT_READS}"
+        raise JetplugError(msg)
+    where = f"--reads {reads}"
+    if upstream in host.models.unavailable:
+        package, reason = host.models.unavailable[upstream]
+        msg = (
+            f"{where}: plugin {upstream!r} (from {package}) cannot run yet: {reason}; "
+            "train it first (its train.py), then generate the decorrelator"
+        )
+        raise JetplugError(msg)
+    if upstream not in host.models:
+        close = closest(upstream, [*host.models.names(), *host.models.unavailable])
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        msg = f"{where}: no plugin {upstream!r} is installed{hint} (`jetplug plugins` lists them)"
+        raise JetplugError(msg)
+    spec = host.spec(upstream)
+    if spec.target.mode is not TargetMode.ADD or spec.target_collection != collection:
+        does = {
+            TargetMode.CREATE: f"creates the collection {spec.target_collection}",
+            TargetMode.REPLACE: f"replaces {spec.target_collection} fields",
+        }.get(spec.target.mode, f"adds its outputs to {spec.target_collection}")
+        msg = (
+            f"{where}: plugin {upstream!r} ({spec.kind.value}) {does}; a decorrelator reads "
+            f"an output a plugin adds to {collection} ({collection}.<plugin>.<output>), "
+            f"e.g. {DEFAULT_READS}"
+        )
+        raise JetplugError(msg)
+    scalars = _scalar_columns(spec)
+    if output in scalars:
+        return
+    listing = ", ".join(f"{upstream}.{c}" for c in scalars)
+    choose = (
+        f"name one of {listing}"
+        if scalars
+        else f"{upstream!r} has no output of one number per object"
+    )
+    vector = {o.name: o for o in spec.outputs if o.shape}
+    if output in vector:
+        n = " x ".join(map(str, vector[output].shape))
+        msg = (
+            f"{where}: {output!r} holds {n} numbers per {collection} object (a vector output); "
+            f"a decorrelator reads one number per object: {choose}"
+        )
+    elif output in {o.name for o in spec.outputs}:
+        msg = f"{where}: {output!r} is a bool output; a decorrelator reads a score: {choose}"
+    else:
+        close = closest(output, scalars)
+        hint = f"; did you mean {', '.join(f'{upstream}.{c}' for c in close)}?" if close else ""
+        msg = f"{where}: plugin {upstream!r} has no output {output!r}{hint} ({choose})"
+    raise JetplugError(msg)
+
+
 def _template(path: str) -> Template:
     return Template(files("jetplug").joinpath("templates", "plugin", path).read_text())
 
@@ -114,13 +205,17 @@ def render_plugin(
     fmt: str,
     *,
     name: str | None = None,
-    reads: str = "top_bdt.score",
+    reads: str | None = None,
     force: bool = False,
+    host: PluginHost | None = None,
 ) -> list[Path]:
     """Write a plugin package of ``kind`` with a ``fmt`` model into ``directory``.
 
     ``name`` defaults to the directory's name; ``reads`` is the
-    ``<plugin>.<output>`` a decorrelator decorrelates. Returns the files written.
+    ``<plugin>.<output>`` a decorrelator decorrelates (default
+    :data:`DEFAULT_READS`), checked against the plugins of ``host`` (default:
+    the installed ones) by :func:`check_reads`; other kinds read no plugin's
+    output and refuse it. Returns the files written.
     """
     if kind not in KINDS:
         msg = f"kind {kind!r} has no template; use one of {list(KINDS)}"
@@ -133,11 +228,17 @@ def render_plugin(
         msg = f"{directory} exists and is not empty (--force writes into it)"
         raise JetplugError(msg)
     names = PluginNames.from_name(name or directory.resolve().name)
-    upstream, _, reads_field = reads.partition(".")
-    if not (_IDENTIFIER.match(upstream) and _IDENTIFIER.match(reads_field)):
-        msg = f"--reads {reads!r} is not <plugin>.<output>, e.g. top_bdt.score"
-        raise JetplugError(msg)
     form, kinfo = FORMATS[fmt], KINDS[kind]
+    if kinfo.reads:
+        reads = reads or DEFAULT_READS
+        check_reads(reads, host or PluginHost())
+    elif reads not in (None, DEFAULT_READS):  # the command line passes its default to every kind
+        users = " or ".join(f"--kind {k}" for k, v in KINDS.items() if v.reads)
+        msg = f"--reads {reads} is for {users} (the output it decorrelates); a {kind} reads none"
+        raise JetplugError(msg)
+    else:
+        reads = DEFAULT_READS  # the templates of this kind do not use it
+    upstream, _, reads_field = reads.partition(".")
     artifact = f"{names.name}.{form.ext}"
     values = {
         "name": names.name,

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from jetplug import Kind, PluginHost, PluginUnavailableError
+from jetplug import JetplugError, Kind, PluginHost, PluginUnavailableError
 from jetplug.cli import main
 from jetplug.config import parse_config
 from jetplug.scaffold import FORMATS, KINDS, PluginNames, render_plugin
@@ -97,6 +97,78 @@ def test_new_plugin_refuses_with_one_line(args: list[str], message: str, tmp_pat
     result = CliRunner().invoke(main, ["new-plugin", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+READS_REFUSED = [
+    ("decorrelator", "nosuch.score", "--reads nosuch.score: no plugin 'nosuch' is installed"),
+    ("decorrelator", "top_bd.score", "no plugin 'top_bd' is installed; did you mean 'top_bdt', "),
+    ("decorrelator", "top_bdt.scor", "has no output 'scor'; did you mean top_bdt.score?"),
+    ("decorrelator", "pfn.probs", "'probs' holds 5 numbers per FatJet object (a vector output)"),
+    ("decorrelator", "jetclr.embedding", "'jetclr' has no output of one number per object"),
+    ("decorrelator", "calib_bdt.pt", "plugin 'calib_bdt' (calibrator) replaces FatJet fields"),
+    ("decorrelator", "example_fastsim.pt", "creates the collection ExampleFastJet"),
+    ("tagger", "pfn.top_vs_qcd", "--reads pfn.top_vs_qcd is for --kind decorrelator"),
+    ("anomaly", "nosuch.score", "--reads nosuch.score is for --kind decorrelator"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "reads", "message"), READS_REFUSED, ids=[f"{r[0]}-{r[1]}" for r in READS_REFUSED]
+)
+def test_new_plugin_checks_reads_at_once(
+    kind: str, reads: str, message: str, tmp_path: Path
+) -> None:
+    """``--reads`` names an installed plugin's output of one number per FatJet, for a kind
+    that reads one; otherwise one line says why (with a did-you-mean) and nothing is written.
+    Unchecked, these failed later: in train.py (an unknown plugin), at inference (a vector
+    output reshaped to one number per jet), or not at all (a tagger ignored it)."""
+    pkg = tmp_path / "dec"
+    result = CliRunner().invoke(main, ["new-plugin", "--kind", kind, "--reads", reads, str(pkg)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not pkg.exists()
+
+
+def test_vector_output_refusal_lists_its_columns(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["new-plugin", "--kind", "decorrelator", "--reads", "pfn.probs", str(tmp_path / "d")]
+    )
+    assert "name one of pfn.probs_top, pfn.probs_W, " in result.output
+    assert "pfn.top_vs_qcd" in result.output
+
+
+@pytest.mark.parametrize("reads", ["pfn.probs_top", "pfn.top_vs_qcd", "adv_top.scores_l10"])
+def test_new_plugin_accepts_one_number_per_jet(reads: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["new-plugin", "--kind", "decorrelator", "--reads", reads, str(tmp_path / "d")]
+    )
+    assert result.exit_code == 0, result.output
+    model = next((tmp_path / "d").glob("jetplug_*/model.py")).read_text()
+    assert f'READS = "{reads}"' in model
+
+
+def test_reads_of_an_untrained_plugin_says_train_it_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tagger = tmp_path / "my-tagger"
+    render_plugin(tagger, "tagger", "xgboost-json")
+    monkeypatch.syspath_prepend(str(tagger))
+    try:
+        plugin = __import__("jetplug_my_tagger.plugin", fromlist=["plugin"])
+        host = PluginHost(autoload=False, plugins=[plugin])
+        with pytest.raises(JetplugError) as raised:
+            render_plugin(
+                tmp_path / "dec", "decorrelator", "onnx", reads="my_tagger.probs_top", host=host
+            )
+    finally:
+        for mod in [m for m in sys.modules if m.startswith("jetplug_my_tagger")]:
+            del sys.modules[mod]
+    message = str(raised.value)
+    assert message.startswith("--reads my_tagger.probs_top: plugin 'my_tagger' ")
+    assert "cannot run yet: model metadata" in message
+    assert message.endswith("train it first (its train.py), then generate the decorrelator")
+    assert not (tmp_path / "dec").exists()
 
 
 def test_new_plugin_lists_what_it_wrote(tmp_path: Path) -> None:
