@@ -342,6 +342,15 @@ class ModelSpec:
             if self.target.mode is TargetMode.CREATE and not self.target.collection:
                 msg = "target mode 'create' needs the name of the new collection"
                 raise ValueError(msg)
+            other = self.target.collection not in (None, self.inputs.collection)
+            if self.target.mode is not TargetMode.CREATE and other:
+                msg = (
+                    f"target mode {self.target.mode.value!r} writes one value per input object, "
+                    f"so its collection must be the input collection "
+                    f"{self.inputs.collection!r}, not {self.target.collection!r}; mode 'create' "
+                    "makes a new collection"
+                )
+                raise ValueError(msg)
             create_only = (self.target.keep, self.target.sort_by, self.target.record)
             if self.target.mode is not TargetMode.CREATE and any(create_only):
                 msg = "target keep/sort_by/record apply to mode 'create' only"

@@ -133,3 +133,17 @@ def test_unknown_hook_is_refused_at_registration(host: PluginHost) -> None:
 def test_hosts_are_independent() -> None:
     a, b = PluginHost(), PluginHost(autoload=False)
     assert "top_bdt" in a.models and "top_bdt" not in b.models
+
+
+def test_add_target_on_another_collection_is_refused_by_validate(host: PluginHost) -> None:
+    """One value per input object cannot land on another collection's objects."""
+    from jetplug.spec import Target, TargetMode
+
+    spec = dataclasses.replace(host.spec("top_bdt"), target=Target(TargetMode.ADD, "Jet"))
+    with pytest.raises(
+        PluginValidationError,
+        match=r"plugin 'top_bdt': target mode 'add' writes one value per input object, so its "
+        r"collection must be the input collection 'FatJet', not 'Jet'",
+    ):
+        spec.validate()
+    dataclasses.replace(spec, target=Target(TargetMode.ADD, "FatJet")).validate()
