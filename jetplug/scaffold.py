@@ -11,11 +11,16 @@ Every kind combines with every format.
 A decorrelator reads another plugin's output (``--reads PLUGIN.OUTPUT``):
 :func:`check_reads` refuses, before anything is written, a plugin that is not
 installed or cannot run, and an output that is not one number per FatJet.
+Each package's ``train.py`` defaults to its own seed (:func:`default_seed`,
+from the plugin name), so a decorrelator is not trained on the synthetic
+events its upstream plugin was trained on.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
+import zlib
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -31,6 +36,7 @@ __all__ = [
     "KINDS",
     "PluginNames",
     "check_reads",
+    "default_seed",
     "render_plugin",
 ]
 
@@ -110,6 +116,17 @@ DEFAULT_READS = "top_bdt.score"
 """What a decorrelator decorrelates unless ``--reads`` says otherwise."""
 
 
+def default_seed(name: str) -> int:
+    """``train.py``'s default seed for plugin ``name``: 100-9999, from the name.
+
+    Packages of different names train on different synthetic events by
+    default, so a decorrelator is not fitted to its upstream plugin's scores
+    on that plugin's own training sample (overfit there); the tests' sample
+    (seed 11) is never one of them.
+    """
+    return 100 + zlib.crc32(name.encode()) % 9900
+
+
 def _scalar_columns(spec: ModelSpec) -> list[str]:
     """The plugin's output columns of one number per object (``<output>_<label>`` included)."""
     columns = []
@@ -180,6 +197,19 @@ def check_reads(reads: str, host: PluginHost, collection: str = "FatJet") -> Non
     raise JetplugError(msg)
 
 
+def _upstream_note(upstream: str, quote: str) -> str:
+    """A paragraph of ``train.py``'s docstring (``quote`` ````) or the README (`````)."""
+    q = quote
+    note = (
+        f"A decorrelator must be trained on events that {q}{upstream}{q} was not trained on: "
+        "its scores on its own training sample are overfit, and a decorrelation fitted to "
+        f"them fails on other events. {q}train.py{q} refuses the synthetic samples and files "
+        f"that {q}{upstream}{q}'s metadata lists ({q}check_sample{q}); with {q}--files{q}, "
+        "give files it did not train on."
+    )
+    return "\n\n" + textwrap.fill(note, width=79, break_on_hyphens=False)
+
+
 def _template(path: str) -> Template:
     return Template(files("jetplug").joinpath("templates", "plugin", path).read_text())
 
@@ -245,6 +275,7 @@ def render_plugin(
         "pkg": names.package,
         "dist": names.dist,
         "kind": kind,
+        "seed": str(default_seed(names.name)),
         "format": fmt,
         "artifact": artifact,
         "metadata": artifact.replace(".json", ".meta.json")
@@ -258,6 +289,9 @@ def render_plugin(
         "train_dependencies": _quoted(form.train_dependencies),
         "files_note": kinfo.files_note,
         "finalize_note": ", `finalize()`" if kinfo.finalize else "",
+        "check_sample": "    check_sample(data)\n" if kinfo.reads else "",
+        "train_note": _upstream_note(upstream, "``") if kinfo.reads else "",
+        "readme_note": _upstream_note(upstream, "`") if kinfo.reads else "",
     }
     torch = fmt == "torch-state-dict"
     values["build_module"] = (

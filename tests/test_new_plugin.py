@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from jetplug import JetplugError, Kind, PluginHost, PluginUnavailableError
 from jetplug.cli import main
 from jetplug.config import parse_config
-from jetplug.scaffold import FORMATS, KINDS, PluginNames, render_plugin
+from jetplug.scaffold import FORMATS, KINDS, PluginNames, default_seed, render_plugin
 
 from .conftest import REPO
 
@@ -171,6 +171,23 @@ def test_reads_of_an_untrained_plugin_says_train_it_first(
     assert not (tmp_path / "dec").exists()
 
 
+def test_train_scripts_default_to_a_seed_of_their_own(tmp_path: Path) -> None:
+    """Packages of different names (and kinds) do not train on the same synthetic events by
+    default: a decorrelator trained on its upstream tagger's training sample learns the
+    tagger's overfit scores there. None defaults to the tests' sample (seed 11)."""
+    seeds = {}
+    for kind, name in [("tagger", "my-tagger"), ("decorrelator", "my-decor")]:
+        render_plugin(tmp_path / name, kind, "xgboost-json")
+        train = (tmp_path / name / "train.py").read_text()
+        seeds[name] = default_seed(PluginNames.from_name(name).name)
+        assert f"SEED = {seeds[name]}\n" in train
+        assert "default=SEED" in train
+    assert seeds["my-tagger"] != seeds["my-decor"]
+    assert all(100 <= s < 10000 for s in seeds.values())
+    readme = (tmp_path / "my-decor" / "README.md").read_text()
+    assert "must be trained on events that `top_bdt` was not trained on" in " ".join(readme.split())
+
+
 def test_new_plugin_lists_what_it_wrote(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main, ["new-plugin", "--kind", "anomaly", "--format", "onnx", str(tmp_path / "odd-jets")]
@@ -283,3 +300,61 @@ def test_generated_package_trains_installs_and_passes_its_tests(
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"ok: {names.name} ran on 100 events" in check.stdout
+
+
+def _jetplug(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "jetplug", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def _path_env(*paths: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def _train(pkg: Path, env: dict[str, str]) -> None:
+    """``python train.py`` as the README says (its default sample and seed)."""
+    train = subprocess.run(
+        [sys.executable, "train.py"], cwd=pkg, env=env, capture_output=True, text=True, check=False
+    )
+    assert train.returncode == 0, train.stdout + train.stderr
+
+
+@pytest.mark.slow
+def test_decorrelator_of_a_generated_tagger_passes_its_tests(tmp_path: Path) -> None:
+    """The new-user path: a tagger, then a decorrelator of its score, each trained with the
+    defaults. A decorrelator trained on the events its upstream plugin was trained on learns
+    the upstream's overfit scores and fails its own test on other events."""
+    site = tmp_path / "site"
+    tagger, decor = tmp_path / "my-tagger", tmp_path / "my-decor"
+    made = _jetplug("new-plugin", "--kind", "tagger", str(tagger), cwd=tmp_path, env=_path_env())
+    assert made.returncode == 0, made.stderr
+    _train(tagger, _path_env(tagger))
+    installed = _pip("install", "-q", "--target", str(site), str(tagger))
+    assert installed.returncode == 0, installed.stderr
+    args = ["new-plugin", "--kind", "decorrelator", "--reads", "my_tagger.probs_top", str(decor)]
+    made = _jetplug(*args, cwd=tmp_path, env=_path_env(site))
+    assert made.returncode == 0, made.stderr
+    refused = subprocess.run(
+        [sys.executable, "train.py", "--seed", str(default_seed("my_tagger"))],
+        cwd=decor,
+        env=_path_env(decor, site),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "my_tagger was trained on these events (synthetic seed" in refused.stderr
+    _train(decor, _path_env(decor, site))
+    installed = _pip("install", "-q", "--target", str(site), str(decor))
+    assert installed.returncode == 0, installed.stderr
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *kit_args(), "tests"],
+        cwd=decor,
+        env=_path_env(site),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert tests.returncode == 0, tests.stdout[-3000:]
