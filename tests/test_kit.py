@@ -381,6 +381,21 @@ def test_check_fails_on_nan_outputs_from_finite_inputs(
     assert "whose inputs were finite" in last and "ok:" not in result.output
 
 
+def test_check_takes_a_target_and_a_seed(real_data: Path) -> None:
+    def created(*extra: str) -> dict[str, object]:  # a file: its numbers are keyed by it
+        args = ["check", "fastsim_gan", str(real_data / "pfnano.root"), "--json", *extra]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)  # type: ignore[no-any-return]
+
+    report = created("--target", "MyJets", "--seed", "5")
+    assert report["multiplicity"]["collection"] == "MyJets"  # type: ignore[index]
+    assert set(report["outputs"]) >= {"MyJets.pt", "MyJets.mass"}  # type: ignore[arg-type]
+    again, other = created("--target", "MyJets", "--seed", "5"), created("--seed", "6")
+    assert again["outputs"] == report["outputs"]
+    assert other["outputs"]["FastSimFatJet.pt"] != report["outputs"]["MyJets.pt"]  # type: ignore[index]
+
+
 def test_check_names_the_stage_a_plugin_fails_in(
     models: dict[str, type[JetModel]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -181,6 +181,8 @@ def _verdict(report: dict[str, Any]) -> None:
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.option("--backend", default="local", show_default=True, help="Backend to run on.")
 @click.option("--collection", default=None, help="Re-target the plugin to this collection.")
+@click.option("--target", default=None, help="Name of the collection a 'create' plugin makes.")
+@click.option("--seed", type=int, default=None, help="Seed of its per-object random numbers.")
 @click.option(
     "--option", "options", multiple=True, metavar="KEY=VALUE", help="Plugin option (repeatable)."
 )
@@ -213,6 +215,8 @@ def check(
     file: Path | None,
     backend: str,
     collection: str | None,
+    target: str | None,
+    seed: int | None,
     options: tuple[str, ...],
     backend_options: tuple[str, ...],
     schema: str,
@@ -229,6 +233,10 @@ def check(
     }
     if collection:
         config["collection"] = collection
+    if target:
+        config["target"] = target
+    if seed is not None:
+        config["seed"] = seed
     plugins = plugins_for(host, plugin, config)
     with tempfile.TemporaryDirectory(prefix="jetplug-check-") as tmp:
         layout = "nanoaod" if schema == "nanoaod" else "pfnano"
@@ -244,6 +252,7 @@ def check(
                 "backend_options": dict(c.backend_options),
                 "seed": c.seed,
                 **({"collection": c.collection} if c.collection else {}),
+                **({"target": c.target} if c.target else {}),
             }
             for c in plugins.configs
         ]
