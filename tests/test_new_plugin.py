@@ -188,6 +188,16 @@ def test_train_scripts_default_to_a_seed_of_their_own(tmp_path: Path) -> None:
     assert "must be trained on events that `top_bdt` was not trained on" in " ".join(readme.split())
 
 
+def test_run_config_reads_the_sample_train_py_writes(tmp_path: Path) -> None:
+    render_plugin(tmp_path / "t", "tagger", "xgboost-json")
+    config = yaml.safe_load((tmp_path / "t" / "run.yaml").read_text())
+    assert config["fileset"] == {"sample": ["data/sample.root"]}
+    train = (tmp_path / "t" / "train.py").read_text()
+    assert 'SAMPLE = Path(__file__).resolve().parent / "data" / "sample.root"' in train
+    assert "write_synthetic(SAMPLE, args.sample_events, seed=args.seed + 1)" in train
+    assert "jetplug run run.yaml -o results" in (tmp_path / "t" / "README.md").read_text()
+
+
 def test_new_plugin_lists_what_it_wrote(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main, ["new-plugin", "--kind", "anomaly", "--format", "onnx", str(tmp_path / "odd-jets")]
@@ -300,6 +310,17 @@ def test_generated_package_trains_installs_and_passes_its_tests(
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"ok: {names.name} ran on 100 events" in check.stdout
+    # the README's run, as generated: run.yaml reads data/sample.root, which train.py wrote
+    run = subprocess.run(
+        [sys.executable, "-m", "jetplug", "run", "run.yaml", "-o", str(tmp_path / "results")],
+        cwd=pkg,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "processed 2000 events" in run.stdout + run.stderr
 
 
 def _jetplug(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
