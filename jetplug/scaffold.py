@@ -331,7 +331,10 @@ def render_plugin(
     for rel, template in outputs.items():
         path = directory / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_template(template).substitute(values))
+        text = _template(template).substitute(values)
+        if rel.suffix == ".py":  # an empty ${build_module} left a blank last line
+            text = text.rstrip("\n") + "\n"
+        path.write_text(text)
         written.append(path)
     typed = directory / pkg / "py.typed"
     typed.write_text("")

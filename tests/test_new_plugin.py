@@ -69,6 +69,9 @@ def test_template_renders_a_valid_package(
             [RUFF, "check", "--no-cache", "."], cwd=pkg, capture_output=True, text=True, check=False
         )
         assert lint.returncode == 0, lint.stdout
+        fmt_check = [RUFF, "format", "--check", "--no-cache", "."]
+        formatted = subprocess.run(fmt_check, cwd=pkg, capture_output=True, text=True, check=False)
+        assert formatted.returncode == 0, formatted.stdout
     # untrained: importing reads no file; the host lists the plugin as unavailable, with why
     monkeypatch.syspath_prepend(str(pkg))
     try:
