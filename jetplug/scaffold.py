@@ -262,7 +262,7 @@ def render_plugin(
     if kinfo.reads:
         reads = reads or DEFAULT_READS
         check_reads(reads, host or PluginHost())
-    elif reads not in (None, DEFAULT_READS):  # the command line passes its default to every kind
+    elif reads is not None:
         users = " or ".join(f"--kind {k}" for k, v in KINDS.items() if v.reads)
         msg = f"--reads {reads} is for {users} (the output it decorrelates); a {kind} reads none"
         raise JetplugError(msg)

@@ -112,6 +112,7 @@ READS_REFUSED = [
     ("decorrelator", "example_fastsim.pt", "creates the collection ExampleFastJet"),
     ("tagger", "pfn.top_vs_qcd", "--reads pfn.top_vs_qcd is for --kind decorrelator"),
     ("anomaly", "nosuch.score", "--reads nosuch.score is for --kind decorrelator"),
+    ("tagger", "top_bdt.score", "--reads top_bdt.score is for --kind decorrelator"),  # the default
 ]
 
 

@@ -25,13 +25,12 @@ from ..scaffold import FORMATS, KINDS, PluginNames, render_plugin
 @click.option("--name", default=None, help="Plugin name (default: from DIRECTORY).")
 @click.option(
     "--reads",
-    default="top_bdt.score",
-    show_default=True,
-    help="decorrelator: the <plugin>.<output> it decorrelates.",
+    default=None,
+    help="decorrelator: the <plugin>.<output> it decorrelates (default: top_bdt.score).",
 )
 @click.option("--force", is_flag=True, help="Write into a directory that is not empty.")
 def new_plugin(
-    directory: Path, kind: str, fmt: str, name: str | None, reads: str, force: bool
+    directory: Path, kind: str, fmt: str, name: str | None, reads: str | None, force: bool
 ) -> None:
     """Write a plugin package of KIND into DIRECTORY: model, entry point, training script, tests."""
     names = PluginNames.from_name(name or directory.resolve().name)
@@ -43,7 +42,9 @@ def new_plugin(
             "choose another --name"
         )
         raise JetplugError(msg)
-    written = render_plugin(directory, kind, fmt, name=names.name, reads=reads, force=force)
+    written = render_plugin(
+        directory, kind, fmt, name=names.name, reads=reads, force=force, host=host
+    )
     for path in written:
         click.echo(f"  {path}")
     click.echo(
