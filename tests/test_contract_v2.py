@@ -341,15 +341,28 @@ def test_missing_artifact_makes_one_plugin_unavailable(tmp_path: Path) -> None:
     Plugins(["top_bdt"], host=host)  # everything else keeps working
 
 
+def _installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, package: str, entry: str, module: str
+) -> None:
+    """An installed distribution ``package`` whose ``jetplug`` entry point loads ``module``."""
+    dist = tmp_path / f"{package.replace('-', '_')}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[jetplug]\n{entry} = {entry}_mod\n")
+    (tmp_path / f"{entry}_mod.py").write_text(module)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
 def test_broken_entry_point_is_listed_not_fatal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dist = tmp_path / "broken_plugin-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[jetplug]\nbroken = broken_plugin_mod\n")
-    (tmp_path / "broken_plugin_mod.py").write_text("raise RuntimeError('model file missing')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _installed(
+        tmp_path,
+        monkeypatch,
+        "broken-plugin",
+        "broken",
+        "raise RuntimeError('model file missing')\n",
+    )
     host = PluginHost()
     assert "RuntimeError: model file missing" in host.problems["broken"]
     assert "top_bdt" in host.models
@@ -364,18 +377,14 @@ def test_broken_entry_point_is_listed_not_fatal(
     assert result.exit_code == 0, result.output
     assert "unavailable: broken: broken-plugin" in result.output
     assert "top_bdt" in result.output
-    monkeypatch.delitem(sys.modules, "broken_plugin_mod", raising=False)
+    monkeypatch.delitem(sys.modules, "broken_mod", raising=False)
 
 
 def test_installed_plugin_with_a_broken_spec_is_listed_not_fatal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A spec that fails to build or validate makes its plugin unavailable, not every command."""
-    dist = tmp_path / "bad_specs-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-specs\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[jetplug]\nbad_specs = bad_specs_mod\n")
-    (tmp_path / "bad_specs_mod.py").write_text(
+    module = (
         "import dataclasses\n"
         "from jetplug import JetModel, PluginHost, hookimpl, lazy_spec\n"
         "def _keyerror():\n"
@@ -392,7 +401,7 @@ def test_installed_plugin_with_a_broken_spec_is_listed_not_fatal(
         "    registry.add(KeyErr)\n"
         "    registry.add(Loops)\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _installed(tmp_path, monkeypatch, "bad-specs", "bad_specs", module)
     host = PluginHost()
     rows = {r.name: r for r in host.describe()}
     assert "its spec could not be built: KeyError: 'sha256'" in rows["keyerr"].problem

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import awkward as ak
@@ -358,22 +359,32 @@ def test_check_refuses_a_chunk_without_events(n: str) -> None:
     assert result.exit_code == 2 and f"{n} is not in the range x>=1" in result.output
 
 
+def _calibrator_in_check(
+    models: dict[str, type[JetModel]],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    finalize: Callable[..., dict[str, object]],
+) -> None:
+    """``jetplug check`` sees ``pt_calibrator`` renamed ``name`` with another ``finalize``."""
+    calibrator = models["pt_calibrator"]
+    spec = calibrator.spec.__class__(**{**vars(calibrator.spec), "name": name})
+    model = type(name, (calibrator,), {"spec": spec, "finalize": finalize})
+    monkeypatch.setattr(
+        "jetplug.cli.check.PluginHost", lambda: PluginHost(plugins=[ContractPlugins({name: model})])
+    )
+
+
 def test_check_fails_on_nan_outputs_from_finite_inputs(
     models: dict[str, type[JetModel]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calibrator = models["pt_calibrator"]
 
-    class Nan(calibrator):  # type: ignore[valid-type,misc]
-        spec = calibrator.spec.__class__(**{**vars(calibrator.spec), "name": "nan"})
+    def finalize(self: JetModel, *args: object) -> dict[str, object]:
+        out = dict(calibrator.finalize(self, *args))  # type: ignore[arg-type]
+        out["pt"] = np.where(np.arange(len(out["pt"])) % 2 == 0, np.nan, out["pt"])
+        return out
 
-        def finalize(self, outputs: object, inputs: object, prepared: object) -> dict[str, object]:
-            out = dict(super().finalize(outputs, inputs, prepared))  # type: ignore[arg-type]
-            out["pt"] = np.where(np.arange(len(out["pt"])) % 2 == 0, np.nan, out["pt"])
-            return out
-
-    monkeypatch.setattr(
-        "jetplug.cli.check.PluginHost", lambda: PluginHost(plugins=[ContractPlugins({"n": Nan})])
-    )
+    _calibrator_in_check(models, monkeypatch, "nan", finalize)
     result = CliRunner().invoke(main, ["check", "nan", "-n", "50"])
     assert result.exit_code == 2, result.output
     last = result.output.strip().splitlines()[-1]
@@ -399,18 +410,12 @@ def test_check_takes_a_target_and_a_seed(real_data: Path) -> None:
 def test_check_names_the_stage_a_plugin_fails_in(
     models: dict[str, type[JetModel]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calibrator = models["pt_calibrator"]
 
-    class Broken(calibrator):  # type: ignore[valid-type,misc]
-        spec = calibrator.spec.__class__(**{**vars(calibrator.spec), "name": "broken"})
+    def finalize(self: JetModel, *args: object) -> dict[str, object]:
+        msg = "no calibration for this eta"
+        raise ValueError(msg)
 
-        def finalize(self, outputs: object, inputs: object, prepared: object) -> dict[str, object]:
-            msg = "no calibration for this eta"
-            raise ValueError(msg)
-
-    monkeypatch.setattr(
-        "jetplug.cli.check.PluginHost", lambda: PluginHost(plugins=[ContractPlugins({"b": Broken})])
-    )
+    _calibrator_in_check(models, monkeypatch, "broken", finalize)
     result = CliRunner().invoke(main, ["check", "broken"])
     assert result.exit_code == 2, result.output
     first = result.output.splitlines()[0]

@@ -304,25 +304,11 @@ def test_generated_package_trains_installs_and_passes_its_tests(
     )
     assert tests.returncode == 0, tests.stdout[-3000:]
     assert "9 passed, 1 skipped" in tests.stdout  # the skip: local vs Triton, without a server
-    check = subprocess.run(
-        [sys.executable, "-m", "jetplug", "check", names.name, "-n", "100"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    check = _jetplug("check", names.name, "-n", "100", cwd=tmp_path, env=env)
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"ok: {names.name} ran on 100 events" in check.stdout
     # the README's run, as generated: run.yaml reads data/sample.root, which train.py wrote
-    run = subprocess.run(
-        [sys.executable, "-m", "jetplug", "run", "run.yaml", "-o", str(tmp_path / "results")],
-        cwd=pkg,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = _jetplug("run", "run.yaml", "-o", str(tmp_path / "results"), cwd=pkg, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "processed 2000 events" in run.stdout + run.stderr
 
