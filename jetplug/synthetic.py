@@ -321,9 +321,16 @@ def write_synthetic(
 
     An ``Events`` TTree (``nX`` counters and ``X_field`` branches, written
     with ``mktree`` + ``extend`` as coffea's schemas read them) and a ``Runs``
-    tree with ``genEventCount`` and ``genEventSumw``, as CMS files have.
+    tree with ``genEventCount`` and ``genEventSumw``, as CMS files have. The
+    file's UUID follows from ``n_events``, ``seed`` and ``layout``: the same
+    events are the same file wherever they are written, so a plugin's
+    per-object random numbers (keyed by the file) repeat with them.
     """
+    import uuid
+
     import uproot
+
+    identity = uuid.uuid5(uuid.NAMESPACE_URL, f"jetplug:synthetic/{layout}/{n_events}/{seed}")
 
     collections = synthetic_collections(n_events, seed=seed, layout=layout)
     data: dict[str, Any] = {
@@ -337,7 +344,7 @@ def write_synthetic(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with uproot.recreate(path) as f:
+    with uproot.recreate(path, uuid_function=lambda: identity) as f:
         f.mktree("Events", types).extend(data)
         runs = {"run": np.uint32, "genEventCount": np.int64, "genEventSumw": np.float64}
         f.mktree("Runs", runs).extend(

@@ -105,6 +105,17 @@ def test_written_chunk_reads_back_as_the_same_events(tmp_path: Path) -> None:
     for coll, field in (("FatJet", "msoftdrop"), ("PFCands", "pt"), ("FatJetPFCands", "jetIdx")):
         np.testing.assert_array_equal(_flat(events[coll][field]), _flat(memory[coll][field]))
     assert events.metadata["filename"] == str(path) and events.metadata["entrystop"] == 40
+    # the same events are the same file (UUID) wherever written; other events another one
+    again = events_from_file(write_synthetic(tmp_path / "elsewhere.root", 40, seed=5))
+    other = events_from_file(write_synthetic(tmp_path / "other.root", 40, seed=6))
+    assert again.metadata["fileuuid"] == events.metadata["fileuuid"] != other.metadata["fileuuid"]
+
+
+def test_check_on_the_synthetic_chunk_is_reproducible() -> None:
+    """A plugin drawing random numbers (keyed by the file) gives the same summary twice."""
+    args = ["check", "fastsim_gan", "-n", "30", "--json"]
+    first, second = (json.loads(CliRunner().invoke(main, args).output) for _ in range(2))
+    assert first["outputs"] == second["outputs"]
 
 
 def test_derivation_on_the_chunk_counts_the_generated_constituents(
