@@ -60,6 +60,8 @@ def test_a_rerun_resumes_the_study(generated: dict[str, list[Path]], tmp_path: P
     assert any("3 trials finished, 2 to run" in line for line in lines)
     after = [(t.number, t.params, t.value, t.state) for t in _trials(tmp_path)]
     assert len(after) == 5 and after[:3] == before
+    # the resumed trials explore: none repeats an earlier trial's settings
+    assert all(a[1] not in [b[1] for b in after[: a[0]]] for a in after[3:])
     # the same command once more runs nothing
     assert tune("top_bdt", files, tmp_path, n_trials=5, workers=0, settings=SETTINGS).ran_now == 0
     assert len(_trials(tmp_path)) == 5

@@ -182,6 +182,7 @@ def tune(
     counts and the best trial; the best model is ``outdir/<artifact name>``.
     """
     import optuna
+    from optuna.trial import TrialState
 
     if n_trials < 1:
         msg = f"--trials {n_trials}: need at least one trial"
@@ -239,7 +240,9 @@ def tune(
     done = states["complete"] + states["pruned"]
     remaining = max(0, n_trials - done)
     log(f"study {name!r} in {url}: {done} trials finished, {remaining} to run")
-    first = len(study.get_trials(deepcopy=False))
+    # trial k runs with seed + k + 1 (a queued baseline is trial 0 of a new study), so a
+    # resumed search goes on with new seeds instead of repeating its last trial
+    first = 1 + sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
     _run(job, [seed + first + i for i in range(remaining)], workers, scheduler, log)
     states = _states(study)
     try:
