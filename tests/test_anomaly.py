@@ -140,6 +140,15 @@ def test_validate_anomaly_section(generated: dict[str, list[Path]], tmp_path: Pa
     assert "not anomaly scores" in bad.output
 
 
+def test_anomaly_section_default_is_the_scores_that_declare_their_training_class() -> None:
+    """Without -p the section once failed on the example plugin (no normal_truth)."""
+    from jetplug.cli.validate_common import anomaly_plugins
+
+    names = anomaly_plugins(PluginHost())
+    assert {"ae_qcd", "ae_top", "nae_qcd", "nae_top"} <= set(names)
+    assert "example_anomaly" in PluginHost().models.names() and "example_anomaly" not in names
+
+
 class TestAutoencoderContract(PluginContract):
     plugin = "ae_qcd"
 

@@ -12,6 +12,7 @@ from ..errors import JetplugError
 from ..host import PluginHost
 from ..spec import Kind
 from .validate_common import (
+    anomaly_plugins,
     echo_written,
     input_dirs,
     installed_of_kind,
@@ -505,7 +506,7 @@ def _anomaly(
     from ..validation.anomaly_plots import plot_anomaly
 
     host = PluginHost()
-    names = list(plugins) or installed_of_kind(host, Kind.ANOMALY)
+    names = list(plugins) or anomaly_plugins(host)
     normal_of = {n: host.models.get(n).normal_truth for n in names}
     wrong = [n for n in names if host.models.get(n).spec.kind != Kind.ANOMALY]
     undeclared = [n for n, t in normal_of.items() if t is None]

@@ -14,7 +14,14 @@ from ..errors import JetplugError
 from ..host import PluginHost
 from ..spec import Kind
 
-__all__ = ["echo_written", "input_dirs", "installed_of_kind", "parse_floats", "report_source"]
+__all__ = [
+    "anomaly_plugins",
+    "echo_written",
+    "input_dirs",
+    "installed_of_kind",
+    "parse_floats",
+    "report_source",
+]
 
 
 def input_dirs(files: tuple[Path, ...]) -> dict[str, int]:
@@ -52,3 +59,16 @@ def echo_written(md: Path, js: Path, plots: list[Path], where: Path) -> None:
 def installed_of_kind(host: PluginHost, kind: Kind) -> list[str]:
     """The available plugins of ``kind`` (a section's default)."""
     return [n for n in host.models.names() if host.models.get(n).spec.kind == kind]
+
+
+def anomaly_plugins(host: PluginHost) -> list[str]:
+    """The anomaly section's default: anomaly plugins that declare ``normal_truth``.
+
+    A score that does not say which class it was trained on (the example
+    plugin's) has no "other classes" to be measured against.
+    """
+    return [
+        n
+        for n in installed_of_kind(host, Kind.ANOMALY)
+        if host.models.get(n).normal_truth is not None
+    ]
