@@ -38,9 +38,9 @@ from typing import Any
 import yaml
 
 from .configkit import ConfigContext, load_yaml
-from .errors import ConfigError
+from .errors import ConfigError, JetplugError
 
-__all__ = ["DatasetConfig", "parse_fileset"]
+__all__ = ["DatasetConfig", "file_identity", "parse_fileset", "refuse_repeated"]
 
 COFFEA_RESERVED = frozenset(
     {
@@ -234,6 +234,28 @@ def parse_fileset(ctx: ConfigContext, raw: Any, base: Path) -> tuple[DatasetConf
     return tuple(datasets)
 
 
+def file_identity(path: str | Path) -> str:
+    """What tells two listed files apart: a local file's resolved path, a remote one's URL."""
+    path = str(path)
+    return path if "://" in path else str(Path(path).resolve())
+
+
+def refuse_repeated(files: Sequence[str | Path], what: str) -> None:
+    """Raise :class:`JetplugError` if ``files`` (a command's FILES) name one file twice.
+
+    ``what`` says what the files are for (``"jetplug validate"``): read twice,
+    a file's events would count twice.
+    """
+    first: dict[str, str] = {}
+    for f in map(str, files):
+        key = file_identity(f)
+        if key in first:
+            also = f" (the second time as {f})" if f != first[key] else ""
+            msg = f"{what}: file {first[key]} is given twice{also}; its events would count twice"
+            raise JetplugError(msg)
+        first[key] = f
+
+
 def _refuse_repeated_files(ctx: ConfigContext, datasets: Sequence[DatasetConfig]) -> None:
     """Fail if one file is listed twice (it would be processed twice).
 
@@ -243,7 +265,7 @@ def _refuse_repeated_files(ctx: ConfigContext, datasets: Sequence[DatasetConfig]
     first: dict[str, tuple[str, str]] = {}
     for dataset in datasets:
         for f in dataset.files:
-            key = f if "://" in f else str(Path(f).resolve())
+            key = file_identity(f)
             if key not in first:
                 first[key] = (dataset.name, f)
                 continue

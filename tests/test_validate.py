@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
 from jetplug.cli import main
+from jetplug.errors import JetplugError
 from jetplug.validation import collect, discriminants
 from jetplug.validation.collect import JetTable
 from jetplug.validation.report import baseline_tau32, inverse_jsd
@@ -123,6 +124,24 @@ def test_signal_only_files_are_refused_saying_what_is_missing(
     assert last.startswith("error: nothing to validate: each row compares a tagger's signal")
     assert "by truth class: {'top': " in last and "'QCD'" not in last
     assert not (tmp_path / "v").exists()
+
+
+def test_a_file_given_twice_is_refused(generated: dict[str, list[Path]], tmp_path: Path) -> None:
+    """Overlapping globs once doubled every count (and shrank the bootstrap errors)."""
+    first = generated["ttbar"][0]
+    again = first.parent / ".." / first.parent.name / first.name
+    args = ["validate", str(first), str(generated["qcd"][0]), str(again), "-p", "top_bdt"]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "v")])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: the files to validate on: file {first} is given twice (the second time as "
+        f"{again}); its events would count twice"
+    )
+    from jetplug import PluginHost
+    from jetplug.training import training_inputs
+
+    with pytest.raises(JetplugError, match=f"the training files: file {first} is given twice"):
+        training_inputs([first, first], PluginHost().spec("top_bdt"))
 
 
 def test_baseline_and_sculpting_measures() -> None:

@@ -183,8 +183,10 @@ def training_inputs(
 ) -> TrainingData:
     """Read ``files`` (``Events`` trees) into :class:`TrainingData` for ``spec``'s plugin."""
     from ..columns import gather_inputs
+    from ..fileset import refuse_repeated
     from ..host import PluginHost
 
+    refuse_repeated(files, "the training files")
     derivations = derivations or PluginHost(autoload=False).derivations
     coll = spec.inputs.collection
     parts = []

@@ -21,6 +21,7 @@ from ..chain import PluginChain
 from ..chunk import ChunkContext
 from ..config import PluginConfig
 from ..errors import InputFileError, JetplugError
+from ..fileset import refuse_repeated
 from ..host import PluginHost
 from ..preflight import local_file_problem
 from ..spec import Kind
@@ -180,6 +181,7 @@ def collect(
     if split is not None and split not in SPLITS:
         msg = f"split {split!r} unknown; use one of {list(SPLITS)} or None"
         raise JetplugError(msg)
+    refuse_repeated(files, "the files to validate on")
     host = host or PluginHost()
     chain = PluginChain([PluginConfig(p, backend=backend) for p in plugins], host)
     parts: dict[str, list[np.ndarray]] = {}
