@@ -144,6 +144,23 @@ def test_a_file_given_twice_is_refused(generated: dict[str, list[Path]], tmp_pat
         training_inputs([first, first], PluginHost().spec("top_bdt"))
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-p", "top_bdt", "-p", "ae_qcd"], "{'ae_qcd': 'anomaly'} would show in no row"),
+        (["-p", "top_bdt", "--reference", "nosuch"], "--reference 'nosuch' is not among the"),
+        (["-p", "pfn", "--reference", "top_bdt"], "--reference 'top_bdt' is not among the"),
+    ],
+)
+def test_taggers_section_refuses_what_it_would_ignore(
+    generated: dict[str, list[Path]], tmp_path: Path, extra: list[str], message: str
+) -> None:
+    files = [str(generated["ttbar"][0]), str(generated["qcd"][0])]
+    result = CliRunner().invoke(main, ["validate", *files, *extra, "-o", str(tmp_path / "v")])
+    assert result.exit_code == 2, result.output
+    assert message in result.output.strip().splitlines()[-1]
+
+
 def test_baseline_and_sculpting_measures() -> None:
     table = JetTable(
         columns={

@@ -57,9 +57,9 @@ SECTIONS = (
 @click.option("--backend", default="local", show_default=True, help="Backend of every plugin.")
 @click.option(
     "--reference",
-    default="top_bdt",
-    show_default=True,
-    help="Tagger whose R50 every row is divided by ('' for none).",
+    default=None,
+    help="Tagger whose R50 every row is divided by (default: top_bdt when it is validated; "
+    "'' for none).",
 )
 @click.option(
     "--section",
@@ -151,7 +151,7 @@ def validate(
     eta_max: float,
     n_bootstrap: int,
     backend: str,
-    reference: str,
+    reference: str | None,
     sections: tuple[str, ...],
     tagger: str,
     shifted: str | None,
@@ -244,6 +244,18 @@ def validate(
         msg = f"none of {names} declares a signal truth label (signal_truth or truth_classes)"
         raise JetplugError(msg)
     used = sorted({d.plugin for d in discs})
+    if plugins and set(names) - set(used):  # named, yet no row would show them
+        kinds = {n: str(host.models.get(n).spec.kind) for n in names if n not in used}
+        msg = (
+            f"the taggers section validates taggers that declare their signal; {kinds} would "
+            "show in no row (--section anomaly, calibration, fastsim, ... validate the others)"
+        )
+        raise JetplugError(msg)
+    if reference and reference not in used:
+        msg = f"--reference {reference!r} is not among the validated taggers {used}"
+        raise JetplugError(msg)
+    if reference is None:
+        reference = "top_bdt" if "top_bdt" in used else ""
     start = time.perf_counter()
     table = collect(
         files,
