@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import awkward as ak
@@ -250,3 +251,38 @@ def test_extra_pythia_settings_change_the_shower_and_are_recorded(tmp_path: Path
     assert read_generator(fsr_up[0])["pythia"] == ["TimeShower:renormMultFac = 0.25"]
     with pytest.raises(ValueError, match="Pythia does not know the setting 'TimeShower:nope = 1'"):
         generate("qcd", 10, tmp_path / "x", pythia=["TimeShower:nope = 1"], **kw)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("pileup_mu=abc", "detector parameter pileup_mu: expected a number, got 'abc'"),
+        ("hadron_scale=[1, 2]", "detector parameter hadron_scale: expected a number"),
+        ("hcal_eta_scale=[[5, x]]", "hcal_eta_scale: expected a list of [|eta| edge, scale]"),
+        ("name=ideal", "name 'ideal' is a preset's, but ["),
+    ],
+)
+def test_bad_detector_settings_fail_before_any_event(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    """Once a traceback mid-run (leaving a partial file), or a file recorded as 'ideal'."""
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["generate", "qcd", "-n", "5", "-o", str(out), "--set", setting]
+    )
+    assert result.exit_code != 0
+    assert message in result.output.strip().splitlines()[-1]
+    assert not out.exists()
+
+
+def test_a_detector_file_changes_the_default_response(tmp_path: Path) -> None:
+    """A YAML file of some keys: the rest are the default (realistic) response's, as documented."""
+    path = tmp_path / "mine.yaml"
+    path.write_text("hadron_scale: 0.97\n")
+    mine, realistic = DetectorResponse.resolve(path), DetectorResponse.default()
+    assert mine.name == "mine" and mine.hadron_scale == 0.97
+    assert mine == dataclasses.replace(realistic, hadron_scale=0.97, name="mine")

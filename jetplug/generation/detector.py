@@ -90,6 +90,17 @@ class DetectorResponse:
     name: str = "custom"
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), f.default)
+        if self.name in PRESETS and self.name not in _LOADING:
+            preset = _preset_params(self.name)
+            differ = sorted(k for k, v in self.as_dict().items() if k != "name" and preset[k] != v)
+            if differ:
+                msg = (
+                    f"name {self.name!r} is a preset's, but {differ} differ from it: the files "
+                    "would record another response than made them"
+                )
+                raise ValueError(msg)
         edges = [edge for edge, _ in self.hcal_eta_scale]
         if not edges or edges != sorted(edges) or edges[-1] < self.hcal_eta_max:
             msg = (
@@ -116,11 +127,19 @@ class DetectorResponse:
         return cls(**values)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> DetectorResponse:
-        """Read a YAML file of parameters (missing ones keep their defaults)."""
+    def from_file(cls, path: str | Path, base: DetectorResponse | None = None) -> DetectorResponse:
+        """Read a YAML file of parameters; missing ones come from ``base``.
+
+        ``base`` None: the dataclass defaults (those of the ``ideal`` preset).
+        """
         path = Path(path)
         raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            msg = f"{path}: expected a mapping of detector parameters, got {type(raw).__name__}"
+            raise ValueError(msg)  # noqa: TRY004 (callers report ValueError as a bad input)
         raw.setdefault("name", path.stem)
+        if base is not None:
+            raw = {**base.as_dict(), **raw}
         return cls.from_mapping(raw, str(path))
 
     @classmethod
@@ -129,7 +148,11 @@ class DetectorResponse:
         if name not in PRESETS:
             msg = f"unknown detector response {name!r}; presets: {', '.join(sorted(PRESETS))}"
             raise ValueError(msg)
-        return cls.from_file(PRESETS[name])
+        _LOADING.add(name)
+        try:
+            return cls.from_file(PRESETS[name])
+        finally:
+            _LOADING.discard(name)
 
     @classmethod
     def resolve(cls, spec: str | Path | None) -> DetectorResponse:
@@ -145,7 +168,7 @@ class DetectorResponse:
                 f"({', '.join(sorted(PRESETS))}) nor a YAML file"
             )
             raise ValueError(msg)
-        return cls.from_file(path)
+        return cls.from_file(path, base=cls.default())  # a file's missing keys: the default's
 
     @classmethod
     def default(cls) -> DetectorResponse:
@@ -293,6 +316,41 @@ class DetectorResponse:
             "charge": out_charge[keep].astype(np.int32),
         }
         return ak.unflatten(ak.zip(record), new_counts)
+
+
+_LOADING: set[str] = set()  # presets being read (their own name is theirs to use)
+
+
+def _preset_params(name: str) -> dict[str, Any]:
+    """A preset's parameters as :meth:`DetectorResponse.as_dict` gives them."""
+    raw = yaml.safe_load(PRESETS[name].read_text()) or {}
+    fields = {f.name: f.default for f in dataclasses.fields(DetectorResponse)}
+    return {**fields, **{k: _tuples(v) for k, v in raw.items()}}
+
+
+def _check_type(name: str, value: Any, default: Any) -> None:
+    """``value`` has the shape of the parameter's ``default``: a number, or numbers in tuples."""
+    if isinstance(default, str):
+        ok = isinstance(value, str) and bool(value)
+        want = "a name"
+    elif isinstance(default, tuple):
+        ok = isinstance(value, tuple) and bool(value)
+        if ok and isinstance(default[0], tuple):  # ((edge, scale), ...)
+            ok = all(isinstance(v, tuple) and len(v) == 2 and all(map(_number, v)) for v in value)
+            want = "a list of [|eta| edge, scale] pairs"
+        else:
+            ok = ok and len(value) == len(default) and all(map(_number, value))
+            want = f"a list of {len(default)} numbers"
+    else:
+        ok = _number(value)
+        want = "a number"
+    if not ok:
+        msg = f"detector parameter {name}: expected {want}, got {value!r}"
+        raise ValueError(msg)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
 
 
 def _tuples(value: Any) -> Any:
