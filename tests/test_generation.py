@@ -286,3 +286,19 @@ def test_a_detector_file_changes_the_default_response(tmp_path: Path) -> None:
     mine, realistic = DetectorResponse.resolve(path), DetectorResponse.default()
     assert mine.name == "mine" and mine.hadron_scale == 0.97
     assert mine == dataclasses.replace(realistic, hadron_scale=0.97, name="mine")
+
+
+def test_files_of_other_settings_are_not_replaced(tmp_path: Path) -> None:
+    """File names hold process, seed and job only: another response once replaced them."""
+    kw = {"seed": 5, "pt_hat_min": 500.0, "progress": False}
+    (first,) = generate("qcd", 10, tmp_path, **kw)
+    made = first.read_bytes()
+    assert generate("qcd", 10, tmp_path, **kw) == [first]  # the same settings: rewritten
+    shifted = DetectorResponse.default().with_overrides({"hadron_scale": 0.9})
+    with pytest.raises(ValueError, match="exists and was made with other settings") as err:
+        generate("qcd", 10, tmp_path, detector=shifted, **{**kw, "pt_hat_min": 300.0})
+    assert str(err.value).startswith(f"{first} exists and was made with other settings (")
+    assert "pT-hat window (500.0, None) -> (300.0, None)" in str(err.value)
+    with pytest.raises(ValueError, match=r"generator .*'mpi': True"):
+        generate("qcd", 10, tmp_path, mpi=True, **kw)
+    assert len(first.read_bytes()) == len(made)  # untouched

@@ -100,6 +100,57 @@ def _run_job(job: _Job, progress: Callable[[int], None] | None = None) -> Path:
     return job.path
 
 
+def _refuse_replacing(job: _Job, detector: DetectorResponse) -> None:
+    """Refuse to overwrite ``job.path`` when a file there was made with other settings.
+
+    The file names hold the process, the seed and the job only, so a second
+    run with another response, pT-hat window or Pythia settings would replace
+    the first run's files without a word. The same settings (and seed) give
+    the same events again, so such a file, or one that records nothing, is
+    simply rewritten.
+    """
+    import uproot
+
+    from ..samples import read_detector, read_generator
+
+    if not job.path.is_file():
+        return
+    try:
+        made = read_detector(job.path)
+        generator = read_generator(job.path)
+        with uproot.open(job.path) as f:
+            runs = f["Runs"].arrays(["jetplugPtHatMin", "jetplugPtHatMax"], library="np")
+    except Exception:  # unreadable (an interrupted run): nothing to keep
+        return
+    if made is None:
+        return
+    window = tuple(
+        None if v < 0 else float(v)
+        for v in (runs["jetplugPtHatMin"][0], runs["jetplugPtHatMax"][0])
+    )
+    before = {
+        "detector": made.get("name"),
+        "detector fingerprint": made.get("fingerprint"),
+        "pT-hat window": window,
+        "generator": generator,
+    }
+    now = {
+        "detector": detector.name,
+        "detector fingerprint": detector.fingerprint(),
+        "pT-hat window": tuple(
+            None if v is None else float(v) for v in (job.pt_hat_min, job.pt_hat_max)
+        ),
+        "generator": {"mpi": job.mpi, "isr": job.isr, "pythia": list(job.pythia)},
+    }
+    differ = [f"{k} {before[k]!r} -> {now[k]!r}" for k in now if before[k] != now[k]]
+    if differ:
+        msg = (
+            f"{job.path} exists and was made with other settings ({'; '.join(differ)}): "
+            "generating would replace it; write to another directory (-o) or remove it"
+        )
+        raise ValueError(msg)
+
+
 def _check_pythia_settings(settings: tuple[str, ...]) -> None:
     """Refuse a malformed or unknown Pythia setting before any job starts."""
     if not settings:
@@ -177,6 +228,8 @@ def generate(
         )
         for k in range(n_jobs)
     ]
+    for job in jobs:
+        _refuse_replacing(job, detector)
     bar = tqdm(total=n_events, unit="ev", desc=f"generate {process}", disable=not progress)
     try:
         if workers == 1 or n_jobs == 1:
