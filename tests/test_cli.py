@@ -69,6 +69,26 @@ def test_train_unknown_plugin_is_one_line() -> None:
     assert "unknown plugin 'nope'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threads", "0"], "Invalid value for '--threads': 0 is not in the range x>=1"),
+        (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range x>=1"),
+        (["--lr", "-1"], "Invalid value for '--lr': -1.0 is not in the range x>0"),
+        (["--pt-min", "500", "--pt-max", "500"], "--pt-max 500 must exceed --pt-min 500"),
+        (["-o", "DIR"], "is a directory; give the model file to write"),
+        (["-o", "new/"], "is a directory; give the model file to write"),
+    ],
+)
+def test_train_refuses_bad_settings_before_training(
+    tmp_path: Path, real_data: Path, args: list[str], message: str
+) -> None:
+    args = [a.replace("DIR", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(main, ["train", "top_bdt", str(real_data / "pfnano.root"), *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+
+
 def test_demo_end_to_end(tmp_path: Path) -> None:
     cache, outdir = tmp_path / "cache", tmp_path / "demo"
     result = CliRunner().invoke(

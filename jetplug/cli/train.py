@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,19 +23,35 @@ _SETTINGS_OPTIONS = [
     ),
     click.option("--pt-min", type=float, default=550.0, show_default=True),
     click.option("--pt-max", type=float, default=650.0, show_default=True),
-    click.option("--eta-max", type=float, default=2.0, show_default=True),
+    click.option(
+        "--eta-max", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True
+    ),
     click.option("--seed", type=int, default=42, show_default=True),
-    click.option("--threads", type=int, default=2, show_default=True),
+    click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True),
     click.option(
-        "--epochs", type=int, default=60, show_default=True, help="torch: maximum epochs."
+        "--epochs",
+        type=click.IntRange(min=1),
+        default=60,
+        show_default=True,
+        help="torch: maximum epochs.",
     ),
     click.option(
-        "--batch-size", type=int, default=512, show_default=True, help="torch: minibatch."
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=512,
+        show_default=True,
+        help="torch: minibatch.",
     ),
-    click.option("--lr", type=float, default=2e-3, show_default=True, help="torch: AdamW rate."),
+    click.option(
+        "--lr",
+        type=click.FloatRange(min=0, min_open=True),
+        default=2e-3,
+        show_default=True,
+        help="torch: AdamW rate.",
+    ),
     click.option(
         "--patience",
-        type=int,
+        type=click.IntRange(min=1),
         default=8,
         show_default=True,
         help="torch: epochs without validation improvement before stopping.",
@@ -51,6 +68,9 @@ def settings_options(command: F) -> F:
 
 def settings_from(options: dict[str, Any]) -> TrainSettings:
     """The :class:`TrainSettings` of the options :func:`settings_options` added."""
+    if options["pt_max"] <= options["pt_min"]:
+        msg = f"--pt-max {options['pt_max']:g} must exceed --pt-min {options['pt_min']:g}"
+        raise click.BadParameter(msg, param_hint="--pt-max")
     return TrainSettings(**options)
 
 
@@ -60,7 +80,7 @@ def settings_from(options: dict[str, Any]) -> TrainSettings:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
     default=None,
     help="Model file to write (default: the plugin's shipped artifact).",
 )
@@ -69,7 +89,7 @@ def settings_from(options: dict[str, Any]) -> TrainSettings:
 def train(
     plugin: str,
     files: tuple[Path, ...],
-    output: Path | None,
+    output: str | None,
     model_version: str,
     **options: Any,
 ) -> None:
@@ -79,13 +99,17 @@ def train(
     plugins train through their own ``JetModel.train`` on the same inputs
     their ``prepare`` sees, with truth labels and gen-matched targets.
     """
-    output, meta = train_plugin(
+    if output is not None and (Path(output).is_dir() or output.endswith(("/", os.sep))):
+        msg = f"{output} is a directory; give the model file to write (e.g. {output}/model.ubj)"
+        raise click.BadParameter(msg, param_hint="-o/--output")
+    settings = settings_from(options)
+    written, meta = train_plugin(
         PluginHost(),
         plugin,
         files,
-        output,
+        None if output is None else Path(output),
         version=model_version,
-        settings=settings_from(options),
+        settings=settings,
         log=click.echo,
     )
-    click.echo(f"wrote {output} (sha256 {meta['sha256'][:12]}…) and {metadata_path(output)}")
+    click.echo(f"wrote {written} (sha256 {meta['sha256'][:12]}…) and {metadata_path(written)}")
