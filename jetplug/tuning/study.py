@@ -119,6 +119,11 @@ def _enqueue_baseline(study: Any, job: TuneJob, log: Callable[[str], None]) -> N
     if inside:
         study.enqueue_trial(defaults, user_attrs={"baseline": True})
         log(f"trial 0: the trainer's defaults {defaults}")
+    else:
+        log(
+            f"the trainer's defaults {defaults} lie outside this search space: trial 0 is "
+            "sampled, and the report has no defaults reference"
+        )
 
 
 def _states(study: Any) -> dict[str, int]:
