@@ -283,3 +283,30 @@ def test_contrastive_training_learns_and_returns_a_cpu_encoder() -> None:
     assert result.val_loss[-1] < result.val_loss[0] < np.log(127) + 0.5
     assert result.best_epoch == int(np.argmin(result.val_loss)) + 1
     assert not result.encoder.training  # returned ready for inference
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("not json", "not a JSON report (JSONDecodeError"),
+        ('{"rows": [{"tagger": "top_bdt"}]}', "not the validation.json of jetplug validate's"),
+    ],
+)
+def test_supervised_report_is_checked_before_any_embedding(
+    real_data: Path, tmp_path: Path, content: str | None, message: str
+) -> None:
+    """Once a traceback after every embedding and EFP had been computed."""
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    report = tmp_path / "validation.json"
+    if content is not None:
+        report.write_text(content)
+    pf = str(real_data / "pfnano.root")
+    args = ["validate", pf, "--section", "representation", "-p", "jetclr", "--probe-train", pf]
+    result = CliRunner().invoke(main, [*args, "--supervised", str(report), "-o", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: --supervised {report}: {message}")

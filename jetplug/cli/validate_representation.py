@@ -48,6 +48,8 @@ def representation_section(
     if not probe_files:
         msg = "--section representation needs --probe-train GLOB (labelled files for the probes)"
         raise JetplugError(msg)
+    if supervised is not None:
+        rep.load_supervised(supervised)  # before hours of embeddings, not after
     report = rep.evaluate_representation(
         host,
         embedders[0],
@@ -62,6 +64,12 @@ def representation_section(
         supervised=supervised,
         log=click.echo,
     )
+    if not report.probes:
+        msg = (
+            "no linear probe could be fitted and tested: each needs QCD and a signal class "
+            f"among the --probe-train files ({len(probe_files)}) and among FILES"
+        )
+        raise JetplugError(msg)
     info = {
         **report_source(files),
         "plugin": embedders[0],

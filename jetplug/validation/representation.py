@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import JetplugError
 from ..host import PluginHost
 from ..metrics import tagging_metrics
 from ..model import ModelInputs
@@ -484,6 +485,33 @@ def write_representation(
     return md, js
 
 
+_REPORT_KEYS = frozenset(
+    ("tagger", "signal", "pt_bin", "auc", "auc_err", "r50", "r50_err", "n_signal", "n_background")
+)
+
+
+def load_supervised(report: Path) -> list[dict[str, Any]]:
+    """The rows of a taggers-section ``validation.json``; one-line errors for anything else."""
+    try:
+        data = json.loads(report.read_text())
+    except FileNotFoundError:
+        msg = f"--supervised {report}: no such file"
+        raise JetplugError(msg) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        msg = f"--supervised {report}: not a JSON report ({type(e).__name__}: {e})"
+        raise JetplugError(msg) from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or any(
+        not isinstance(r, dict) or not r.keys() >= _REPORT_KEYS for r in rows
+    ):
+        msg = (
+            f"--supervised {report}: not the validation.json of jetplug validate's taggers "
+            f"section (rows with {sorted(_REPORT_KEYS)})"
+        )
+        raise JetplugError(msg)
+    return rows
+
+
 def supervised_rows(
     report: Path, taggers: Sequence[str], n_jets: Mapping[str, tuple[int, int]]
 ) -> list[dict[str, Any]]:
@@ -492,9 +520,8 @@ def supervised_rows(
     Only rows whose signal and background counts equal ``n_jets[signal]`` (the
     same jets) are kept.
     """
-    rows = json.loads(report.read_text())["rows"]
     out = []
-    for r in rows:
+    for r in load_supervised(report):
         base = r["tagger"].split("[")[0]
         if base not in taggers or not r["pt_bin"].endswith("(all)"):
             continue
