@@ -100,6 +100,21 @@ def test_validate_calibration_section(realistic: list[Path], tmp_path: Path) -> 
     assert "not calibrators" in bad.output
 
 
+def test_shifted_sample_of_other_events_is_refused(
+    realistic: list[Path], generated: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    """The shift is measured on the same events: other events once gave 'absorbed 101 %'."""
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    args = ["validate", *map(str, realistic), "--section", "calibration", "-p", "calib_ni"]
+    other = str(generated["qcd"][0])
+    result = CliRunner().invoke(main, [*args, "--shifted", other, "-o", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "error: --shifted holds other events than FILES (" in result.output
+
+
 class TestInversionContract(PluginContract):
     plugin = "calib_ni"
 

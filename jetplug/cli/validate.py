@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -102,7 +103,8 @@ SECTIONS = (
     default="5,1",
     show_default=True,
     help="Trigger: target QCD rates [Hz] of the working points (comma-separated). "
-    "The trigger section reads every event of FILES (independent files; --split is ignored).",
+    "The trigger and calibration sections read every event of FILES (independent files; "
+    "--split is ignored).",
 )
 @click.option(
     "--tagger",
@@ -304,6 +306,25 @@ def validate(
     echo_written(md, js, plots, output / "plots")
 
 
+def _same_events(files: Sequence[Path], shifted: Sequence[Path]) -> None:
+    """Refuse a shifted sample of other events: the shift is measured event by event."""
+    import uproot
+
+    def ids(paths: Sequence[Path]) -> np.ndarray:
+        parts = [uproot.open(p)["Events"]["event"].array(library="np") for p in paths]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0)
+
+    nominal, other = ids(files), ids(shifted)
+    if not np.array_equal(nominal, other):
+        common = len(np.intersect1d(nominal, other))
+        msg = (
+            f"--shifted holds other events than FILES ({len(other)} against {len(nominal)}, "
+            f"{common} in common): a shift is measured on the same events generated with "
+            "another response (same processes and seeds, --set ...)"
+        )
+        raise JetplugError(msg)
+
+
 def _calibration(
     files: tuple[Path, ...],
     plugins: tuple[str, ...],
@@ -328,11 +349,13 @@ def _calibration(
         msg = "no calibrator plugin is installed and available (jetplug plugins lists them)"
         raise JetplugError(msg)
     start = time.perf_counter()
-    table = collect_calibration(files, names, backend=backend, host=host)
     shifted_files = sorted(Path(p) for p in glob.glob(shifted)) if shifted else []
     if shifted and not shifted_files:
         msg = f"--shifted {shifted!r} matches no file"
         raise JetplugError(msg)
+    if shifted_files:
+        _same_events(files, shifted_files)
+    table = collect_calibration(files, names, backend=backend, host=host)
     other = (
         collect_calibration(shifted_files, names, backend=backend, host=host) if shifted else None
     )
