@@ -267,6 +267,14 @@ def test_adapt_writes_a_plugin(
     assert PluginHost().create_model("meta_toptest").signal_truth == 1
     jets = Plugins(["meta_toptest"])(read_events(str(generated["ttbar"][0]))).FatJet
     assert np.isfinite(ak.to_numpy(ak.flatten(jets.meta_toptest.score))).all()
+    # an adapted model named like a shipped one is not used, and says so
+    for suffix in (".pt", ".json"):
+        (tmp_path / f"meta_w{suffix}").write_bytes(out.with_suffix(suffix).read_bytes())
+    from jetplug_meta.tagger import few_shot_plugins
+
+    with pytest.warns(UserWarning, match=r"meta_w.pt is not used: plugin 'meta_w' is already "):
+        names = [p.spec.name for p in few_shot_plugins()]
+    assert names.count("meta_w") == 1
 
 
 def test_study_compares_the_starts_with_the_same_adaptation(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,11 +58,19 @@ def model_dirs() -> list[Path]:
 def few_shot_plugins() -> list[type[FewShotTagger]]:
     """One plugin per adapted model ``meta_*.pt`` (with metadata) in :func:`model_dirs`.
 
-    A name found twice is taken from the first folder (the shipped one wins).
+    A name found twice is taken from the first folder (the shipped one wins),
+    with a warning naming the model left out.
     """
     found: dict[str, Path] = {}
     for folder in model_dirs():
         for p in sorted(folder.glob("meta_*.pt")):
-            if p.with_suffix(".json").is_file():
-                found.setdefault(p.stem, p)
+            if not p.with_suffix(".json").is_file():
+                continue
+            first = found.setdefault(p.stem, p)
+            if first != p:
+                warnings.warn(
+                    f"{p} is not used: plugin {p.stem!r} is already {first}; give the adapted "
+                    "model another name (its .pt and .json)",
+                    stacklevel=2,
+                )
     return [plugin_class(p) for p in found.values()]
