@@ -260,9 +260,11 @@ class Step:
         return counts.as_dict()
 
     def provenance(self) -> dict[str, Any]:
-        """What ran: plugin name, version, artifact sha256, options, backend details."""
+        """What ran: plugin name, its label in reports, version, artifact sha256, options,
+        backend details."""
         return {
             **self.spec.summary(),
+            "label": self.label,
             "seed": self.config.seed,
             "options": dict(self.model.options),
             "backend": self.backend.describe(self.spec),

@@ -346,12 +346,12 @@ def _execute(
     for entry in steps:
         totals: dict[str, int] = {}
         for c in result.chunks:
-            for key, value in c.get("backends", {}).get(entry["name"], {}).items():
+            for key, value in c.get("backends", {}).get(entry["label"], {}).items():
                 totals[key] = totals.get(key, 0) + int(value)
         entry["backend"].update(totals)
         nonfinite = NonFiniteCounts()
         for c in result.chunks:
-            nonfinite.merge(c.get("nonfinite", {}).get(entry["name"], {}))
+            nonfinite.merge(c.get("nonfinite", {}).get(entry["label"], {}))
         entry["nonfinite_inputs"] = nonfinite.as_dict()
     result.provenance = {
         "jetplug_version": __version__,

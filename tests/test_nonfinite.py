@@ -17,6 +17,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 import pytest
+import uproot
 import yaml
 
 from jetplug import ConfigError, InputSpec, PluginHost
@@ -280,3 +281,34 @@ def test_masked_rows_get_nan_zero_or_false_and_propagate_leaves_bool_outputs() -
     assert np.isnan(out["y"][1]) and not np.isnan(out["y"][[0, 2]]).any()
     assert out["n"].tolist() == [1, 1, 1] and out["ok"].tolist() == [True, True, True]
     assert columns["y"].tolist() == [1.0, 1.0, 1.0]  # not modified in place
+
+
+def test_a_plugin_on_two_collections_is_counted_per_instance(
+    tmp_path: Path, nonfinite_file: Path
+) -> None:
+    """Counts are kept per instance (top_bdt@FatJet); the summary once looked them up by name."""
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    arrays = uproot.open(nonfinite_file)["Events"].arrays()
+    jets = ak.zip(
+        {f[len("FatJet_") :]: arrays[f] for f in arrays.fields if f.startswith("FatJet_")}
+    )
+    twice = tmp_path / "twice.root"  # the same jets once more as 'AK8', without the NaN
+    clean = ak.zip(
+        {f: ak.nan_to_num(jets[f], nan=0.5, posinf=0.5, neginf=0.5) for f in jets.fields}
+    )
+    data = {**{b: arrays[b] for b in ("run", "luminosityBlock", "event")}, "FatJet": jets}
+    data["AK8"] = clean
+    with uproot.recreate(twice) as f:
+        f.mktree("Events", {k: v.type.content for k, v in data.items()}).extend(data)
+    plugins = ["top_bdt", "top_mlp", {"name": "top_bdt", "collection": "AK8"}]
+    config = _config(tmp_path, twice, plugins)
+    outdir = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--no-plots", "-o", str(outdir), str(config)])
+    assert result.exit_code == 0, result.output
+    assert "objects with NaN/inf inputs: top_bdt@FatJet 4 (propagate), top_mlp 4" in result.output
+    prov = json.loads((outdir / "provenance.json").read_text())
+    counted = {e["label"]: e["nonfinite_inputs"].get("objects", 0) for e in prov["plugins"]}
+    assert counted == {"top_bdt@FatJet": 4, "top_mlp": 4, "top_bdt@AK8": 0}

@@ -108,7 +108,7 @@ def run(
         f"({len(result.failed)} failed) -> {outdir}"
     )
     if result.nonfinite:
-        policies = {s["name"]: s["nonfinite"] for s in result.provenance["plugins"]}
+        policies = {s["label"]: s["nonfinite"] for s in result.provenance["plugins"]}
         counted = ", ".join(f"{p} {n} ({policies[p]})" for p, n in result.nonfinite.items())
         click.echo(f"  objects with NaN/inf inputs: {counted}")
     if result.dropped_nan:
@@ -136,7 +136,7 @@ def backend_rows(provenance: dict[str, Any]) -> list[str]:
             continue
         remote, fallback = int(backend.get("rows_remote", 0)), int(backend["rows_fallback"])
         line = (
-            f"{step['name']} ({backend.get('backend', '?')}): {remote} objects on the server, "
+            f"{step['label']} ({backend.get('backend', '?')}): {remote} objects on the server, "
             f"{fallback} on the local fallback"
         )
         if fallback:
