@@ -14,7 +14,9 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,8 +30,11 @@ import uproot
 from .errors import JetplugError, OutputError
 
 __all__ = [
+    "STAGING_PREFIX",
     "Writer",
     "atomic_path",
+    "clear_previous",
+    "commit_staged",
     "failure_record",
     "histogram_writers",
     "package_versions",
@@ -40,6 +45,9 @@ __all__ = [
     "write_provenance",
     "write_root",
 ]
+
+STAGING_PREFIX = ".jetplug-run-"
+"""Folder, inside the output directory, holding a run's skims until the run commits them."""
 
 Hists = Mapping[str, Mapping[str, hist.Hist[Any]]]
 Writer = tuple[Path, Callable[[Path], object]]
@@ -245,21 +253,41 @@ def write_provenance(path: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
-def prepare_outdir(outdir: Path) -> None:
-    """Create ``outdir`` (one clear error, before any work, if it cannot be) and clear it.
+def prepare_outdir(outdir: Path) -> Path:
+    """Create ``outdir`` (one clear error, before any work, if it cannot be); return a
+    new staging folder inside it for this run's skims.
 
-    Clearing removes exactly the files the previous run's ``provenance.json``
-    lists (its outputs and skim files) and that provenance itself, so that
-    a reused directory holds this run's outputs only: no stale plot of a
-    plot no longer configured, no skim chunk of a renamed dataset. Other
-    files in the directory stay.
+    Nothing of a previous run is touched yet: :func:`clear_previous` removes
+    it, and the staged skims move into place, only once this run has
+    processed its chunks, so an interrupted run (Ctrl-C, a killed job)
+    leaves the previous results whole.
     """
     try:
         outdir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir))
     except OSError as e:
         why = "a file is in the way" if isinstance(e, FileExistsError) else e.strerror or str(e)
         msg = f"output directory {outdir}: cannot create it ({why})"
         raise JetplugError(msg) from None
+
+
+def commit_staged(staging: Path, outdir: Path) -> None:
+    """Move every file of ``staging`` to the same place under ``outdir``; remove ``staging``."""
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        target = outdir / path.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def clear_previous(outdir: Path) -> None:
+    """Remove what the previous run's ``provenance.json`` lists, and that provenance.
+
+    Exactly the files it lists (its outputs and skim files), so that a reused
+    directory holds this run's outputs only: no stale plot of a plot no
+    longer configured, no skim chunk of a renamed dataset. Other files in the
+    directory stay.
+    """
     previous = outdir / "provenance.json"
     try:
         record = json.loads(previous.read_text())

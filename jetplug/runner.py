@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,8 +30,10 @@ from .errors import ChunksFailedError, JetplugError, OutputError
 from .histograms import book
 from .host import PluginHost
 from .nonfinite import NonFiniteCounts
-from .normalisation import normalise
+from .normalisation import Normalisation, normalise
 from .outputs import (
+    clear_previous,
+    commit_staged,
     failure_record,
     histogram_writers,
     prepare_outdir,
@@ -38,7 +41,7 @@ from .outputs import (
     write_provenance,
 )
 from .plugins import Plugins
-from .preflight import RUN_SCHEMAS, FileInfo, preflight
+from .preflight import RUN_SCHEMAS, FileInfo, Preflight, preflight
 from .processor import PluginProcessor
 from .skims import clear_skims
 from .workers import ResilientFuturesExecutor, describe_item
@@ -286,15 +289,43 @@ def _execute(
     started = dt.datetime.now(dt.UTC)
     chain = plugins.chain
     checked = preflight(config, chain.specs, chain.host.derivations)
-    files = checked.files
     normalisation = normalise(config)
-    if outdir is not None:
-        prepare_outdir(outdir)
-        clear_skims(config, outdir)
+    staging = prepare_outdir(outdir) if outdir is not None else None
+    try:
+        return _process(
+            config, plugins, checked, normalisation, outdir, staging, started,
+            executor=executor, workers=workers, scheduler=scheduler, max_failures=max_failures,
+            progress=progress, scheduler_timeout=scheduler_timeout, plots=plots,
+            worker_retries=worker_retries,
+        )  # fmt: skip
+    finally:
+        if staging is not None:  # committed, or an interrupted run's skims: gone either way
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _process(
+    config: RunConfig,
+    plugins: Plugins,
+    checked: Preflight,
+    normalisation: dict[str, Normalisation],
+    outdir: Path | None,
+    staging: Path | None,
+    started: dt.datetime,
+    *,
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    max_failures: int,
+    progress: bool,
+    scheduler_timeout: float,
+    plots: bool,
+    worker_retries: int,
+) -> RunResult:
+    chain, files = plugins.chain, checked.files
     proc = PluginProcessor(
         config,
         plugins,
-        outdir=None if outdir is None else outdir.resolve(),
+        outdir=None if staging is None else staging.resolve(),
         normalisation=normalisation,
     )
     # worker processes inherit this: coffea's schema warns about PFNano cross-references
@@ -378,7 +409,10 @@ def _execute(
         if len(result.failed) > max_failures
         else None
     )
-    if outdir is not None:
+    if outdir is not None and staging is not None:  # the run is done: it replaces the last one
+        clear_previous(outdir)
+        clear_skims(config, outdir)
+        commit_staged(staging, outdir)
         result.skims = [outdir / p for p in result.provenance["skims"]]
         _write_outputs(config, result, outdir, plots=plots, chunks_failed=chunks_failed)
     if chunks_failed is not None:

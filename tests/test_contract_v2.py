@@ -314,6 +314,38 @@ def test_reading_an_output_of_a_plugin_not_in_the_run_says_so(
     )
 
 
+def test_an_interrupted_run_leaves_the_previous_results_whole(
+    chost: PluginHost, real_data: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C during a rerun once left only the new run's first skims: the old outputs,
+    provenance and skims had been removed before any chunk ran."""
+    base = chost.model_class("pt_seen")
+
+    class Interrupted(base):  # type: ignore[misc,valid-type]
+        spec = dataclasses.replace(base.spec, name="interrupted")
+
+        def prepare(self, inputs: ModelInputs) -> dict[str, np.ndarray]:
+            if inputs.chunk is not None and inputs.chunk.entrystart > 0:
+                raise KeyboardInterrupt  # the user's Ctrl-C, in the second chunk
+            return super().prepare(inputs)  # type: ignore[no-any-return]
+
+    _register(chost, Interrupted)
+    path = str(real_data / "nano_tt_v15.root")
+    skims = {"jets": {"collection": "FatJet", "fields": ["pt"]}}
+    hist = {"pt": {"axes": [{"field": "FatJet.pt", "bins": 5, "start": 0, "stop": 1e3}]}}
+    raw = {"fileset": {"tt": [path]}, "chunksize": 50, "skims": skims, "histograms": hist}
+    outdir = tmp_path / "out"
+    run(parse_config({**raw, "plugins": ["pt_seen"]}, base=tmp_path), outdir, host=chost)
+    before = {p: p.read_bytes() for p in outdir.rglob("*") if p.is_file()}
+    assert len([p for p in before if p.suffix == ".parquet"]) == 4
+    again = {**raw, "fileset": {"tt2": [path]}, "plugins": ["interrupted"]}
+    with pytest.raises(KeyboardInterrupt):
+        run(parse_config(again, base=tmp_path), outdir, host=chost)
+    after = {p: p.read_bytes() for p in outdir.rglob("*") if p.is_file()}
+    assert after == before  # nothing of the interrupted run, nothing of the last one lost
+    assert [p.name for p in outdir.iterdir() if p.name.startswith(".jetplug-run-")] == []
+
+
 # -- 8. a plugin whose model is not trained yet --------------------------------------------------
 def test_missing_artifact_makes_one_plugin_unavailable(tmp_path: Path) -> None:
     model = tmp_path / "untrained.ubj"
