@@ -174,6 +174,41 @@ def test_unreachable_scheduler_is_one_line(tmp_path: Path, real_data: Path) -> N
         ]
 
 
+def test_a_scheduler_that_never_answers_is_one_line(tmp_path: Path, real_data: Path) -> None:
+    """A listener that accepts and stays silent once hung jetplug run for good."""
+    import socket
+    import threading
+    import time
+
+    held: list[socket.socket] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.settimeout(0.2)
+
+        def accept() -> None:
+            while server.fileno() != -1:
+                try:
+                    held.append(server.accept()[0])
+                except OSError:
+                    continue
+
+        threading.Thread(target=accept, daemon=True).start()
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        cfg = str(_run_config(tmp_path, real_data))
+        args = ["run", cfg, "-o", str(tmp_path / "o"), "-e", "dask", "--scheduler", address]
+        t0 = time.monotonic()
+        result = CliRunner().invoke(main, [*args, "--scheduler-timeout", "1"])
+        assert time.monotonic() - t0 < 15
+    for conn in held:
+        conn.close()
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.output.strip().splitlines() == [
+        f"error: the Dask scheduler at {address} accepted the connection but did not answer "
+        "within 3 s; is it a Dask scheduler, and is it alive? (--scheduler-timeout sets the wait)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "absent"),
     [
