@@ -516,3 +516,23 @@ def test_tls_with_a_real_server(tmp_path: Path, servable: list[str]) -> None:
         plain = TritonBackend({"url": srv.grpc_url, "retries": 0, "timeout_s": 3})
         with pytest.raises(BackendError):
             plain.infer(spec, x)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "transient"),
+    [
+        ("400", "Request for unknown model: 'top_mlp' has no available versions", True),
+        ("StatusCode.UNAVAILABLE", "Request for unknown model: 'top_mlp' is not ready", True),
+        ("400", "Request for unknown model: 'top_mlp' is not found", False),
+        ("400", "unexpected shape for input 'features'", False),
+    ],
+)
+def test_a_model_being_unloaded_or_loaded_is_transient(
+    status: str, message: str, transient: bool
+) -> None:
+    """A restarting server answered 'no available versions' and the fallback was not used."""
+    from tritonclient.utils import InferenceServerException
+
+    from jetplug.backends.triton_faults import is_transient
+
+    assert is_transient(InferenceServerException(message, status=status)) is transient

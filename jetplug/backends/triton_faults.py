@@ -4,7 +4,9 @@
   and served by the local fallback once the retries are spent) or is the
   request's fault (raised at once). A server that is down, overloaded, slow,
   or that closes the connection mid-request (killed, restarted, a proxy
-  dropping it) is transient over gRPC and HTTP alike.
+  dropping it) is transient over gRPC and HTTP alike, and so is a model
+  with no version loaded (a server stopping or starting unloads and loads
+  its models: "unknown model ... has no available versions").
 * :class:`Breaker` is one server's circuit breaker.
 * :class:`DownMemory` remembers, per backend instance and process, that every
   server failed, so that the next chunks go straight to the fallback (or fail
@@ -30,6 +32,9 @@ _TRANSIENT_TEXT = (
     "failed to connect",
     "timed out",
     "deadline",
+    # a model unloaded while the server shuts down, or not yet loaded as it starts
+    "has no available versions",
+    "is not ready",
 )
 
 
