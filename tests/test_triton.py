@@ -129,6 +129,10 @@ def test_mismatch_is_detected_before_sending(server: TritonServer, chunk: Any) -
         backend.infer(spec, tensors)
     with pytest.raises(TritonMismatchError, match="cannot serve model 'nope'"):
         TritonBackend({"url": server.grpc_url, "model_name": "nope"}).infer(spec, tensors)
+    # an HTTP client on the gRPC port: the message says so, not only "cannot serve"
+    http_on_grpc = TritonBackend({"url": server.grpc_url, "protocol": "http"})
+    with pytest.raises(TritonMismatchError, match=r"a gRPC port\? set protocol: grpc\)"):
+        http_on_grpc.infer(spec, tensors)
     # same tensors, another plugin's model: refused by its artifact's sha256
     mlp = host.spec("top_mlp")
     assert (mlp.tensors_in, mlp.tensors_out) == (spec.tensors_in, spec.tensors_out)

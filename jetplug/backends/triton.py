@@ -294,9 +294,13 @@ class TritonBackend(Backend):
         except Exception as e:
             if is_transient(e):
                 raise
+            text = error_text(e)
+            hint = ""
+            if "Expected HTTP/" in text:  # an HTTP client answered by a gRPC port
+                hint = " (this port does not speak HTTP: a gRPC port? set protocol: grpc)"
             msg = (
                 f"plugin {spec.name!r}: server {server.url} cannot serve "
-                f"model {name!r}: {error_text(e)}"
+                f"model {name!r}: {text}{hint}"
             )
             raise TritonMismatchError(msg) from e
         served = served_model(
