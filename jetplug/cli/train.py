@@ -28,19 +28,13 @@ _SETTINGS_OPTIONS = [
     ),
     click.option("--seed", type=int, default=42, show_default=True),
     click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True),
-    click.option(
-        "--epochs",
-        type=click.IntRange(min=1),
-        default=60,
-        show_default=True,
-        help="torch: maximum epochs.",
-    ),
-    click.option(
-        "--batch-size",
-        type=click.IntRange(min=1),
-        default=512,
-        show_default=True,
-        help="torch: minibatch.",
+    *(
+        click.option(name, type=click.IntRange(min=1), default=default, show_default=True, help=h)
+        for name, default, h in (
+            ("--epochs", 60, "torch: maximum epochs."),
+            ("--batch-size", 512, "torch: minibatch."),
+            ("--patience", 8, "torch: epochs without validation improvement before stopping."),
+        )
     ),
     click.option(
         "--lr",
@@ -48,13 +42,6 @@ _SETTINGS_OPTIONS = [
         default=2e-3,
         show_default=True,
         help="torch: AdamW rate.",
-    ),
-    click.option(
-        "--patience",
-        type=click.IntRange(min=1),
-        default=8,
-        show_default=True,
-        help="torch: epochs without validation improvement before stopping.",
     ),
 ]
 
