@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "ArtifactError",
@@ -320,6 +321,8 @@ class ChunksFailedError(JetplugError):
 
     def __init__(self, failures: Sequence[dict[str, object]], total: int) -> None:
         self.failures = list(failures)
+        self.provenance: dict[str, Any] | None = None
+        """The run's provenance (outputs were written), set by :func:`jetplug.runner.run`."""
         first = self.failures[0]
         where = (
             f"dataset {first['dataset']!r}, file {first['file']}, entries "

@@ -438,6 +438,7 @@ def _process(
         result.skims = [outdir / p for p in result.provenance["skims"]]
         _write_outputs(config, result, outdir, plots=plots, chunks_failed=chunks_failed)
     if chunks_failed is not None:
+        chunks_failed.provenance = result.provenance
         raise chunks_failed
     return result
 

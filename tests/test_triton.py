@@ -18,6 +18,7 @@ from jetplug.config import parse_config
 from jetplug.runner import run
 from jetplug.triton import ExportSettings, TritonServer, export_repository, free_port
 
+from .helpers import copy_fatjets, corrupt_basket
 from .tcp_proxy import FaultyProxy
 
 pytestmark = pytest.mark.triton
@@ -540,3 +541,33 @@ def test_a_model_being_unloaded_or_loaded_is_transient(
     from jetplug.backends.triton_faults import is_transient
 
     assert is_transient(InferenceServerException(message, status=status)) is transient
+
+
+def test_a_run_with_failed_chunks_still_says_what_served_the_others(
+    real_data: Path, tmp_path: Path
+) -> None:
+    """The Triton summary lines were printed only when every chunk succeeded."""
+    from click.testing import CliRunner
+
+    from jetplug.cli import main
+
+    path = copy_fatjets(real_data / "nano_tt_v15.root", tmp_path / "c.root")
+    corrupt_basket(path, "FatJet_msoftdrop", 1)  # entries [50, 100) cannot be read
+    options = {"url": f"127.0.0.1:{free_port()}", "retries": 1, "fallback": "local"}
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "fileset": {"tt": [str(path)]},
+                "schema": "nanoaod",
+                "chunksize": 50,
+                "plugins": [{"name": "top_bdt", "backend": "triton", "backend_options": options}],
+            }
+        )
+    )
+    result = CliRunner().invoke(main, ["run", str(config), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 3, result.output
+    lines = result.output.strip().splitlines()
+    summary = [line for line in lines if line.startswith("top_bdt (triton): 0 objects on the")]
+    assert len(summary) == 1 and "on the local fallback" in summary[0]
+    assert lines[-1].startswith("error: 1 of 4 chunks failed")

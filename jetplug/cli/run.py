@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..config import load_config
+from ..errors import ChunksFailedError
 from ..runner import EXECUTORS, SCHEDULER_TIMEOUT_S
 from ..runner import run as run_config
 
@@ -92,17 +93,22 @@ def run(
         cfg = replace(cfg, chunksize=chunksize)
     if timeout is not None:
         cfg = dataclasses.replace(cfg, timeout=timeout)
-    result = run_config(
-        cfg,
-        outdir,
-        executor=executor,
-        workers=workers,
-        scheduler=scheduler,
-        scheduler_timeout=scheduler_timeout,
-        max_failures=max_failures,
-        progress=True,
-        plots=not no_plots,
-    )
+    try:
+        result = run_config(
+            cfg,
+            outdir,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            scheduler_timeout=scheduler_timeout,
+            max_failures=max_failures,
+            progress=True,
+            plots=not no_plots,
+        )
+    except ChunksFailedError as e:  # what served the chunks that ran, then the error
+        for line in backend_rows(e.provenance or {}):
+            click.echo(line)
+        raise
     click.echo(
         f"processed {result.events} events in {len(result.chunks)} chunks "
         f"({len(result.failed)} failed) -> {outdir}"
