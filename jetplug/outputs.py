@@ -38,8 +38,8 @@ __all__ = [
     "failure_record",
     "histogram_writers",
     "package_versions",
-    "prepare_outdir",
     "save_histograms",
+    "staged",
     "write_coffea",
     "write_outputs",
     "write_provenance",
@@ -253,31 +253,35 @@ def write_provenance(path: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
-def prepare_outdir(outdir: Path) -> Path:
-    """Create ``outdir`` (one clear error, before any work, if it cannot be); return a
-    new staging folder inside it for this run's skims.
+@contextlib.contextmanager
+def staged(outdir: Path) -> Iterator[Path]:
+    """Create ``outdir`` (one clear error, before any work, if it cannot be) and yield a
+    new staging folder inside it for this run's skims, removed on exit.
 
-    Nothing of a previous run is touched yet: :func:`clear_previous` removes
-    it, and the staged skims move into place, only once this run has
-    processed its chunks, so an interrupted run (Ctrl-C, a killed job)
-    leaves the previous results whole.
+    Nothing of a previous run is touched here: :func:`clear_previous` removes
+    it, and :func:`commit_staged` moves the staged skims into place, only once
+    this run has processed its chunks, so an interrupted run (Ctrl-C, a killed
+    job) leaves the previous results whole.
     """
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir))
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir))
     except OSError as e:
         why = "a file is in the way" if isinstance(e, FileExistsError) else e.strerror or str(e)
         msg = f"output directory {outdir}: cannot create it ({why})"
         raise JetplugError(msg) from None
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def commit_staged(staging: Path, outdir: Path) -> None:
-    """Move every file of ``staging`` to the same place under ``outdir``; remove ``staging``."""
+    """Move every file of ``staging`` to the same place under ``outdir``."""
     for path in sorted(p for p in staging.rglob("*") if p.is_file()):
         target = outdir / path.relative_to(staging)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def clear_previous(outdir: Path) -> None:

@@ -14,7 +14,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,18 +29,18 @@ from .errors import ChunksFailedError, JetplugError, OutputError
 from .histograms import book
 from .host import PluginHost
 from .nonfinite import NonFiniteCounts
-from .normalisation import Normalisation, normalise
+from .normalisation import normalise
 from .outputs import (
     clear_previous,
     commit_staged,
     failure_record,
     histogram_writers,
-    prepare_outdir,
+    staged,
     write_outputs,
     write_provenance,
 )
 from .plugins import Plugins
-from .preflight import RUN_SCHEMAS, FileInfo, Preflight, preflight
+from .preflight import RUN_SCHEMAS, FileInfo, preflight
 from .processor import PluginProcessor
 from .skims import clear_skims
 from .workers import ResilientFuturesExecutor, describe_item
@@ -312,135 +311,109 @@ def _execute(
     chain = plugins.chain
     checked = preflight(config, chain.specs, chain.host.derivations)
     normalisation = normalise(config)
-    staging = prepare_outdir(outdir) if outdir is not None else None
-    try:
-        return _process(
-            config, plugins, checked, normalisation, outdir, staging, started,
-            executor=executor, workers=workers, scheduler=scheduler, max_failures=max_failures,
-            progress=progress, scheduler_timeout=scheduler_timeout, plots=plots,
-            worker_retries=worker_retries,
-        )  # fmt: skip
-    finally:
-        if staging is not None:  # committed, or an interrupted run's skims: gone either way
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _process(
-    config: RunConfig,
-    plugins: Plugins,
-    checked: Preflight,
-    normalisation: dict[str, Normalisation],
-    outdir: Path | None,
-    staging: Path | None,
-    started: dt.datetime,
-    *,
-    executor: str,
-    workers: int,
-    scheduler: str | None,
-    max_failures: int,
-    progress: bool,
-    scheduler_timeout: float,
-    plots: bool,
-    worker_retries: int,
-) -> RunResult:
-    chain, files = plugins.chain, checked.files
-    proc = PluginProcessor(
-        config,
-        plugins,
-        outdir=None if staging is None else staging.resolve(),
-        normalisation=normalisation,
-    )
-    # worker processes inherit this: coffea's schema warns about PFNano cross-references
-    # that generated files do not have (JetSVs, SubJet, ...), once per chunk
-    os.environ.setdefault(
-        "PYTHONWARNINGS",
-        "ignore:Missing cross-reference:RuntimeWarning,ignore:Branch:RuntimeWarning,"
-        "ignore:Missing event_ids:RuntimeWarning",
-    )
-    with _executor(executor, workers, scheduler, progress, scheduler_timeout, worker_retries) as (
-        exe,
-        exe_info,
-    ):
-        runner = processor.Runner(
-            executor=exe,
-            schema=RUN_SCHEMAS[config.schema],
-            chunksize=config.chunksize,
-            maxchunks=config.maxchunks,
-            xrootdtimeout=config.timeout,  # uproot's timeout for remote files, in the workers
-            # preflight's entry counts: coffea's preprocessing opens no file again
-            metadata_cache=checked.metadata_cache(),
+    with contextlib.ExitStack() as stack:
+        # this run's skims, until it replaces the last run's outputs (gone either way)
+        staging = stack.enter_context(staged(outdir)) if outdir is not None else None
+        files = checked.files
+        proc = PluginProcessor(
+            config,
+            plugins,
+            outdir=None if staging is None else staging.resolve(),
+            normalisation=normalisation,
         )
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
-                warnings.filterwarnings("ignore", message="Branch .* already exists")
-                warnings.filterwarnings("ignore", message="Missing event_ids")  # chunk fails
-                # each file names its tree in the fileset (coffea reads them with treename=None)
-                out = runner(config.coffea_fileset(), proc, treename=None)
-        except JetplugError:
-            raise
-        except Exception as e:
-            cause = _root_cause(e)
-            msg = f"the {executor} executor failed: {type(cause).__name__}: {cause}"
-            raise JetplugError(msg) from e
-    out = proc.postprocess(dict(out)) if out else {"hists": {}, "chunks": [], "failed": []}
-    result = RunResult(
-        hists=out.get("hists", {}),
-        chunks=out.get("chunks", []),
-        failed=out.get("failed", []),
-        files=files,
-    )
-    # datasets whose files have no events still get (empty) histograms
-    for dataset in config.fileset:
-        hs = result.hists.setdefault(dataset.name, {})
-        for h in config.histograms:
-            hs.setdefault(h.name, book(h, weighted=config.lumi is not None))
-    steps = chain.provenance()
-    for entry in steps:
-        totals: dict[str, int] = {}
-        for c in result.chunks:
-            for key, value in c.get("backends", {}).get(entry["label"], {}).items():
-                totals[key] = totals.get(key, 0) + int(value)
-        entry["backend"].update(totals)
-        nonfinite = NonFiniteCounts()
-        for c in result.chunks:
-            nonfinite.merge(c.get("nonfinite", {}).get(entry["label"], {}))
-        entry["nonfinite_inputs"] = nonfinite.as_dict()
-    result.provenance = {
-        "jetplug_version": __version__,
-        "started": started.isoformat(),
-        "finished": dt.datetime.now(dt.UTC).isoformat(),
-        "config": {"path": config.source, "sha256": config.hash(), "content": config.to_dict()},
-        "executor": exe_info,
-        "plugins": steps,
-        "plugin_packages": chain.host.entry_point_distributions(),
-        "workers_ran": _workers_ran(result.chunks, chain.fingerprint()),
-        "files": [vars(f) for f in files],
-        "normalisation": {name: n.record() for name, n in normalisation.items()},
-        "chunks_processed": [dict(c) for c in result.chunks],
-        "chunks_failed": result.failed,
-        "worker_deaths": list(getattr(exe, "deaths", [])),
-        "events_processed": result.events,
-        "nonfinite_objects": result.nonfinite,
-        "dropped_nan": result.dropped_nan,
-        "skims": [p for c in result.chunks for p in c.get("skims", [])],
-        "complete": not result.failed,
-    }
-    chunks_failed = (
-        ChunksFailedError(result.failed, len(result.failed) + len(result.chunks))
-        if len(result.failed) > max_failures
-        else None
-    )
-    if outdir is not None and staging is not None:  # the run is done: it replaces the last one
-        clear_previous(outdir)
-        clear_skims(config, outdir)
-        commit_staged(staging, outdir)
-        result.skims = [outdir / p for p in result.provenance["skims"]]
-        _write_outputs(config, result, outdir, plots=plots, chunks_failed=chunks_failed)
-    if chunks_failed is not None:
-        chunks_failed.provenance = result.provenance
-        raise chunks_failed
-    return result
+        # worker processes inherit this: coffea's schema warns about PFNano cross-references
+        # that generated files do not have (JetSVs, SubJet, ...), once per chunk
+        os.environ.setdefault(
+            "PYTHONWARNINGS",
+            "ignore:Missing cross-reference:RuntimeWarning,ignore:Branch:RuntimeWarning,"
+            "ignore:Missing event_ids:RuntimeWarning",
+        )
+        with _executor(
+            executor, workers, scheduler, progress, scheduler_timeout, worker_retries
+        ) as (
+            exe,
+            exe_info,
+        ):
+            runner = processor.Runner(
+                executor=exe,
+                schema=RUN_SCHEMAS[config.schema],
+                chunksize=config.chunksize,
+                maxchunks=config.maxchunks,
+                xrootdtimeout=config.timeout,  # uproot's timeout for remote files, in the workers
+                # preflight's entry counts: coffea's preprocessing opens no file again
+                metadata_cache=checked.metadata_cache(),
+            )
+            try:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
+                    warnings.filterwarnings("ignore", message="Branch .* already exists")
+                    warnings.filterwarnings("ignore", message="Missing event_ids")  # chunk fails
+                    # each file names its tree in the fileset (coffea reads them with treename=None)
+                    out = runner(config.coffea_fileset(), proc, treename=None)
+            except JetplugError:
+                raise
+            except Exception as e:
+                cause = _root_cause(e)
+                msg = f"the {executor} executor failed: {type(cause).__name__}: {cause}"
+                raise JetplugError(msg) from e
+        out = proc.postprocess(dict(out)) if out else {"hists": {}, "chunks": [], "failed": []}
+        result = RunResult(
+            hists=out.get("hists", {}),
+            chunks=out.get("chunks", []),
+            failed=out.get("failed", []),
+            files=files,
+        )
+        # datasets whose files have no events still get (empty) histograms
+        for dataset in config.fileset:
+            hs = result.hists.setdefault(dataset.name, {})
+            for h in config.histograms:
+                hs.setdefault(h.name, book(h, weighted=config.lumi is not None))
+        steps = chain.provenance()
+        for entry in steps:
+            totals: dict[str, int] = {}
+            for c in result.chunks:
+                for key, value in c.get("backends", {}).get(entry["label"], {}).items():
+                    totals[key] = totals.get(key, 0) + int(value)
+            entry["backend"].update(totals)
+            nonfinite = NonFiniteCounts()
+            for c in result.chunks:
+                nonfinite.merge(c.get("nonfinite", {}).get(entry["label"], {}))
+            entry["nonfinite_inputs"] = nonfinite.as_dict()
+        result.provenance = {
+            "jetplug_version": __version__,
+            "started": started.isoformat(),
+            "finished": dt.datetime.now(dt.UTC).isoformat(),
+            "config": {"path": config.source, "sha256": config.hash(), "content": config.to_dict()},
+            "executor": exe_info,
+            "plugins": steps,
+            "plugin_packages": chain.host.entry_point_distributions(),
+            "workers_ran": _workers_ran(result.chunks, chain.fingerprint()),
+            "files": [vars(f) for f in files],
+            "normalisation": {name: n.record() for name, n in normalisation.items()},
+            "chunks_processed": [dict(c) for c in result.chunks],
+            "chunks_failed": result.failed,
+            "worker_deaths": list(getattr(exe, "deaths", [])),
+            "events_processed": result.events,
+            "nonfinite_objects": result.nonfinite,
+            "dropped_nan": result.dropped_nan,
+            "skims": [p for c in result.chunks for p in c.get("skims", [])],
+            "complete": not result.failed,
+        }
+        chunks_failed = (
+            ChunksFailedError(result.failed, len(result.failed) + len(result.chunks))
+            if len(result.failed) > max_failures
+            else None
+        )
+        if outdir is not None and staging is not None:  # the run is done: it replaces the last one
+            clear_previous(outdir)
+            clear_skims(config, outdir)
+            commit_staged(staging, outdir)
+            result.skims = [outdir / p for p in result.provenance["skims"]]
+            _write_outputs(config, result, outdir, plots=plots, chunks_failed=chunks_failed)
+        if chunks_failed is not None:
+            chunks_failed.provenance = result.provenance
+            raise chunks_failed
+        return result
 
 
 def _write_outputs(
