@@ -410,6 +410,15 @@ class PluginChain:
             if step.backend.reads_artifact(step.spec):
                 step.spec.artifact.verify(step.spec.name)
 
+    def check_servers(self) -> None:
+        """Ask every backend to check what it will run (:meth:`Backend.preflight`).
+
+        A Triton-backed step whose server serves another model raises
+        :class:`~jetplug.errors.TritonMismatchError`, before any chunk runs.
+        """
+        for step in self.steps:
+            step.backend.preflight(step.spec)
+
     def fingerprint(self) -> dict[str, str]:
         """``plugin -> version sha256`` of what this process runs (checked against the driver)."""
         return {s.label: f"{s.spec.version} {s.spec.artifact.sha256}" for s in self.steps}

@@ -310,6 +310,7 @@ def _execute(
     started = dt.datetime.now(dt.UTC)
     chain = plugins.chain
     checked = preflight(config, chain.specs, chain.host.derivations)
+    chain.check_servers()  # a Triton server serving another model: refused before any chunk
     normalisation = normalise(config)
     with contextlib.ExitStack() as stack:
         # this run's skims, until it replaces the last run's outputs (gone either way)

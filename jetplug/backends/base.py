@@ -74,6 +74,16 @@ class Backend(ABC):
     def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run ``spec``'s model on ``tensors`` (``spec.tensors_in``); return ``tensors_out``."""
 
+    def preflight(self, spec: ModelSpec) -> None:
+        """Check, before any chunk of a run, what this backend will run for ``spec``.
+
+        ``jetplug run`` calls it once per plugin on the driver; a remote
+        backend checks that its servers serve ``spec``'s model and raises a
+        :class:`~jetplug.errors.BackendError` naming what differs. Default:
+        nothing to check.
+        """
+        del spec
+
     def report(self) -> dict[str, int]:
         """Counters since the last call (e.g. rows served by a fallback), then reset.
 

@@ -257,25 +257,62 @@ class TritonBackend(Backend):
     def _model(self, spec: ModelSpec) -> tuple[str, str]:
         return str(self.options["model_name"] or spec.name), str(self.options["model_version"])
 
-    def _ask(self, url: str, name: str, version: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The model's metadata and configuration as JSON, within ``connect_timeout_s``."""
+    def _ask(
+        self, url: str, name: str, version: str, *, fresh: bool = False
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The model's metadata and configuration as JSON, within ``connect_timeout_s``.
+
+        Over gRPC the client kept for ``url``'s requests asks, unless
+        ``fresh``; otherwise a short-lived client (closed afterwards) does.
+        """
         headers = self._headers()
+        kwargs: dict[str, Any] = {"headers": headers}
         if self.protocol == "grpc":
-            client = self._client(url)
-            kwargs = {"headers": headers, "as_json": True, "client_timeout": self.connect_timeout_s}
+            kwargs.update(as_json=True, client_timeout=self.connect_timeout_s)
+            if not fresh:
+                client = self._client(url)
+                return (
+                    client.get_model_metadata(name, version, **kwargs),
+                    client.get_model_config(name, version, **kwargs),
+                )
+        client = self._new_client(url, self.connect_timeout_s)  # short-lived: a short timeout
+        try:
             return (
                 client.get_model_metadata(name, version, **kwargs),
                 client.get_model_config(name, version, **kwargs),
             )
-        client = self._new_client(url, self.connect_timeout_s)  # short-lived: a short timeout
-        try:
-            return (
-                client.get_model_metadata(name, version, headers=headers),
-                client.get_model_config(name, version, headers=headers),
-            )
         finally:
             with contextlib.suppress(Exception):
                 client.close()
+
+    def _served_by(self, spec: ModelSpec, url: str, *, fresh: bool = False) -> ServedModel:
+        """What ``url`` serves for ``spec``, checked (not cached).
+
+        Transient failures propagate as they are; anything else is a
+        :class:`TritonMismatchError` naming the plugin, the server and the model.
+        """
+        name, version = self._model(spec)
+        self._headers()  # a missing token is the configuration's fault, not the server's
+        try:
+            meta, config = self._ask(url, name, version, fresh=fresh)
+        except Exception as e:
+            if is_transient(e):
+                raise
+            text = error_text(e)
+            hint = ""
+            if "Expected HTTP/" in text:  # an HTTP client answered by a gRPC port
+                hint = " (this port does not speak HTTP: a gRPC port? set protocol: grpc)"
+            msg = f"plugin {spec.name!r}: server {url} cannot serve model {name!r}: {text}{hint}"
+            raise TritonMismatchError(msg) from e
+        return served_model(
+            spec,
+            url,
+            name,
+            version,
+            meta,
+            config,
+            check_artifact=bool(self.options["check_artifact"]),
+        )
 
     def _verify(self, spec: ModelSpec, server: _Server) -> ServedModel:
         """What ``server`` serves for ``spec``, checked (cached per server and process).
@@ -287,34 +324,31 @@ class TritonBackend(Backend):
         served = self._served.get(key)
         if served is not None:
             return served
-        name, version = self._model(spec)
-        self._headers()  # a missing token is the configuration's fault, not the server's
-        try:
-            meta, config = self._ask(server.url, name, version)
-        except Exception as e:
-            if is_transient(e):
-                raise
-            text = error_text(e)
-            hint = ""
-            if "Expected HTTP/" in text:  # an HTTP client answered by a gRPC port
-                hint = " (this port does not speak HTTP: a gRPC port? set protocol: grpc)"
-            msg = (
-                f"plugin {spec.name!r}: server {server.url} cannot serve "
-                f"model {name!r}: {text}{hint}"
-            )
-            raise TritonMismatchError(msg) from e
-        served = served_model(
-            spec,
-            server.url,
-            name,
-            version,
-            meta,
-            config,
-            check_artifact=bool(self.options["check_artifact"]),
-        )
+        served = self._served_by(spec, server.url)
         with self._lock:
             self._served[key] = served
         return served
+
+    def preflight(self, spec: ModelSpec) -> None:
+        """Before any chunk runs: refuse a server whose model is not ``spec``'s.
+
+        Every server is asked once, with a short-lived client, and nothing
+        here is kept: the chunks check each server again before their first
+        request to it (a server may be swapped mid-run). A server that does
+        not answer (down, overloaded, starting) is left to the chunks, which
+        retry it or fall back; a model that differs (tensors, artifact
+        sha256, plugin version), is missing, or a server that speaks another
+        protocol raises :class:`TritonMismatchError`.
+        """
+        for server in self._servers:
+            try:
+                self._served_by(spec, server.url, fresh=True)
+            except BackendError:
+                raise
+            except Exception as e:
+                if not is_transient(e):
+                    raise
+                # not answering now: the chunks retry it, fail over or fall back
 
     def _raise_if_down(self, spec: ModelSpec) -> None:
         if self._down.remaining() > 0:
