@@ -26,6 +26,7 @@ __all__ = [
     "NonFiniteInputError",
     "OnnxExportError",
     "OutputError",
+    "PluginMissingOnWorkerError",
     "PluginUnavailableError",
     "PluginValidationError",
     "ServerUnavailableError",
@@ -93,6 +94,10 @@ class PluginUnavailableError(JetplugError):
         self.plugin = plugin
         self.reason = reason
         super().__init__(f"plugin {plugin!r} (from {package}) is unavailable: {reason}")
+
+
+class PluginMissingOnWorkerError(JetplugError):
+    """A worker process lacks a plugin that the driver has (its package, or its entry point)."""
 
 
 class DependencyError(JetplugError):

@@ -214,6 +214,17 @@ class PluginHost:
         """Names of the registered pluggy plugins (modules), for diagnostics."""
         return sorted(name for name, _ in self._pm.list_name_plugin())
 
+    def provider(self, name: str) -> tuple[str, str, str] | None:
+        """``(distribution, version, entry point)`` that provides plugin ``name``.
+
+        ``None`` for a plugin registered by hand (or by jetplug itself).
+        """
+        package = self.models.package(name)
+        for dist, version, ep in self._dists.values():
+            if dist == package:
+                return dist, version, ep
+        return None
+
     def entry_point_distributions(self) -> dict[str, str]:
         """Loaded entry points -> ``distribution==version``."""
         return {ep: f"{name}=={version}" for name, version, ep in self._dists.values()}

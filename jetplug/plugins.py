@@ -43,8 +43,10 @@ import awkward as ak
 from .chain import PluginChain, chain_for, release_chain
 from .chunk import ChunkContext
 from .config import PluginConfig, plugin_configs
+from .errors import UnknownPluginError, annotate
 from .host import HostDescription, PluginHost
 from .plan import Plan
+from .providers import Provider, missing_on_worker, providers
 from .spec import ModelSpec
 
 __all__ = ["Plugins"]
@@ -76,6 +78,8 @@ class Plugins:
         self.host = live.description()
         blob = json.dumps([asdict(c) for c in self.configs], sort_keys=True, default=str)
         self.key = hashlib.sha256(blob.encode()).hexdigest()
+        self.providers: dict[str, Provider] = providers(live, [c.name for c in self.configs])
+        """The distributions providing the plugins here: a worker lacking one names it."""
         # build here: unknown plugins, options, backends, cycles and changed model files fail now
         self._local: PluginChain | None = chain_for(self.configs, self.key, live)
         self._local.verify_artifacts()
@@ -90,7 +94,13 @@ class Plugins:
     def chain(self) -> PluginChain:
         """This process's plugin chain (built on first use, then cached)."""
         if self._local is None:
-            self._local = chain_for(self.configs, self.key, self.host)
+            try:
+                self._local = chain_for(self.configs, self.key, self.host)
+            except UnknownPluginError as e:  # a worker whose environment lacks the package
+                missing = missing_on_worker(e, getattr(self, "providers", {}))
+                if missing is None:
+                    raise
+                raise annotate(missing, plugin=e.name) from e
         return self._local
 
     @property
