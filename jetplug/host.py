@@ -10,7 +10,9 @@ Environment variables
     ``jetplug`` group are not loaded (only the core's default plugins and
     those registered by hand are active).
 ``JETPLUG_BLOCK_PLUGINS``
-    Comma-separated entry-point names that are never loaded.
+    Comma-separated entry-point names that are never loaded. A name that is
+    no entry point (nor a core module, nor registered by hand) blocks
+    nothing and warns once per process (:class:`UnknownBlockWarning`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import importlib.metadata
 import os
 import types
 import uuid
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +37,14 @@ from .spec import ModelSpec
 
 _AnyRegistry = ModelRegistry | BackendRegistry | DerivationRegistry
 
-__all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "HostDescription", "PluginHost", "PluginInfo"]
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "HostDescription",
+    "PluginHost",
+    "PluginInfo",
+    "UnknownBlockWarning",
+]
 
 ENTRY_POINT_GROUP = "jetplug"
 DISABLE_AUTOLOAD_ENV = "JETPLUG_DISABLE_PLUGIN_AUTOLOAD"
@@ -48,6 +58,14 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "jetplug.derivations",
 )
 """Core modules registered by every host, like pytest's ``default_plugins``."""
+
+
+class UnknownBlockWarning(UserWarning):
+    """``JETPLUG_BLOCK_PLUGINS`` names something that is not an entry point: it blocks nothing."""
+
+
+_WARNED_BLOCKS: set[str] = set()
+"""Names of ``JETPLUG_BLOCK_PLUGINS`` already warned about in this process (warned once)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +160,43 @@ class PluginHost:
             self._load_entry_points()
         for plugin in plugins:
             self.register(plugin)
+        self._warn_unknown_blocks()
+
+    def _warn_unknown_blocks(self) -> None:
+        """Warn once per name of ``JETPLUG_BLOCK_PLUGINS`` that names no entry point.
+
+        Such a name (a typo, or a plugin's name instead of its entry point's)
+        blocks nothing; the warning lists the entry-point names it could
+        take, with a "did you mean", and for a plugin's name its entry point.
+        """
+        given = [b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()]
+        known = {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        # registered names (blocked ones are listed with plugin None), hand-registered included
+        known |= {n for n, p in self._pm.list_name_plugin() if p is not None}
+        known |= set(DEFAULT_PLUGINS)
+        unknown = [b for b in dict.fromkeys(given) if b not in known and b not in _WARNED_BLOCKS]
+        if not unknown:
+            return
+        _WARNED_BLOCKS.update(unknown)
+        names = sorted(known - set(DEFAULT_PLUGINS))
+        for name in unknown:
+            close = closest(name, names)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            if name in self.models or name in self.models.unavailable:
+                package = (
+                    self.models.unavailable[name][0]
+                    if name in self.models.unavailable
+                    else self.models.package(name)
+                )
+                eps = sorted(ep for dist, _, ep in self._dists.values() if dist == package)
+                hint = f"; {name!r} is a plugin, provided by {package}" + (
+                    f" through entry point {eps[0]!r}: block that" if eps else ""
+                )
+            msg = (
+                f"{BLOCK_ENV} names {name!r}, which is no jetplug entry point here, so it blocks "
+                f"nothing{hint} (entry points: {', '.join(names) or 'none installed'})"
+            )
+            warnings.warn(msg, UnknownBlockWarning, stacklevel=3)
 
     def _load_entry_points(self) -> None:
         """Load the ``jetplug`` entry points one by one.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ from jetplug import (
     UnknownPluginError,
     hookimpl,
 )
+from jetplug.host import UnknownBlockWarning
 from jetplug_taggers import TopBDT
 
 
@@ -41,9 +44,43 @@ def test_autoload_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_blocked_entry_point_is_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("jetplug.host._WARNED_BLOCKS", set())
     monkeypatch.setenv("JETPLUG_BLOCK_PLUGINS", "taggers, other")
-    assert "top_bdt" not in PluginHost().models
+    with pytest.warns(UnknownBlockWarning, match="'other'"):
+        assert "top_bdt" not in PluginHost().models
     assert "top_bdt" not in PluginHost(block=["taggers"]).models
+
+
+def test_unknown_blocked_names_warn_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a misspelt JETPLUG_BLOCK_PLUGINS entry blocked nothing, silently."""
+    import subprocess
+    import sys
+    import warnings
+
+    monkeypatch.setattr("jetplug.host._WARNED_BLOCKS", set())
+    monkeypatch.setenv("JETPLUG_BLOCK_PLUGINS", "tagers,top_bdt,jetplug.backends.onnx,anomaly")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        host = PluginHost()
+        PluginHost()  # once per process, not once per host
+    texts = [str(w.message) for w in caught if w.category is UnknownBlockWarning]
+    assert len(texts) == 2, texts  # the core module and the entry point are known names
+    typo, plugin = texts
+    assert typo.startswith("JETPLUG_BLOCK_PLUGINS names 'tagers', which is no jetplug entry")
+    assert "did you mean 'taggers'?" in typo
+    assert "(entry points: adaptation, anomaly, calibration," in typo
+    assert "'top_bdt' is a plugin, provided by jetplug-taggers through entry point 'taggers'" in (
+        plugin
+    )
+    assert "top_bdt" in host.models and "ae_qcd" not in host.models  # blocks only what it can
+    # the command line says it once, on stderr
+    env = {**os.environ, "JETPLUG_BLOCK_PLUGINS": "tagers"}
+    jetplug = Path(sys.executable).with_name("jetplug")
+    done = subprocess.run(
+        [str(jetplug), "plugins"], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stderr.count("JETPLUG_BLOCK_PLUGINS names 'tagers'") == 1, done.stderr
+    assert "top_bdt" in done.stdout
 
 
 def test_unknown_plugin_lists_available(host: PluginHost) -> None:
