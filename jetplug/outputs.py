@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import traceback
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "failure_record",
     "histogram_writers",
     "package_versions",
+    "safe_name",
     "save_histograms",
     "staged",
     "write_coffea",
@@ -80,6 +82,20 @@ def package_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return out
+
+
+def safe_name(name: str) -> str:
+    """``name`` as one path component or ROOT key, percent-encoded: distinct names never
+    share one.
+
+    Letters, digits and ``_.-~`` stay; ``/`` (which uproot and the file
+    system take for a directory), ``%``, ``;`` (a ROOT cycle) and the rest
+    are encoded; ``.`` and ``..`` become ``%2E`` and ``%2E%2E``. Used for the
+    dataset's directory in ``histograms.root`` and under ``skims/``. (``tt/a``
+    and ``tt_a`` once both became ``tt_a``, and their skims overwrote each other.)
+    """
+    quoted = urllib.parse.quote(name, safe="")
+    return quoted.replace(".", "%2E") if quoted in {"", ".", ".."} else quoted
 
 
 def _root_name(*parts: object) -> str:
@@ -173,11 +189,15 @@ def write_coffea(hists: Hists, path: Path) -> None:
 
 
 def write_root(hists: Hists, path: Path) -> None:
-    """``{dataset: {name: Hist}}`` as ``<dataset>/<name>`` TH1/2/3 objects (:func:`_to_root`)."""
+    """``{dataset: {name: Hist}}`` as ``<dataset>/<name>`` TH1/2/3 objects (:func:`_to_root`).
+
+    ``<dataset>`` is the dataset's name percent-encoded (:func:`safe_name`):
+    one directory per dataset, also for a name with ``/`` in it.
+    """
     with uproot.recreate(path) as f:
         for dataset, hs in hists.items():
             for name, h in hs.items():
-                _to_root(f, f"{dataset}/{name}", h)
+                _to_root(f, f"{safe_name(dataset)}/{name}", h)
 
 
 def histogram_writers(hists: Hists, outdir: Path) -> list[Writer]:

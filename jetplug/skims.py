@@ -26,7 +26,6 @@ a chunk that fails removes what it wrote and leaves no file.
 from __future__ import annotations
 
 import hashlib
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from .columns import get_path
 from .config import RunConfig, SkimConfig
 from .errors import SkimError
 from .histograms import cut_mask, resolve
-from .outputs import atomic_path
+from .outputs import atomic_path, safe_name
 from .skimconfig import SKIM_FORMATS
 
 __all__ = ["FORMATS", "SkimError", "chunk_stem", "clear_skims", "skim_array", "write_skims"]
@@ -48,15 +47,6 @@ FORMATS = SKIM_FORMATS
 """Skim format -> file suffix (declared with the config section)."""
 SKIMS = "skims"
 """Subdirectory of the run's output directory that holds the skims."""
-
-
-def _safe(name: str) -> str:
-    """``name`` as one path component, percent-encoded: distinct names never share one.
-
-    (``tt/a`` and ``tt_a`` once both became ``tt_a``, and their skims overwrote each other.)
-    """
-    quoted = urllib.parse.quote(name, safe="")
-    return quoted.replace(".", "%2E") if quoted in {"", ".", ".."} else quoted
 
 
 def chunk_stem(config: RunConfig, dataset: str, file: str, start: int, stop: int) -> str:
@@ -69,7 +59,7 @@ def chunk_stem(config: RunConfig, dataset: str, file: str, start: int, stop: int
     stems = [Path(f).stem for d in config.fileset if d.name == dataset for f in d.files]
     if stems.count(stem) != 1:
         stem += "-" + hashlib.sha1(file.encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"{_safe(stem)}_{start}-{stop}"
+    return f"{safe_name(stem)}_{start}-{stop}"
 
 
 def _inner(value: ak.Array, depth: int) -> ak.types.Type:
@@ -187,7 +177,7 @@ def write_skims(
     try:
         for skim in config.skims:
             array = ak.to_packed(skim_array(events, skim, source=source))
-            directory = outdir / SKIMS / skim.name / _safe(chunk["dataset"])
+            directory = outdir / SKIMS / skim.name / safe_name(chunk["dataset"])
             directory.mkdir(parents=True, exist_ok=True)
             for fmt in skim.formats:
                 path = directory / f"{stem}{FORMATS[fmt]}"
@@ -209,7 +199,7 @@ def clear_skims(config: RunConfig, outdir: Path) -> None:
     """
     for skim in config.skims:
         for dataset in config.fileset:
-            directory = outdir / SKIMS / skim.name / _safe(dataset.name)
+            directory = outdir / SKIMS / skim.name / safe_name(dataset.name)
             if not directory.is_dir():
                 continue
             for path in directory.iterdir():

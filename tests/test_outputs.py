@@ -147,3 +147,28 @@ def test_cli_reports_a_failing_writer_after_writing_the_rest(
     assert "Traceback" not in result.output
     assert (outdir / "histograms.coffea").is_file() and (outdir / "provenance.json").is_file()
     assert not (outdir / "histograms.root").exists()
+
+
+def test_a_dataset_name_with_a_slash_is_one_escaped_key(tmp_path: Path, real_data: Path) -> None:
+    """Regression: uproot wrote dataset 'mc/tt' as directory 'tt' inside dataset 'mc's."""
+    outdir = tmp_path / "out"
+    config = _flavour_config(tmp_path, real_data)
+    raw = yaml.safe_load(config.read_text())
+    raw["fileset"] = {  # DAS-style names have slashes; a dataset named as the prefix too
+        "mc/tt": [str(real_data / "nano_tt_v15.root")],
+        "mc": [str(real_data / "nano_dy.root")],
+        "50%": [str(real_data / "pfnano.root")],
+    }
+    raw["histograms"] = {"pt": raw["histograms"]["pt"]}
+    config.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(main, ["run", str(config), "-o", str(outdir), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    coffea = load(outdir / "histograms.coffea")
+    assert sorted(coffea) == ["50%", "mc", "mc/tt"]  # the coffea file keeps the names
+    with uproot.open(outdir / "histograms.root") as f:
+        assert sorted(f.keys(cycle=False, recursive=False)) == ["50%25", "mc", "mc%2Ftt"]
+        assert f["mc"].keys(cycle=False) == ["pt"]  # no directory 'tt' inside
+        for dataset, key in (("mc/tt", "mc%2Ftt"), ("mc", "mc"), ("50%", "50%25")):
+            np.testing.assert_array_equal(
+                f[f"{key}/pt"].values(), coffea[dataset]["pt"].values(), err_msg=dataset
+            )
