@@ -39,9 +39,11 @@ from .host import HostDescription, PluginHost
 from .model import JetModel
 from .nonfinite import (
     NonFiniteCounts,
+    OverflowCounts,
     bad_constituents,
     bad_fields,
     bad_tensors,
+    cast_outputs,
     nan_outputs,
     refuse,
     scatter_rows,
@@ -163,6 +165,8 @@ class Step:
     unless the run gives the plugin several collections."""
     nonfinite: NonFiniteCounts = field(default_factory=NonFiniteCounts, init=False)
     """Objects with NaN or infinite inputs since :meth:`nonfinite_report` was last called."""
+    overflowed: OverflowCounts = field(default_factory=OverflowCounts, init=False)
+    """Objects whose float output did not fit its declared dtype (stored as +-inf)."""
 
     _plan: Plan | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -231,6 +235,9 @@ class Step:
                 columns = self.model.finalize(outputs, inputs, prepared)
             if masks:
                 columns = nan_outputs(columns, spec.outputs, bad)
+            columns, beyond = cast_outputs(columns, spec.outputs, n)  # declared dtypes
+            if beyond:
+                self.overflowed.add(beyond)
             seen("finalize", columns)
             stage = "attaching outputs"
             return attach_outputs(events, spec, columns, counts, plan=plan)
@@ -257,6 +264,11 @@ class Step:
     def nonfinite_report(self) -> dict[str, Any]:
         """Counts of objects with non-finite inputs since the last call (then reset)."""
         counts, self.nonfinite = self.nonfinite, NonFiniteCounts()
+        return counts.as_dict()
+
+    def overflow_report(self) -> dict[str, Any]:
+        """Counts of objects with outputs beyond their declared dtype since the last call."""
+        counts, self.overflowed = self.overflowed, OverflowCounts()
         return counts.as_dict()
 
     def provenance(self) -> dict[str, Any]:
@@ -387,6 +399,16 @@ class PluginChain:
         out = {}
         for step in self.steps:
             report = step.nonfinite_report()
+            if report["objects"]:
+                out[step.label] = report
+        return out
+
+    def overflow_reports(self) -> dict[str, dict[str, Any]]:
+        """Objects whose float outputs did not fit their declared dtype, per plugin, since the
+        last call (non-empty only): ``{plugin: {"objects": n, "outputs": {name: n}}}``."""
+        out = {}
+        for step in self.steps:
+            report = step.overflow_report()
             if report["objects"]:
                 out[step.label] = report
         return out

@@ -16,6 +16,12 @@ runs it and sets its float outputs to NaN, ``mask`` does not send it to the
 model, ``refuse`` fails the chunk with a :class:`NonFiniteInputError`. The
 counts (:class:`NonFiniteCounts`) go into each chunk's record and, summed per
 plugin, into provenance and the run summary.
+
+Outputs are stored in their declared dtypes: a float output computed wider
+(``finalize`` returning float64 for a float32 output) is cast here
+(:func:`cast_outputs`), and an object whose finite value does not fit the
+declared type (beyond float32's 3.4e38) gets +-inf, counted per plugin and
+output (:class:`OverflowCounts`) like the non-finite inputs.
 """
 
 from __future__ import annotations
@@ -34,9 +40,11 @@ from .spec import InputSpec, NonFinite, OutputSpec
 __all__ = [
     "NONFINITE_OPTION",
     "NonFiniteCounts",
+    "OverflowCounts",
     "bad_constituents",
     "bad_fields",
     "bad_tensors",
+    "cast_outputs",
     "nan_outputs",
     "refuse",
     "scatter_rows",
@@ -184,3 +192,54 @@ def nan_outputs(
         values[bad] = np.nan
         out[spec.name] = values
     return out
+
+
+def cast_outputs(
+    columns: Mapping[str, np.ndarray], outputs: Sequence[OutputSpec], n: int
+) -> tuple[dict[str, np.ndarray], Masks]:
+    """``columns`` with each float output in its declared dtype, and, per output, the
+    objects whose finite value did not fit that dtype (now +-inf).
+
+    Precision lost within the declared type's range (float64 -> float32
+    rounding) is the declared type's and is not counted.
+    """
+    out = dict(columns)
+    beyond: Masks = {}
+    for spec in outputs:
+        values = columns.get(spec.name)
+        want = np.dtype(spec.dtype)
+        if not isinstance(values, np.ndarray) or want.kind != "f" or values.dtype == want:
+            continue
+        if values.dtype.kind not in "fiu" or values.ndim == 0 or len(values) != n or n == 0:
+            continue  # a mistyped or misshapen column is check_tensors' to report
+        with np.errstate(over="ignore"):
+            cast = values.astype(want)
+        out[spec.name] = cast
+        rows = (np.isfinite(values) & ~np.isfinite(cast)).reshape(n, -1).any(axis=1)
+        if rows.any():
+            beyond[spec.name] = rows
+    return out, beyond
+
+
+@dataclass
+class OverflowCounts:
+    """Objects whose finite float output did not fit its declared dtype: in all, per output."""
+
+    objects: int = 0
+    outputs: dict[str, int] = field(default_factory=dict)
+
+    def add(self, beyond: Masks) -> None:
+        """Count the outputs in ``beyond`` (:func:`cast_outputs`) and their objects (union)."""
+        self.objects += int(np.logical_or.reduce(list(beyond.values())).sum())
+        for name, rows in beyond.items():
+            self.outputs[name] = self.outputs.get(name, 0) + int(rows.sum())
+
+    def merge(self, other: Mapping[str, Any]) -> None:
+        """Add counts in the :meth:`as_dict` form (e.g. from a chunk record)."""
+        self.objects += int(other.get("objects", 0))
+        for name, n in dict(other.get("outputs", {})).items():
+            self.outputs[name] = self.outputs.get(name, 0) + int(n)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"objects": n, "outputs": {name: n}}`` (names sorted)."""
+        return {"objects": self.objects, "outputs": dict(sorted(self.outputs.items()))}

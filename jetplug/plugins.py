@@ -146,6 +146,12 @@ class Plugins:
         """
         return self.chain.nonfinite_reports()
 
+    def overflowed(self) -> dict[str, dict[str, Any]]:
+        """Objects whose float outputs did not fit their declared dtype (stored as +-inf),
+        per plugin since the last call, then reset: ``{plugin: {"objects": n, "outputs":
+        {name: n}}}``, plugins without any left out."""
+        return self.chain.overflow_reports()
+
     def provenance(self) -> list[dict[str, Any]]:
         """What runs, per plugin: version, artifact sha256, options, backend, in order."""
         return self.chain.provenance()

@@ -37,15 +37,17 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
 
         {"hists": {dataset: {name: hist.Hist}},
          "chunks": [{dataset, file, entrystart, entrystop, events, filled, dropped_nan,
-                     skims, backends, nonfinite, ran}],
+                     skims, backends, nonfinite, overflowed, ran}],
          "failed": [{dataset, file, entrystart, entrystop, plugin, error, traceback}]}
 
     ``filled`` and ``dropped_nan`` count, per histogram, the entries filled
     and those left out for a NaN value; ``nonfinite`` the objects with NaN or
     infinite inputs per plugin (:meth:`Plugins.nonfinite`, plugins with none
-    left out). A chunk that fails is recorded in ``failed`` (never silently
-    dropped); the caller decides whether that fails the run. A failure to read
-    the chunk's columns from its file is recorded as a
+    left out), ``overflowed`` the objects whose float outputs did not fit their
+    declared dtype (:meth:`Plugins.overflowed`). A chunk that fails is recorded
+    in ``failed`` (never silently dropped); the caller decides whether that
+    fails the run. A failure to read the chunk's columns from its file is
+    recorded as a
     :class:`~jetplug.errors.FileReadError` with no plugin, whichever plugin,
     histogram or skim read the column first. With ``outdir``, the
     config's skims are written under ``<outdir>/skims`` (:mod:`jetplug.skims`).
@@ -82,7 +84,8 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
         try:
             check_event_ids(record["dataset"], record["file"], set(events.fields))
             self.plugins.report()  # reset counters left by a previous failed chunk
-            self.plugins.nonfinite()  # (backends' and non-finite inputs')
+            self.plugins.nonfinite()  # (backends', non-finite inputs' and overflowed outputs')
+            self.plugins.overflowed()
             events = self.plugins(events)
             norm = self.normalisation.get(record["dataset"])
             weight = norm.event_weight(events) if norm is not None else None
@@ -117,6 +120,7 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
                     "skims": skims,
                     "backends": self.plugins.report(),
                     "nonfinite": self.plugins.nonfinite(),
+                    "overflowed": self.plugins.overflowed(),
                     "ran": self.plugins.fingerprint(),
                 }
             ],

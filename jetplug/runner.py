@@ -28,7 +28,7 @@ from .declared import DeclaredModels
 from .errors import ChunksFailedError, JetplugError, OutputError
 from .histograms import book
 from .host import PluginHost
-from .nonfinite import NonFiniteCounts
+from .nonfinite import NonFiniteCounts, OverflowCounts
 from .normalisation import normalise
 from .outputs import (
     clear_previous,
@@ -78,6 +78,16 @@ class RunResult:
             for plugin, counts in c.get("nonfinite", {}).items():
                 out[plugin] = out.get(plugin, 0) + int(counts["objects"])
         return {k: v for k, v in out.items() if v}
+
+    @property
+    def overflowed(self) -> dict[str, int]:
+        """Objects whose float outputs did not fit their declared dtype, per plugin (none:
+        left out); those outputs were stored as +-inf."""
+        out: dict[str, int] = {}
+        for c in self.chunks:
+            for plugin, counts in c.get("overflowed", {}).items():
+                out[plugin] = out.get(plugin, 0) + int(counts["objects"])
+        return out
 
     @property
     def dropped_nan(self) -> dict[str, int]:
@@ -380,6 +390,10 @@ def _execute(
             for c in result.chunks:
                 nonfinite.merge(c.get("nonfinite", {}).get(entry["label"], {}))
             entry["nonfinite_inputs"] = nonfinite.as_dict()
+            overflowed = OverflowCounts()
+            for c in result.chunks:
+                overflowed.merge(c.get("overflowed", {}).get(entry["label"], {}))
+            entry["outputs_overflowed"] = overflowed.as_dict()
         result.provenance = {
             "jetplug_version": __version__,
             "started": started.isoformat(),
@@ -396,6 +410,7 @@ def _execute(
             "worker_deaths": list(getattr(exe, "deaths", [])),
             "events_processed": result.events,
             "nonfinite_objects": result.nonfinite,
+            "overflowed_outputs": result.overflowed,
             "dropped_nan": result.dropped_nan,
             "skims": [p for c in result.chunks for p in c.get("skims", [])],
             "complete": not result.failed,

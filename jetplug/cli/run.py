@@ -10,7 +10,7 @@ import click
 
 from ..config import load_config
 from ..errors import ChunksFailedError
-from ..runner import EXECUTORS, SCHEDULER_TIMEOUT_S
+from ..runner import EXECUTORS, SCHEDULER_TIMEOUT_S, RunResult
 from ..runner import run as run_config
 
 
@@ -113,19 +113,41 @@ def run(
         f"processed {result.events} events in {len(result.chunks)} chunks "
         f"({len(result.failed)} failed) -> {outdir}"
     )
-    if result.nonfinite:
-        policies = {s["label"]: s["nonfinite"] for s in result.provenance["plugins"]}
-        counted = ", ".join(f"{p} {n} ({policies[p]})" for p, n in result.nonfinite.items())
-        click.echo(f"  objects with NaN/inf inputs: {counted}")
-    if result.dropped_nan:
-        counted = ", ".join(f"{h} {n}" for h, n in result.dropped_nan.items())
-        click.echo(f"  histogram entries dropped for NaN: {counted}")
+    for line in summary_lines(result):
+        click.echo(line)
     for path in result.outputs:
         click.echo(f"  {path}")
     if result.skims:
         click.echo(f"  {len(result.skims)} skim file(s) in {outdir / 'skims'}")
     for line in backend_rows(result.provenance):
         click.echo(line)
+
+
+def summary_lines(result: RunResult) -> list[str]:
+    """The counts printed under the summary line, when there are any: objects with NaN/inf
+    inputs, histogram entries dropped for NaN, objects whose outputs did not fit their
+    declared dtype."""
+    lines = []
+    steps = {s["label"]: s for s in result.provenance.get("plugins", [])}
+    if result.nonfinite:
+        counted = ", ".join(
+            f"{p} {n} ({steps[p]['nonfinite']})" for p, n in result.nonfinite.items()
+        )
+        lines.append(f"  objects with NaN/inf inputs: {counted}")
+    if result.dropped_nan:
+        counted = ", ".join(f"{h} {n}" for h, n in result.dropped_nan.items())
+        lines.append(f"  histogram entries dropped for NaN: {counted}")
+    if result.overflowed:
+        counted = ", ".join(
+            f"{p} {n} ("
+            + ", ".join(f"{o} {k}" for o, k in steps[p]["outputs_overflowed"]["outputs"].items())
+            + ")"
+            for p, n in result.overflowed.items()
+        )
+        lines.append(
+            f"  objects with outputs beyond their declared type (stored as inf): {counted}"
+        )
+    return lines
 
 
 def backend_rows(provenance: dict[str, Any]) -> list[str]:
