@@ -413,6 +413,15 @@ class PluginChain:
                 out[step.label] = report
         return out
 
+    def resolved(self) -> dict[str, dict[str, str]]:
+        """What each step's backend resolved in this process (its device), non-empty only."""
+        out = {}
+        for step in self.steps:
+            resolved = step.backend.resolved()
+            if resolved:
+                out[step.label] = resolved
+        return out
+
     def provenance(self) -> list[dict[str, Any]]:
         """Provenance of each step, in execution order."""
         return [s.provenance() for s in self.steps]

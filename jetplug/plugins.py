@@ -160,6 +160,10 @@ class Plugins:
         """``plugin -> "version sha256"`` in this process (to check workers ran the same)."""
         return self.chain.fingerprint()
 
+    def resolved(self) -> dict[str, dict[str, str]]:
+        """``plugin -> {"device": ...}``: what the backends resolved in this process."""
+        return self.chain.resolved()
+
     def close(self) -> None:
         """Close this process's backends (server connections) and forget its models.
 

@@ -122,6 +122,7 @@ class PluginProcessor(processor.ProcessorABC):  # type: ignore[misc]
                     "nonfinite": self.plugins.nonfinite(),
                     "overflowed": self.plugins.overflowed(),
                     "ran": self.plugins.fingerprint(),
+                    "resolved": self.plugins.resolved(),
                 }
             ],
             "failed": [],

@@ -394,6 +394,7 @@ def _execute(
             for c in result.chunks:
                 overflowed.merge(c.get("overflowed", {}).get(entry["label"], {}))
             entry["outputs_overflowed"] = overflowed.as_dict()
+            _record_resolved(entry, result.chunks)
         result.provenance = {
             "jetplug_version": __version__,
             "started": started.isoformat(),
@@ -430,6 +431,24 @@ def _execute(
             chunks_failed.provenance = result.provenance
             raise chunks_failed
         return result
+
+
+def _record_resolved(entry: dict[str, Any], chunks: list[dict[str, Any]]) -> None:
+    """Put in ``entry["backend"]`` what the workers that ran its chunks resolved (a device).
+
+    The driver of a distributed run never ran the model, so its description
+    says what was requested (``auto``); one value is recorded as such, several
+    (workers on different machines) as ``resolved_by_workers``.
+    """
+    seen = {
+        json.dumps(c["resolved"][entry["label"]], sort_keys=True)
+        for c in chunks
+        if entry["label"] in c.get("resolved", {})
+    }
+    if len(seen) == 1:
+        entry["backend"].update(json.loads(seen.pop()))
+    elif seen:
+        entry["backend"]["resolved_by_workers"] = [json.loads(s) for s in sorted(seen)]
 
 
 def _write_outputs(

@@ -159,3 +159,34 @@ def test_local_cluster_leaves_malloc_alone(monkeypatch: pytest.MonkeyPatch) -> N
     assert [e[MALLOC_TRIM] for e in environ.values()] == [None]
     assert [e["OMP_NUM_THREADS"] for e in environ.values()] == ["1"]  # thread caps kept
     assert MALLOC_TRIM not in os.environ  # nor left in this process for later workers
+
+
+@pytest.mark.slow
+def test_driver_of_futures_run_leaves_torch_to_workers(real_data: Path, tmp_path: Path) -> None:
+    """The driver describes a torch plugin without importing torch (1.2 s a run), and
+    provenance records the device the workers resolved ``auto`` to."""
+    import subprocess
+    import sys
+
+    raw = _config({"tt": [real_data / "nano_tt_v15.root"]}, tmp_path, "nanoaod")
+    raw["plugins"] = ["top_mlp"]
+    raw["histograms"] = {
+        "score": {"axes": [{"field": "FatJet.top_mlp.score", "bins": 10, "start": 0, "stop": 1}]}
+    }
+    raw.pop("plots")
+    (tmp_path / "run.json").write_text(json.dumps(raw))
+    code = (
+        "import sys, json; from pathlib import Path; from jetplug.config import load_config; "
+        "from jetplug.runner import run; "
+        f"r = run(load_config(Path({str(tmp_path / 'run.json')!r})), executor='futures', "
+        "workers=2); "
+        "print(json.dumps({'torch': 'torch' in sys.modules, "
+        "'backend': r.provenance['plugins'][0]['backend']}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["torch"] is False
+    import torch
+
+    assert seen["backend"]["device"] == "cpu"  # what the workers resolved, not "auto"
+    assert seen["backend"]["torch"] == torch.__version__

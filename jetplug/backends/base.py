@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -12,7 +14,7 @@ from ..model import JetModel
 from ..options import Option, resolve_options
 from ..spec import ModelSpec
 
-__all__ = ["Backend", "assemble_outputs"]
+__all__ = ["Backend", "assemble_outputs", "package_version"]
 
 
 def assemble_outputs(
@@ -27,6 +29,20 @@ def assemble_outputs(
         )
         for i, t in enumerate(spec.tensors_out)
     }
+
+
+def package_version(module: str, distribution: str | None = None) -> str:
+    """``module``'s version, without importing it when this process has not.
+
+    The driver of a distributed run describes backends whose libraries only
+    its workers loaded; importing torch there just to read its version cost
+    more than a second of every run. The installed distribution's metadata
+    gives the same string.
+    """
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        return str(loaded.__version__)
+    return importlib.metadata.version(distribution or module)
 
 
 class Backend(ABC):
@@ -95,7 +111,22 @@ class Backend(ABC):
         """Release clients and pools (a remote backend's connections); default: nothing."""
         return None
 
+    def resolved(self) -> dict[str, str]:
+        """What this process resolved at run time that the options leave open (``device``).
+
+        The processor stores it per chunk; the run records in provenance what
+        the workers resolved, which the driver (that may never have run the
+        model) cannot know. Default: nothing.
+        """
+        return {}
+
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
-        """Provenance for this backend running ``spec`` (name, device, server, ...)."""
+        """Provenance for this backend running ``spec`` (name, device, server, ...).
+
+        Called on the driver after the run, which on a distributed executor
+        never ran the model: report what the options and this process know,
+        without loading the backend's library for it (:func:`package_version`);
+        :meth:`resolved` brings what the workers resolved.
+        """
         del spec
         return {"backend": self.name}

@@ -32,7 +32,7 @@ from ..hookspecs import hookimpl
 from ..options import Option
 from ..registry import BackendRegistry
 from ..spec import ModelSpec, TensorSpec
-from .base import Backend, assemble_outputs
+from .base import Backend, assemble_outputs, package_version
 
 __all__ = ["ONNX_DTYPES", "OnnxBackend", "check_session", "load_session", "resolve_providers"]
 
@@ -216,25 +216,27 @@ class OnnxBackend(Backend):
                 parts[i].append(np.asarray(value))
         return assemble_outputs(spec, parts, n)
 
-    def describe(self, spec: ModelSpec) -> dict[str, Any]:
-        """Backend, onnxruntime version, device, providers of the session and threads."""
-        import onnxruntime as ort
+    def resolved(self) -> dict[str, str]:
+        """The device this process resolved ``auto`` to, once a session ran here."""
+        return {} if self._device is None else {"device": self._device}
 
+    def describe(self, spec: ModelSpec) -> dict[str, Any]:
+        """Backend, onnxruntime version, device, providers of the session and threads.
+
+        Device and providers are this process's when a session ran here, else
+        the requested device (the run replaces it with the workers').
+        """
         threads = int(self.options["threads"])
-        session = _CACHE.get((spec.artifact.sha256, self.device, threads))
-        _, requested = resolve_providers(self.device)
-        providers = (
-            list(session.get_providers())
-            if session is not None
-            else [p if isinstance(p, str) else p[0] for p in requested]
-        )
-        return {
+        info: dict[str, Any] = {
             "backend": self.name,
-            "onnxruntime": ort.__version__,
-            "device": self.device,
-            "providers": providers,
+            "onnxruntime": package_version("onnxruntime"),
+            "device": self._device or str(self.options["device"]),
             "threads": threads,
         }
+        session = self._device and _CACHE.get((spec.artifact.sha256, self._device, threads))
+        if session:
+            info["providers"] = list(session.get_providers())
+        return info
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from ..hookspecs import hookimpl
 from ..options import Option
 from ..registry import BackendRegistry
 from ..spec import ModelSpec
-from .base import Backend
+from .base import Backend, package_version
 
 __all__ = ["XGBoostBackend"]
 
@@ -88,12 +88,10 @@ class XGBoostBackend(Backend):
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
         """Backend name, xgboost version and thread count."""
-        import xgboost
-
         return {
             "backend": self.name,
             "device": "cpu",
-            "xgboost": xgboost.__version__,
+            "xgboost": package_version("xgboost"),
             "threads": int(self.options["threads"]),
         }
 
