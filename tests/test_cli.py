@@ -212,8 +212,11 @@ def test_a_scheduler_that_never_answers_is_one_line(tmp_path: Path, real_data: P
 @pytest.mark.parametrize(
     ("args", "absent"),
     [
-        (["run", "--help"], ("sklearn", "optuna", "torch", "jetplug.training")),
-        (["plugins"], ("sklearn", "optuna", "torch")),  # every installed plugin registered
+        (["run", "--help"], ("sklearn", "optuna", "torch", "scipy.ndimage", "jetplug.training")),
+        (
+            ["plugins"],
+            ("sklearn", "optuna", "torch", "scipy.ndimage"),
+        ),  # every installed plugin registered
     ],
 )
 def test_start_up_imports_only_what_the_command_needs(
