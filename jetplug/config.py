@@ -384,12 +384,23 @@ def _parse_axis(ctx: ConfigContext, raw: Any, where: str) -> AxisConfig:
     ctx.fail(where, problem)
 
 
+def _output_name(ctx: ConfigContext, name: Any, where: str, used_as: str) -> str:
+    """``name`` if it can name a file or a ROOT object on its own: no ``/``, ``\\`` or ``;``."""
+    text = str(name)
+    bad = sorted({c for c in text if c in "/\\;"})
+    if not text.strip() or bad or text in (".", ".."):
+        why = f"contains {' '.join(map(repr, bad))}" if bad else "is empty or a directory"
+        ctx.fail(where, f"name {text!r} {why}; it names {used_as}, so use letters, digits, _ . -")
+    return text
+
+
 def _parse_histograms(ctx: ConfigContext, raw: Any) -> tuple[HistogramConfig, ...]:
     if raw is None:
         return ()
     out = []
     for name, spec in ctx.mapping(raw, "histograms").items():
         where = f"histograms.{name}"
+        _output_name(ctx, name, where, "an object in histograms.root (a '/' makes directories)")
         spec = ctx.mapping(spec, where)
         ctx.keys(spec, where, ("axes", "weight", "cuts"))
         axes_raw = spec.get("axes")
@@ -424,6 +435,8 @@ def _parse_plots(
         allowed = ("type", "hist", "overlay", "axis", "signal", "background", "density", "log")
         ctx.keys(item, where, (*allowed, "name", "labels"))
         plot = PlotConfig(**{k: item[k] for k in item})
+        if plot.name is not None:
+            _output_name(ctx, plot.name, f"{where}.name", "the file plots/<name>.png")
         if plot.type not in ("hist1d", "roc"):
             ctx.fail(where, f"type {plot.type!r} unknown; use 'hist1d' or 'roc'")
         if plot.hist not in by_name:

@@ -93,6 +93,9 @@ def test_unknown_histogram_field(tmp_path: Path, real_data: Path) -> None:
         run(load_config(cfg))
 
 
+_PT = {"axes": [{"field": "FatJet.pt", "bins": 3, "start": 0, "stop": 1}]}
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -118,6 +121,19 @@ def test_unknown_histogram_field(tmp_path: Path, real_data: Path) -> None:
             r"histograms.h.cuts\[0\]: 'pt >> 3' is not a cut",
         ),
         ({"fileset": {"a": ["x.root"]}, "schema": "miniaod"}, "schema: 'miniaod' unknown"),
+        (  # would nest in histograms.root as a directory 'jets' holding 'pt'
+            {"fileset": {"a": ["x.root"]}, "histograms": {"jets/pt": _PT}},
+            r"histograms.jets/pt: name 'jets/pt' contains '/'; it names an object in "
+            r"histograms.root",
+        ),
+        (  # would be written outside plots/
+            {
+                "fileset": {"a": ["x.root"]},
+                "histograms": {"pt": _PT},
+                "plots": [{"type": "hist1d", "hist": "pt", "name": "../pt"}],
+            },
+            r"plots\[0\].name: name '../pt' contains '/'; it names the file plots/<name>.png",
+        ),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, raw: dict[str, object], message: str) -> None:
