@@ -17,11 +17,15 @@ import importlib.metadata
 import os
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from .errors import PluginMissingOnWorkerError, UnknownPluginError
+from .errors import JetplugError, PluginMissingOnWorkerError, UnknownPluginError
 from .host import BLOCK_ENV, DISABLE_AUTOLOAD_ENV, PluginHost
 
-__all__ = ["Provider", "missing_on_worker", "providers", "worker_name"]
+if TYPE_CHECKING:
+    from .plugins import Plugins
+
+__all__ = ["Provider", "check_dask_workers", "missing_on_worker", "providers", "worker_name"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,13 @@ def providers(host: PluginHost, names: list[str]) -> dict[str, Provider]:
     return out
 
 
+_CHECKING_AS: list[str] = []  # the Dask worker address while check_dask_workers runs here
+
+
 def worker_name() -> str:
     """This process as a worker: ``worker tcp://host:port`` on Dask, else host and pid."""
+    if _CHECKING_AS:
+        return f"worker {_CHECKING_AS[-1]}"
     try:
         from distributed import get_worker
 
@@ -90,3 +99,44 @@ def missing_on_worker(
         f"driver: {provider.install}"
     )
     return PluginMissingOnWorkerError(msg)
+
+
+def _build_here(plugins: Plugins, dask_worker: Any) -> str | None:
+    """Build ``plugins``' chain in this worker (cached for its chunks); why not, or ``None``.
+
+    ``dask_worker``: given by ``Client.run``, whose functions run outside any
+    task (so ``distributed.get_worker`` does not know the worker).
+    """
+    _CHECKING_AS.append(str(dask_worker.address))
+    try:
+        plugins.chain  # noqa: B018  (building it is the point)
+    except JetplugError as e:
+        return str(e)
+    except Exception as e:  # a worker's environment can fail in any way
+        return f"{worker_name()}: {type(e).__name__}: {e}"
+    finally:
+        _CHECKING_AS.pop()
+    return None
+
+
+def check_dask_workers(client: Any, plugins: Plugins) -> None:
+    """Build the plugin chain on every worker of ``client``'s cluster before any chunk.
+
+    The chain is what each worker builds for its first chunk anyway (plugins
+    from its entry points, options, backends; models load with the first
+    chunk): built now on every worker and cached there, in about 0.1 s. A
+    worker that cannot build it (a plugin's package missing in its
+    environment, another version, an option or backend it lacks) stops the
+    run here, naming the worker, instead of failing every chunk it gets.
+    Workers that join later build it with their first chunk, as before.
+    """
+    answers = client.run(_build_here, plugins)
+    problems = {address: why for address, why in sorted(answers.items()) if why}
+    if problems:
+        first = next(iter(problems.values()))
+        more = f" (and {len(problems) - 1} more worker(s))" if len(problems) > 1 else ""
+        msg = (
+            f"{len(problems)} of {len(answers)} Dask worker(s) cannot run this config's "
+            f"plugins, checked before any chunk: {first}{more}"
+        )
+        raise PluginMissingOnWorkerError(msg)

@@ -42,6 +42,7 @@ from .outputs import (
 from .plugins import Plugins
 from .preflight import RUN_SCHEMAS, FileInfo, preflight
 from .processor import PluginProcessor
+from .providers import check_dask_workers
 from .skims import clear_skims
 from .workers import ResilientFuturesExecutor, describe_item
 
@@ -345,6 +346,8 @@ def _execute(
             exe,
             exe_info,
         ):
+            if isinstance(exe, processor.DaskExecutor):
+                check_dask_workers(exe.client, plugins)  # also builds the chain on each worker
             runner = processor.Runner(
                 executor=exe,
                 schema=RUN_SCHEMAS[config.schema],

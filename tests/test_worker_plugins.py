@@ -16,13 +16,16 @@ import pytest
 from click.testing import CliRunner
 
 from jetplug.cli import main
+from jetplug.errors import PluginMissingOnWorkerError
+from jetplug.plugins import Plugins
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 
 def test_a_worker_lacking_the_plugins_package_is_named(real_data: Path, tmp_path: Path) -> None:
     """Regression: chunks failed with "unknown plugin 'top_bdt'", naming neither the worker
-    nor the package to install there."""
+    nor the package to install there; then every chunk failed, one by one, where the run
+    can be refused before it starts."""
     from distributed import Client, LocalCluster
 
     config = tmp_path / "run.yaml"
@@ -61,18 +64,27 @@ def test_a_worker_lacking_the_plugins_package_is_named(real_data: Path, tmp_path
                 cluster.scheduler_address,
             ],
         )
-    assert result.exit_code == 3, result.output
+        # a worker joining after that check meets the plugin with its first chunk
+        with pytest.raises(PluginMissingOnWorkerError) as chunk_error:
+            client.submit(_chain_names, Plugins(["top_bdt"]), pure=False).result()
+    assert result.exit_code == 2, result.output  # refused before any chunk ran
     line = result.output.strip().splitlines()[-1]
-    assert line.startswith("error: 2 of 2 chunks failed"), line
-    for part in (
-        f"worker {worker}",
-        "plugin 'top_bdt'",
-        "jetplug-taggers",
-        "entry point 'taggers'",
-        "JETPLUG_BLOCK_PLUGINS",
-        f"pip install 'jetplug-taggers=={version}'",
-    ):
-        assert part in line, (part, line)
-    failed = json.loads((tmp_path / "out" / "provenance.json").read_text())["chunks_failed"]
-    assert [f["plugin"] for f in failed] == ["top_bdt", "top_bdt"]
-    assert all(f"worker {worker}" in f["error"] for f in failed)
+    assert line.startswith(
+        "error: 1 of 1 Dask worker(s) cannot run this config's plugins, checked before any "
+        f"chunk: worker {worker} lacks plugin 'top_bdt'"
+    ), line
+    for text in (line, str(chunk_error.value)):
+        for part in (
+            f"worker {worker}",
+            "plugin 'top_bdt'",
+            "jetplug-taggers",
+            "entry point 'taggers'",
+            "JETPLUG_BLOCK_PLUGINS",
+            f"pip install 'jetplug-taggers=={version}'",
+        ):
+            assert part in text, (part, text)
+    assert not (tmp_path / "out" / "provenance.json").exists()  # nothing ran, nothing written
+
+
+def _chain_names(plugins: Plugins) -> list[str]:
+    return plugins.names
