@@ -413,7 +413,7 @@ class PluginChain:
                 out[step.label] = report
         return out
 
-    def resolved(self) -> dict[str, dict[str, str]]:
+    def resolved(self) -> dict[str, dict[str, Any]]:
         """What each step's backend resolved in this process (its device), non-empty only."""
         out = {}
         for step in self.steps:

@@ -160,7 +160,7 @@ class Plugins:
         """``plugin -> "version sha256"`` in this process (to check workers ran the same)."""
         return self.chain.fingerprint()
 
-    def resolved(self) -> dict[str, dict[str, str]]:
+    def resolved(self) -> dict[str, dict[str, Any]]:
         """``plugin -> {"device": ...}``: what the backends resolved in this process."""
         return self.chain.resolved()
 

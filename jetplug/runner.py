@@ -23,6 +23,7 @@ from typing import Any, Literal
 from coffea import processor
 
 from . import __version__
+from .backends.base import merge_resolved
 from .config import RunConfig
 from .declared import DeclaredModels
 from .errors import ChunksFailedError, JetplugError, OutputError
@@ -449,7 +450,7 @@ def _record_resolved(entry: dict[str, Any], chunks: list[dict[str, Any]]) -> Non
         if entry["label"] in c.get("resolved", {})
     }
     if len(seen) == 1:
-        entry["backend"].update(json.loads(seen.pop()))
+        entry["backend"] = merge_resolved(entry["backend"], json.loads(seen.pop()))
     elif seen:
         entry["backend"]["resolved_by_workers"] = [json.loads(s) for s in sorted(seen)]
 

@@ -188,5 +188,7 @@ def test_driver_of_futures_run_leaves_torch_to_workers(real_data: Path, tmp_path
     assert seen["torch"] is False
     import torch
 
-    assert seen["backend"]["device"] == "cpu"  # what the workers resolved, not "auto"
+    from jetplug.backends.torch import resolve_device
+
+    assert seen["backend"]["device"] == resolve_device("auto")  # the workers', not "auto"
     assert seen["backend"]["torch"] == torch.__version__

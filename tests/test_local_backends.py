@@ -130,3 +130,48 @@ def test_corrupt_artifact_is_refused_before_loading(host: PluginHost, tmp_path: 
     bad = dataclasses.replace(spec, artifact=dataclasses.replace(spec.artifact, path=copy))
     with pytest.raises(ArtifactError, match=r"has sha256 .* expected .* corrupt or was replaced"):
         xgb_backend.load_booster(bad, threads=7)  # not cached yet for 7 threads: verified
+
+
+def test_package_version_without_importing() -> None:
+    """The driver of a distributed run reads backend library versions from the installed
+    distributions: the module's distribution may have another name (scikit-learn provides
+    ``sklearn``, onnxruntime-gpu ``onnxruntime``), and a module nothing provides is
+    "unknown", never an error after the chunks ran."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json; from jetplug.backends.base import package_version; "
+        "v = [package_version(m) for m in ('sklearn', 'no_such_module_jetplug')]; "
+        "print(json.dumps([v, 'sklearn' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    (sklearn_version, unknown), imported = json.loads(out.stdout)
+    import importlib.metadata
+
+    assert sklearn_version == importlib.metadata.version("scikit-learn")
+    assert unknown == "unknown"
+    assert imported is False
+
+
+def test_torch_on_onnxruntime_describes_what_ran(host: PluginHost) -> None:
+    """runtime onnxruntime: provenance names the device and providers the export ran on,
+    beside the onnxruntime version (it said device 'auto' before)."""
+    import onnxruntime as ort
+
+    chain = PluginChain(
+        [PluginConfig("top_mlp", backend_options={"runtime": "onnxruntime", "threads": 1})], host
+    )
+    step = chain.steps[0]
+    assert step.backend.describe(step.spec)["onnx"] == {"onnxruntime": ort.__version__}
+    step.backend.infer(step.spec, {"features": _features(50)})
+    described = step.backend.describe(step.spec)
+    assert described["device"] == "cpu"
+    assert described["onnx"] == {
+        "onnxruntime": ort.__version__,
+        "device": "cpu",
+        "providers": ["CPUExecutionProvider"],
+    }
+    onnx = {"device": "cpu", "providers": ["CPUExecutionProvider"]}
+    assert chain.resolved() == {"top_mlp": {"device": "cpu", "onnx": onnx}}  # what chunks carry

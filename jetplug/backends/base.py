@@ -14,7 +14,7 @@ from ..model import JetModel
 from ..options import Option, resolve_options
 from ..spec import ModelSpec
 
-__all__ = ["Backend", "assemble_outputs", "package_version"]
+__all__ = ["Backend", "assemble_outputs", "merge_resolved", "package_version"]
 
 
 def assemble_outputs(
@@ -31,18 +31,33 @@ def assemble_outputs(
     }
 
 
-def package_version(module: str, distribution: str | None = None) -> str:
+def package_version(module: str) -> str:
     """``module``'s version, without importing it when this process has not.
 
     The driver of a distributed run describes backends whose libraries only
     its workers loaded; importing torch there just to read its version cost
     more than a second of every run. The installed distribution's metadata
-    gives the same string.
+    gives the same string, whichever distribution provides the module
+    (``onnxruntime-gpu``, ``xgboost-cpu``); ``"unknown"`` if none does.
     """
     loaded = sys.modules.get(module)
     if loaded is not None:
-        return str(loaded.__version__)
-    return importlib.metadata.version(distribution or module)
+        return str(getattr(loaded, "__version__", "unknown"))
+    for distribution in importlib.metadata.packages_distributions().get(module, [module]):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def merge_resolved(described: dict[str, Any], resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """``described`` updated with ``resolved`` (:meth:`Backend.resolved`), one level deep."""
+    out = dict(described)
+    for key, value in resolved.items():
+        old = out.get(key)
+        out[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
 
 
 class Backend(ABC):
@@ -111,7 +126,7 @@ class Backend(ABC):
         """Release clients and pools (a remote backend's connections); default: nothing."""
         return None
 
-    def resolved(self) -> dict[str, str]:
+    def resolved(self) -> dict[str, Any]:
         """What this process resolved at run time that the options leave open (``device``).
 
         The processor stores it per chunk; the run records in provenance what

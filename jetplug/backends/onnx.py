@@ -176,6 +176,7 @@ class OnnxBackend(Backend):
             msg = "backend 'onnx': options 'threads' and 'batch_size' must be >= 1"
             raise ConfigError(msg)
         self._device: str | None = None
+        self._providers: list[str] = []
         self._checked: set[tuple[str, str]] = set()
 
     @property
@@ -198,6 +199,7 @@ class OnnxBackend(Backend):
         if key not in self._checked:
             check_session(spec, session)
             self._checked.add(key)
+            self._providers = list(session.get_providers())
         return session
 
     def infer(self, spec: ModelSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -216,9 +218,14 @@ class OnnxBackend(Backend):
                 parts[i].append(np.asarray(value))
         return assemble_outputs(spec, parts, n)
 
-    def resolved(self) -> dict[str, str]:
-        """The device this process resolved ``auto`` to, once a session ran here."""
-        return {} if self._device is None else {"device": self._device}
+    def resolved(self) -> dict[str, Any]:
+        """The device this process resolved ``auto`` to and the sessions' providers."""
+        if self._device is None:
+            return {}
+        out: dict[str, Any] = {"device": self._device}
+        if self._providers:
+            out["providers"] = self._providers
+        return out
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
         """Backend, onnxruntime version, device, providers of the session and threads.
@@ -233,10 +240,7 @@ class OnnxBackend(Backend):
             "device": self._device or str(self.options["device"]),
             "threads": threads,
         }
-        session = self._device and _CACHE.get((spec.artifact.sha256, self._device, threads))
-        if session:
-            info["providers"] = list(session.get_providers())
-        return info
+        return {**info, **self.resolved()}
 
 
 @hookimpl

@@ -41,7 +41,7 @@ from ..model import JetModel
 from ..options import Option
 from ..registry import BackendRegistry
 from ..spec import Artifact, ModelSpec, sha256_file
-from .base import Backend, assemble_outputs, package_version
+from .base import Backend, assemble_outputs, merge_resolved, package_version
 
 __all__ = ["TorchBackend", "resolve_device"]
 
@@ -209,31 +209,38 @@ class TorchBackend(Backend):
             self._onnx = OnnxBackend({k: self.options[k] for k in keys})
         return self._onnx
 
-    def resolved(self) -> dict[str, str]:
-        """The device this process resolved ``auto`` to, once the model ran here."""
-        return {} if self._device is None else {"device": self._device}
+    def resolved(self) -> dict[str, Any]:
+        """What this process ran on: the device ``auto`` became (with the CUDA device's
+        name), or the ONNX Runtime export's device and providers."""
+        if self._onnx is not None:
+            onnx = self._onnx.resolved()
+            return {"device": onnx["device"], "onnx": onnx} if onnx else {}
+        if self._device is None:
+            return {}
+        out: dict[str, Any] = {"device": self._device}
+        if self._device.startswith("cuda"):
+            import torch
+
+            out["cuda_device"] = torch.cuda.get_device_name(torch.device(self._device))
+        return out
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
         """Backend, torch version, device (with the CUDA device name), threads, runtime.
 
         ``device`` is the one resolved here when the model ran in this
         process, else the requested one (the run replaces it with what the
-        workers resolved).
+        workers resolved, :meth:`resolved`).
         """
         info: dict[str, Any] = {
             "backend": self.name,
             "torch": package_version("torch"),
-            "device": self._device or str(self.options["device"]),
+            "device": str(self.options["device"]),
             "threads": int(self.options["threads"]),
             "runtime": self.options["runtime"],
         }
-        if self._onnx is not None and self._model is not None:  # ran here (export cached)
-            info["onnx"] = self._onnx.describe(_onnx_spec(self._model))
-        if self._device is not None and self._device.startswith("cuda"):
-            import torch
-
-            info["cuda_device"] = torch.cuda.get_device_name(torch.device(self._device))
-        return info
+        if self.options["runtime"] == "onnxruntime":
+            info["onnx"] = {"onnxruntime": package_version("onnxruntime")}
+        return merge_resolved(info, self.resolved())
 
 
 @hookimpl
