@@ -13,6 +13,8 @@ install line.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
 import importlib.metadata
 import os
 import socket
@@ -53,13 +55,20 @@ def providers(host: PluginHost, names: list[str]) -> dict[str, Provider]:
     return out
 
 
-_CHECKING_AS: list[str] = []  # the Dask worker address while check_dask_workers runs here
+# the Dask worker's address while check_dask_workers runs in it (Client.run runs outside any
+# task, where distributed.get_worker does not know the worker); a context variable, so task
+# threads running meanwhile do not see it
+_CHECKING_AS: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "jetplug_checking_as", default=None
+)
+WORKER_CHECK_TIMEOUT_S = 60.0
 
 
 def worker_name() -> str:
     """This process as a worker: ``worker tcp://host:port`` on Dask, else host and pid."""
-    if _CHECKING_AS:
-        return f"worker {_CHECKING_AS[-1]}"
+    checking_as = _CHECKING_AS.get()
+    if checking_as is not None:
+        return f"worker {checking_as}"
     try:
         from distributed import get_worker
 
@@ -107,15 +116,14 @@ def _build_here(plugins: Plugins, dask_worker: Any) -> str | None:
     ``dask_worker``: given by ``Client.run``, whose functions run outside any
     task (so ``distributed.get_worker`` does not know the worker).
     """
-    _CHECKING_AS.append(str(dask_worker.address))
+    token = _CHECKING_AS.set(str(dask_worker.address))
     try:
         plugins.chain  # noqa: B018  (building it is the point)
-    except JetplugError as e:
-        return str(e)
     except Exception as e:  # a worker's environment can fail in any way
-        return f"{worker_name()}: {type(e).__name__}: {e}"
+        why = str(e) if isinstance(e, JetplugError) else f"{type(e).__name__}: {e}"
+        return why if why.startswith(worker_name()) else f"{worker_name()}: {why}"
     finally:
-        _CHECKING_AS.pop()
+        _CHECKING_AS.reset(token)
     return None
 
 
@@ -130,8 +138,28 @@ def check_dask_workers(client: Any, plugins: Plugins) -> None:
     run here, naming the worker, instead of failing every chunk it gets.
     Workers that join later build it with their first chunk, as before.
     """
-    answers = client.run(_build_here, plugins)
-    problems = {address: why for address, why in sorted(answers.items()) if why}
+    pool = concurrent.futures.ThreadPoolExecutor(1)  # Client.run has no timeout of its own
+    try:
+        answers = pool.submit(client.run, _build_here, plugins, on_error="return").result(
+            timeout=WORKER_CHECK_TIMEOUT_S
+        )
+    except concurrent.futures.TimeoutError:
+        msg = (
+            f"the Dask workers did not answer within {WORKER_CHECK_TIMEOUT_S:.0f} s when asked "
+            "to build this config's plugins before the run (a worker's event loop blocked?)"
+        )
+        raise JetplugError(msg) from None
+    except Exception as e:
+        msg = f"checking the Dask workers before the run failed: {type(e).__name__}: {e}"
+        raise JetplugError(msg) from e
+    finally:
+        pool.shutdown(wait=False)
+    problems = {}
+    for address, why in sorted(answers.items()):
+        if isinstance(why, BaseException):  # could not run there (died, older jetplug, ...)
+            why = f"worker {address}: {type(why).__name__}: {why}"
+        if why:
+            problems[address] = why
     if problems:
         first = next(iter(problems.values()))
         more = f" (and {len(problems) - 1} more worker(s))" if len(problems) > 1 else ""

@@ -64,7 +64,7 @@ def test_a_worker_lacking_the_plugins_package_is_named(real_data: Path, tmp_path
                 cluster.scheduler_address,
             ],
         )
-        # a worker joining after that check meets the plugin with its first chunk
+        # a chunk that still reaches such a worker (one that joined after the check) names it
         with pytest.raises(PluginMissingOnWorkerError) as chunk_error:
             client.submit(_chain_names, Plugins(["top_bdt"]), pure=False).result()
     assert result.exit_code == 2, result.output  # refused before any chunk ran
