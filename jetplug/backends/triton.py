@@ -338,17 +338,24 @@ class TritonBackend(Backend):
         not answer (down, overloaded, starting) is left to the chunks, which
         retry it or fall back; a model that differs (tensors, artifact
         sha256, plugin version), is missing, or a server that speaks another
-        protocol raises :class:`TritonMismatchError`.
+        protocol raises :class:`TritonMismatchError`. Servers are asked side by
+        side: one that never answers costs one ``connect_timeout_s``, not one each.
+        Anything else (a token only the workers have) is left to the chunks.
         """
-        for server in self._servers:
+
+        def ask(url: str) -> TritonMismatchError | None:
             try:
-                self._served_by(spec, server.url, fresh=True)
-            except BackendError:
-                raise
-            except Exception as e:
-                if not is_transient(e):
-                    raise
-                # not answering now: the chunks retry it, fail over or fall back
+                self._served_by(spec, url, fresh=True)
+            except TritonMismatchError as e:
+                return e
+            except Exception:  # not answering now: the chunks retry, fail over or fall back
+                return None
+            return None
+
+        with concurrent.futures.ThreadPoolExecutor(len(self._servers)) as pool:
+            for refused in pool.map(ask, [server.url for server in self._servers]):
+                if refused is not None:
+                    raise refused
 
     def _raise_if_down(self, spec: ModelSpec) -> None:
         if self._down.remaining() > 0:
