@@ -48,6 +48,7 @@ from .nonfinite import (
     refuse,
     scatter_rows,
 )
+from .perthread import PerThread
 from .plan import COLLECTION, Plan
 from .spec import ModelSpec, NonFinite, TargetMode
 
@@ -163,10 +164,24 @@ class Step:
     label: str
     """The step's name in reports and provenance (:func:`step_labels`); the plugin's name
     unless the run gives the plugin several collections."""
-    nonfinite: NonFiniteCounts = field(default_factory=NonFiniteCounts, init=False)
-    """Objects with NaN or infinite inputs since :meth:`nonfinite_report` was last called."""
-    overflowed: OverflowCounts = field(default_factory=OverflowCounts, init=False)
-    """Objects whose float output did not fit its declared dtype (stored as +-inf)."""
+    _nonfinite: PerThread[NonFiniteCounts] = field(
+        default_factory=lambda: PerThread(NonFiniteCounts), init=False, repr=False
+    )
+    _overflowed: PerThread[OverflowCounts] = field(
+        default_factory=lambda: PerThread(OverflowCounts), init=False, repr=False
+    )
+
+    @property
+    def nonfinite(self) -> NonFiniteCounts:
+        """Objects with NaN or infinite inputs since :meth:`nonfinite_report` was last called
+        in this thread (:mod:`jetplug.perthread`: one chunk's, on a multi-threaded worker)."""
+        return self._nonfinite.get()
+
+    @property
+    def overflowed(self) -> OverflowCounts:
+        """Objects whose float output did not fit its declared dtype (stored as +-inf), since
+        :meth:`overflow_report` was last called in this thread."""
+        return self._overflowed.get()
 
     _plan: Plan | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -263,13 +278,11 @@ class Step:
 
     def nonfinite_report(self) -> dict[str, Any]:
         """Counts of objects with non-finite inputs since the last call (then reset)."""
-        counts, self.nonfinite = self.nonfinite, NonFiniteCounts()
-        return counts.as_dict()
+        return self._nonfinite.take().as_dict()
 
     def overflow_report(self) -> dict[str, Any]:
         """Counts of objects with outputs beyond their declared dtype since the last call."""
-        counts, self.overflowed = self.overflowed, OverflowCounts()
-        return counts.as_dict()
+        return self._overflowed.take().as_dict()
 
     def provenance(self) -> dict[str, Any]:
         """What ran: plugin name, its label in reports, version, artifact sha256, options,

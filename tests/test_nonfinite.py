@@ -312,3 +312,32 @@ def test_a_plugin_on_two_collections_is_counted_per_instance(
     prov = json.loads((outdir / "provenance.json").read_text())
     counted = {e["label"]: e["nonfinite_inputs"].get("objects", 0) for e in prov["plugins"]}
     assert counted == {"top_bdt@FatJet": 4, "top_mlp": 4, "top_bdt@AK8": 0}
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_counts_stay_with_their_chunk_on_a_multithreaded_dask_worker(
+    tmp_path: Path, nonfinite_file: Path
+) -> None:
+    """Regression: the counters were the process's, so on a Dask worker running chunks in
+    several threads (``dask worker``'s default) one chunk read and reset what another
+    counted. Each chunk's record now equals the iterative executor's."""
+    from distributed import LocalCluster
+
+    raw = yaml.safe_load(_config(tmp_path, nonfinite_file, list(TAGGERS)).read_text())
+    raw["chunksize"] = 5  # 40 chunks; FatJets 0, 1 fall in one of them, 35, 36 in another
+    del raw["skims"]
+    config = parse_config(raw, base=tmp_path)
+
+    def per_chunk(result: Any) -> dict[tuple[int, int], Any]:
+        return {(c["entrystart"], c["entrystop"]): c["nonfinite"] for c in result.chunks}
+
+    reference = per_chunk(run(config))
+    assert sum(1 for counts in reference.values() if counts) == 2
+    with LocalCluster(
+        n_workers=1, threads_per_worker=4, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        for _ in range(2):  # the threads interleave differently from run to run
+            assert per_chunk(run(config, executor="dask", scheduler=cluster.scheduler_address)) == (
+                reference
+            )

@@ -56,6 +56,7 @@ import numpy as np
 from ..errors import BackendError, ServerUnavailableError, TritonMismatchError
 from ..hookspecs import hookimpl
 from ..options import Option
+from ..perthread import PerThread
 from ..registry import BackendRegistry
 from ..spec import TRITON_DATATYPES, ModelSpec
 from .base import Backend
@@ -152,9 +153,7 @@ class TritonBackend(Backend):
         self._checked: dict[str, tuple[str, int]] = {}
         self._served: dict[tuple[str, str], ServedModel] = {}
         self._fallback_backend: Backend | None = None
-        self.rows_remote = 0
-        self.rows_fallback = 0
-        self.rows_by_url: dict[str, int] = {}
+        self._rows: PerThread[dict[str, int]] = PerThread(dict)  # this thread's chunk's
         self._clients: list[Any] = []
         _LIVE.add(self)
 
@@ -524,7 +523,7 @@ class TritonBackend(Backend):
         except ServerUnavailableError:
             if local is None:
                 raise
-            self.rows_fallback += n
+            self._count("rows_fallback", n)
             return local().infer(spec, tensors)
         starts = range(0, n, batch)
         parts = [{k: v[s : s + batch] for k, v in tensors.items()} for s in starts]
@@ -533,11 +532,8 @@ class TritonBackend(Backend):
         results = list(self._pool.map(lambda p: self._run_part(spec, p, local), parts))
         for part, (_, url) in zip(parts, results, strict=True):
             rows = len(next(iter(part.values())))
-            if url is None:
-                self.rows_fallback += rows
-            else:
-                self.rows_remote += rows
-                self.rows_by_url[url] = self.rows_by_url.get(url, 0) + rows
+            for key in ("rows_fallback",) if url is None else ("rows_remote", f"rows_remote@{url}"):
+                self._count(key, rows)
         return {
             t.name: np.concatenate([r[t.name] for r, _ in results], axis=0)
             for t in spec.tensors_out
@@ -558,14 +554,15 @@ class TritonBackend(Backend):
         """Rows (objects) served remotely and by the local fallback since the last report.
 
         ``rows_remote@<url>`` (only for servers that served rows) splits
-        ``rows_remote`` per server. The counters are reset; the run sums them
-        per plugin into provenance and ``jetplug run`` prints the totals.
+        ``rows_remote`` per server. The counters (this thread's: one chunk's on
+        a multi-threaded worker) are reset; the run sums them per plugin.
         """
-        out = {"rows_remote": self.rows_remote, "rows_fallback": self.rows_fallback}
-        out.update({f"rows_remote@{url}": rows for url, rows in self.rows_by_url.items() if rows})
-        self.rows_remote = self.rows_fallback = 0
-        self.rows_by_url = {}
-        return out
+        rows = self._rows.take()
+        return {"rows_remote": 0, "rows_fallback": 0, **rows}
+
+    def _count(self, key: str, rows: int) -> None:
+        counts = self._rows.get()
+        counts[key] = counts.get(key, 0) + rows
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
         """Backend, protocol, server URLs, model name, served version and what servers said.
