@@ -151,7 +151,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*Missing cross-reference.*")
     warnings.filterwarnings("ignore", message="Branch .* already exists")
 
-    files = sorted(args.data.glob("*.root"))
+    files = sorted(args.data.resolve().glob("*.root"))  # the config lives in a temporary folder
     if args.events is not None:
         files = files[: max(1, args.events // 1000)]
     fileset = {"ttbar": {"files": {str(f): "Events" for f in files}}}
