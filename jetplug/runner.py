@@ -75,21 +75,20 @@ class RunResult:
     @property
     def nonfinite(self) -> dict[str, int]:
         """Objects with NaN or infinite inputs per plugin (plugins with none left out)."""
-        out: dict[str, int] = {}
-        for c in self.chunks:
-            for plugin, counts in c.get("nonfinite", {}).items():
-                out[plugin] = out.get(plugin, 0) + int(counts["objects"])
-        return {k: v for k, v in out.items() if v}
+        return self._objects("nonfinite")
 
     @property
     def overflowed(self) -> dict[str, int]:
         """Objects whose float outputs did not fit their declared dtype, per plugin (none:
         left out); those outputs were stored as +-inf."""
+        return self._objects("overflowed")
+
+    def _objects(self, key: str) -> dict[str, int]:
         out: dict[str, int] = {}
         for c in self.chunks:
-            for plugin, counts in c.get("overflowed", {}).items():
+            for plugin, counts in c.get(key, {}).items():
                 out[plugin] = out.get(plugin, 0) + int(counts["objects"])
-        return out
+        return {k: v for k, v in out.items() if v}
 
     @property
     def dropped_nan(self) -> dict[str, int]:
@@ -390,14 +389,14 @@ def _execute(
                 for key, value in c.get("backends", {}).get(entry["label"], {}).items():
                     totals[key] = totals.get(key, 0) + int(value)
             entry["backend"].update(totals)
-            nonfinite = NonFiniteCounts()
-            for c in result.chunks:
-                nonfinite.merge(c.get("nonfinite", {}).get(entry["label"], {}))
-            entry["nonfinite_inputs"] = nonfinite.as_dict()
-            overflowed = OverflowCounts()
-            for c in result.chunks:
-                overflowed.merge(c.get("overflowed", {}).get(entry["label"], {}))
-            entry["outputs_overflowed"] = overflowed.as_dict()
+            counters = (
+                ("nonfinite", NonFiniteCounts(), "nonfinite_inputs"),
+                ("overflowed", OverflowCounts(), "outputs_overflowed"),
+            )
+            for key, merged, recorded_as in counters:
+                for c in result.chunks:
+                    merged.merge(c.get(key, {}).get(entry["label"], {}))
+                entry[recorded_as] = merged.as_dict()
             _record_resolved(entry, result.chunks)
         result.provenance = {
             "jetplug_version": __version__,
