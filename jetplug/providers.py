@@ -7,8 +7,9 @@ environment; when that host has no such plugin, :func:`missing_on_worker`
 turns the bare "unknown plugin" into one line naming the worker (its Dask
 address, or host and process id), the plugin, the distribution that provides
 it on the driver, why this worker lacks it (not installed, another version,
-the entry point blocked or failing to load, entry points disabled) and the
-install line.
+the entry point blocked or failing to load) and the install line. (A
+worker's host loads entry points as the driver's does, whatever its own
+``JETPLUG_DISABLE_PLUGIN_AUTOLOAD`` says.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import JetplugError, PluginMissingOnWorkerError, UnknownPluginError
-from .host import BLOCK_ENV, DISABLE_AUTOLOAD_ENV, PluginHost
+from .host import BLOCK_ENV, PluginHost
 
 if TYPE_CHECKING:
     from .plugins import Plugins
@@ -81,8 +82,6 @@ def _why(provider: Provider, error: UnknownPluginError) -> str:
     ep = provider.entry_point
     if ep in {b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",")}:
         return f"the entry point is blocked there by {BLOCK_ENV} (unblock it)"
-    if os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip() not in ("", "0", "false", "False"):
-        return f"entry points are disabled there by {DISABLE_AUTOLOAD_ENV}"
     for note in getattr(error, "__notes__", []):
         if note.startswith(f"entry point {ep!r} is not loaded: "):
             return str(note).split(": ", 1)[1]
