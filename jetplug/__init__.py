@@ -15,7 +15,7 @@ from .artifacts import (
     write_model_metadata,
 )
 from .backends.base import Backend
-from .chunk import ChunkContext, NoFileIdentityWarning, ObjectRandom
+from .chunk import ChunkContext, NoFileIdentityWarning, ObjectRandom, PartialChunkWarning
 from .errors import (
     ArtifactError,
     BackendError,
@@ -91,6 +91,7 @@ __all__ = [
     "Option",
     "OutputError",
     "OutputSpec",
+    "PartialChunkWarning",
     "PluginHost",
     "PluginUnavailableError",
     "PluginValidationError",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ChunkContext", "NoFileIdentityWarning", "ObjectRandom"]
+__all__ = ["ChunkContext", "NoFileIdentityWarning", "ObjectRandom", "PartialChunkWarning"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -103,6 +103,16 @@ class NoFileIdentityWarning(UserWarning):
     """Per-object random numbers drawn for events that do not name their file."""
 
 
+class PartialChunkWarning(UserWarning):
+    """Per-object random numbers drawn for a selection or slice of a chunk.
+
+    The events hold fewer entries than ``events.metadata`` says the chunk
+    has (``events[mask]`` or ``events[a:b]`` of coffea's chunk), so objects
+    are keyed by their position in the selection, not by their entry in the
+    file: their numbers change with the selection and the chunk size.
+    """
+
+
 class ObjectRandom:
     """Random numbers per object, independent of chunking, executor and order.
 
@@ -123,16 +133,26 @@ class ObjectRandom:
     Events that do not say which file they come from (an empty ``file_key``:
     eager ``NanoEventsFactory`` events carry no ``filename``/``fileuuid``
     metadata) get streams keyed by entry alone, the same in every such file;
-    the first draw warns (:class:`NoFileIdentityWarning`).
+    the first draw warns (:class:`NoFileIdentityWarning`). ``entrystop``, when
+    given, is where the chunk ends: events that are not ``entrystop -
+    entrystart`` entries (a selection or slice of the chunk) are keyed by
+    position, not entry, and the first draw warns (:class:`PartialChunkWarning`).
     """
 
     def __init__(
-        self, seed: int, stream: str, file_key: str, entrystart: int, counts: np.ndarray
+        self,
+        seed: int,
+        stream: str,
+        file_key: str,
+        entrystart: int,
+        counts: np.ndarray,
+        entrystop: int | None = None,
     ) -> None:
         self.seed = int(seed)
         self.stream = stream
         self.file_key = file_key
         self._start = int(entrystart)
+        self._stop = None if entrystop is None else int(entrystop)
         self._counts = np.asarray(counts, dtype=np.int64)
         self._objects: np.ndarray | None = None  # built on first draw: free for plugins not drawing
         self._draws = 0
@@ -153,6 +173,17 @@ class ObjectRandom:
                     stacklevel=2,
                 )
             n_events = len(self._counts)
+            if self._stop is not None and self._stop - self._start != n_events:
+                warnings.warn(
+                    f"{self.stream!r} draws per-object random numbers for {n_events} events, "
+                    f"but events.metadata says the chunk holds entries [{self._start}, "
+                    f"{self._stop}): the events are a selection or slice of the chunk, so "
+                    "objects are keyed by position, not by entry, and their numbers change "
+                    "with the selection and the chunk size; apply the plugins to the whole "
+                    "chunk before selecting (or pass chunk=ChunkContext(...) for events[a:b])",
+                    PartialChunkWarning,
+                    stacklevel=2,
+                )
             entry = np.repeat(np.arange(self._start, self._start + n_events), self._counts)
             offsets = np.repeat(np.cumsum(self._counts) - self._counts, self._counts)
             index = np.arange(len(entry)) - offsets

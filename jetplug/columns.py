@@ -239,7 +239,9 @@ def gather_inputs(
         flat = ak.flatten(constituents_of(events, tables), axis=1)
         constituents, mask = pad_constituents(flat, tables.spec)
     chunk = ChunkContext.of(events, chunk)
-    random = ObjectRandom(seed, spec.name, chunk.file_key, chunk.entrystart, counts)
+    random = ObjectRandom(
+        seed, spec.name, chunk.file_key, chunk.entrystart, counts, chunk.entrystop
+    )
     return ModelInputs(fields, constituents, mask, chunk=chunk, random=random), counts
 
 

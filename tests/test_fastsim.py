@@ -8,6 +8,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
+from coffea import processor
 from coffea.nanoevents import NanoEventsFactory, PFNanoAODSchema
 
 from jetplug import ConfigError, Plugins
@@ -342,3 +343,63 @@ def test_creating_an_existing_collection_is_refused(
     with pytest.raises(ConfigError, match=rf"plugin 'fastsim_gan': creates collection '{target}'"):
         run(parse_config(raw, base=tmp_path), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+class _SelectingProcessor(processor.ProcessorABC):  # type: ignore[misc]
+    """A user's processor that selects events before calling the plugins (or after)."""
+
+    def __init__(self, select_first: bool) -> None:
+        self.plugins = Plugins(["fastsim_gan"])
+        self.select_first = select_first
+
+    def process(self, events: ak.Array) -> dict[str, list[float]]:
+        keep = ak.fill_none(ak.firsts(events.GenJetAK8.pt) > 550, False)
+        out = self.plugins(events[keep]) if self.select_first else self.plugins(events)[keep]
+        return {"pt": ak.to_list(ak.flatten(out.FastSimFatJet.pt))}
+
+    def postprocess(self, accumulator: dict[str, list[float]]) -> dict[str, list[float]]:
+        return accumulator
+
+
+def test_random_numbers_for_a_selection_of_the_chunk_warn(
+    generated: dict[str, list[Path]],
+) -> None:
+    """Events selected before the plugins are fewer than coffea's chunk: their objects would be
+    keyed by position in the selection, not by entry, so a drawing plugin gives other numbers
+    for the same jets with another selection or chunk size. That warns; the whole chunk, or a
+    slice described by its own ChunkContext, draws the same numbers silently."""
+    import warnings
+
+    from jetplug import ChunkContext, PartialChunkWarning
+
+    path = str(generated["ttbar"][0])
+    fileset = {"tt": {"files": {path: "Events"}}}
+
+    def analyse(select_first: bool) -> list[float]:
+        runner = processor.Runner(
+            executor=processor.IterativeExecutor(), schema=PFNanoAODSchema, chunksize=1000
+        )
+        out: dict[str, list[float]] = runner(
+            fileset, _SelectingProcessor(select_first), treename="Events"
+        )
+        return out["pt"]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PartialChunkWarning)
+        whole = analyse(select_first=False)
+    with pytest.warns(PartialChunkWarning, match=r"'fastsim_gan' draws .* for \d+ events, but"):
+        selected = analyse(select_first=True)
+    assert selected != whole  # what the warning is about: other numbers for the same jets
+
+    events = NanoEventsFactory.from_root(
+        {path: "Events"},
+        schemaclass=PFNanoAODSchema,
+        mode="eager",
+        metadata={"filename": path, "entrystart": 0, "entrystop": 120},
+    ).events()
+    plugins = Plugins(["fastsim_gan"])
+    full = plugins(events).FastSimFatJet
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PartialChunkWarning)
+        part = plugins(events[30:60], chunk=ChunkContext(file=path, entrystart=30, entrystop=60))
+    assert ak.all(ak.flatten(part.FastSimFatJet.pt) == ak.flatten(full[30:60].pt))
