@@ -296,6 +296,10 @@ def plugin_configs(raw: Any, *, source: str = "plugins") -> tuple[PluginConfig, 
     Used by :class:`jetplug.Plugins` inside user processors; errors name the
     entry at fault.
     """
+    if isinstance(raw, str | Mapping | PluginConfig):  # list("top_bdt") would be 7 plugins
+        one = repr(raw) if isinstance(raw, str | Mapping) else f"PluginConfig({raw.name!r})"
+        msg = f"expected a list of plugins, got one: write [{one}]"
+        raise ConfigError(msg, source=source)
     return _parse_plugins(ConfigContext(source), list(raw))
 
 

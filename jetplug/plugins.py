@@ -73,7 +73,7 @@ class Plugins:
         *,
         host: PluginHost | HostDescription | None = None,
     ) -> None:
-        self.configs = plugin_configs(list(plugins))
+        self.configs = plugin_configs(plugins)
         live = host.build() if isinstance(host, HostDescription) else host or PluginHost()
         self.host = live.description()
         blob = json.dumps([asdict(c) for c in self.configs], sort_keys=True, default=str)
