@@ -195,7 +195,11 @@ def gather_inputs(
     source = chunk.source if chunk is not None else None
     if collection not in ak.fields(events):
         raise MissingInputError(
-            consumer=consumer, field=collection, path=source, available=ak.fields(events)
+            consumer=consumer,
+            field=collection,
+            path=source,
+            available=ak.fields(events),
+            hint=_not_events_hint(events, collection),
         )
     objects = events[collection]
     counts = object_counts(objects)
@@ -243,6 +247,25 @@ def gather_inputs(
         seed, spec.name, chunk.file_key, chunk.entrystart, counts, chunk.entrystop
     )
     return ModelInputs(fields, constituents, mask, chunk=chunk, random=random), counts
+
+
+def _not_events_hint(events: ak.Array, collection: str) -> str:
+    """Why ``events`` lack a whole collection, when it is a user's mistake: a collection
+    passed instead of the events (``plugins(events.FatJet)``, as ``coffea.ml_tools``
+    wrappers are called), or events read without a NanoAOD schema (flat branches)."""
+    record = events.layout.purelist_parameter("__record__")
+    if record not in (None, "NanoEvents"):
+        return (
+            f"(these are {record!r} objects, not events: pass the whole events, "
+            "plugins(events), and read the outputs from the returned events' "
+            f"{collection}, not plugins(events.{record}) as with coffea.ml_tools)"
+        )
+    if f"n{collection}" in ak.fields(events) or f"{collection}_pt" in ak.fields(events):
+        return (
+            f"(the events have the flat branches n{collection}, {collection}_...: they were "
+            "read without a NanoAOD schema (BaseSchema?); use NanoAODSchema or PFNanoAODSchema)"
+        )
+    return ""
 
 
 def _derivation_hint(

@@ -3,11 +3,13 @@ each fails in one line that says what to write instead."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from coffea.nanoevents import BaseSchema, NanoEventsFactory, PFNanoAODSchema
 
-from jetplug import ConfigError, Plugins
+from jetplug import ConfigError, MissingInputError, Plugins
 from jetplug.config import PluginConfig
 
 
@@ -26,3 +28,31 @@ def test_one_plugin_not_in_a_list_is_refused_in_one_line(one: Any, written: str)
         Plugins(one)
     assert str(e.value) == f"plugins: expected a list of plugins, got one: write {written}"
     assert Plugins(("top_bdt",)).names == ["top_bdt"]  # any other iterable is the list
+
+
+def _events(path: Path, schema: Any) -> Any:
+    return NanoEventsFactory.from_root(
+        {str(path): "Events"},
+        schemaclass=schema,
+        mode="eager",
+        metadata={"dataset": "pf", "filename": str(path)},
+    ).events()
+
+
+def test_a_collection_or_flat_branches_instead_of_events_say_what_to_pass(
+    real_data: Path,
+) -> None:
+    """``plugins(events.FatJet)``, as ``coffea.ml_tools`` wrappers are called, and events read
+    with BaseSchema lack the collection 'FatJet': the error says why, in the same line."""
+    plugins = Plugins(["top_bdt"])
+    events = _events(real_data / "pfnano.root", PFNanoAODSchema)
+    with pytest.raises(MissingInputError) as e:
+        plugins(events.FatJet)
+    assert "\n" not in str(e.value)
+    assert "these are 'FatJet' objects, not events: pass the whole events, plugins(events)" in str(
+        e.value
+    )
+    with pytest.raises(MissingInputError) as e:
+        plugins(_events(real_data / "pfnano.root", BaseSchema))
+    assert "read without a NanoAOD schema (BaseSchema?); use NanoAODSchema" in str(e.value)
+    assert len(plugins(events).FatJet.top_bdt.score) == len(events)  # the events: fine
