@@ -471,6 +471,29 @@ def test_an_unanswering_server_is_remembered(protocol: str, chunk: Any) -> None:
         assert backend.report() == {"rows_remote": 0, "rows_fallback": n}
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_preflight_asks_servers_side_by_side_and_remembers_none_answered(
+    protocol: str, chunk: Any
+) -> None:
+    """Regression: preflight asked the servers one after the other and kept nothing, so two
+    servers that never answer cost two connect timeouts before the run and the first
+    chunk waited for them again."""
+    host = PluginHost()
+    spec, tensors = _tensors(host, "top_bdt", chunk)
+    n = len(tensors["features"])
+    wait = 2.0
+    options = {"protocol": protocol, "connect_timeout_s": wait, "fallback": "local"}
+    with FaultyProxy(mode="hang") as a, FaultyProxy(mode="hang") as b:
+        backend = TritonBackend({**options, "url": [a.url, b.url]})
+        start = time.monotonic()
+        backend.preflight(spec)  # nothing answers: no error, the chunks fall back
+        assert wait * 0.9 < time.monotonic() - start < wait * 1.6  # one timeout, not two
+        start = time.monotonic()
+        backend.infer(spec, tensors)
+        assert time.monotonic() - start < wait / 2  # remembered: straight to the fallback
+        assert backend.report() == {"rows_remote": 0, "rows_fallback": n}
+
+
 def test_tls_with_a_real_server(tmp_path: Path, servable: list[str]) -> None:
     import subprocess
 

@@ -331,30 +331,33 @@ class TritonBackend(Backend):
     def preflight(self, spec: ModelSpec) -> None:
         """Before any chunk runs: refuse a server whose model is not ``spec``'s.
 
-        Every server is asked once, with a short-lived client, and nothing
-        here is kept: the chunks check each server again before their first
-        request to it (a server may be swapped mid-run). A server that does
-        not answer (down, overloaded, starting) is left to the chunks, which
-        retry it or fall back; a model that differs (tensors, artifact
-        sha256, plugin version), is missing, or a server that speaks another
-        protocol raises :class:`TritonMismatchError`. Servers are asked side by
-        side: one that never answers costs one ``connect_timeout_s``, not one each.
-        Anything else (a token only the workers have) is left to the chunks.
+        Every server is asked once, with a short-lived client; the chunks check
+        each server again before their first request to it (a server may be
+        swapped mid-run). A model that differs (tensors, artifact sha256,
+        plugin version), is missing, or a server that speaks another protocol
+        raises :class:`TritonMismatchError`. A server that does not answer
+        (down, overloaded, starting) is left to the chunks, which retry it or
+        fall back; when none answers, that is remembered as a chunk's failure
+        would be (``server_retry_s``), so the run does not wait for the same
+        timeouts again. Servers are asked side by side: one that never answers
+        costs one ``connect_timeout_s``. Anything else (a token only the
+        workers have) is left to the chunks.
         """
 
-        def ask(url: str) -> TritonMismatchError | None:
+        def ask(url: str) -> BaseException | None:
             try:
                 self._served_by(spec, url, fresh=True)
-            except TritonMismatchError as e:
+            except Exception as e:  # sorted below: a mismatch refuses, an outage is remembered
                 return e
-            except Exception:  # not answering now: the chunks retry, fail over or fall back
-                return None
             return None
 
         with concurrent.futures.ThreadPoolExecutor(len(self._servers)) as pool:
-            for refused in pool.map(ask, [server.url for server in self._servers]):
-                if refused is not None:
-                    raise refused
+            answers = list(pool.map(ask, [server.url for server in self._servers]))
+        for answer in answers:
+            if isinstance(answer, TritonMismatchError):
+                raise answer
+        if all(a is not None and is_transient(a) for a in answers):
+            self._down.mark(error_text(answers[-1]))
 
     def _raise_if_down(self, spec: ModelSpec) -> None:
         if self._down.remaining() > 0:
