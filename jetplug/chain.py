@@ -34,7 +34,14 @@ from .checks import check_tensors
 from .chunk import ChunkContext
 from .columns import attach_outputs, gather_inputs
 from .config import PluginConfig
-from .errors import ConfigError, DependencyError, FileReadError, annotate, is_file_read_error
+from .errors import (
+    ConfigError,
+    DependencyError,
+    FileReadError,
+    annotate,
+    closest,
+    is_file_read_error,
+)
 from .host import HostDescription, PluginHost
 from .model import JetModel
 from .nonfinite import (
@@ -323,16 +330,19 @@ def _misplaced(
         backend = host.backends.get(config.backend)
     backend_keys = {o.name for o in backend.options_spec}
     plugin_keys = {o.name for o in spec.options}
-    hints = [
-        f"{k!r} is an option of backend {backend.name!r}: put it under 'backend_options'"
-        for k in config.options
-        if k in backend_keys and k not in plugin_keys
-    ]
-    hints += [
-        f"{k!r} is an option of plugin {spec.name!r}: put it under 'options'"
-        for k in config.backend_options
-        if k in plugin_keys and k not in backend_keys
-    ]
+    hints: list[str] = []
+    for keys, own, other, owner, under in (
+        (config.options, plugin_keys, backend_keys, f"backend {backend.name!r}", "backend_options"),
+        (config.backend_options, backend_keys, plugin_keys, f"plugin {spec.name!r}", "options"),
+    ):
+        for k in keys:
+            if k in own:
+                continue
+            if k in other:
+                hints.append(f"{k!r} is an option of {owner}: put it under {under!r}")
+            elif not closest(k, own) and (close := closest(k, other)):
+                # misspelt and in the wrong list: the "did you mean" looked in the right one
+                hints.append(f"did you mean {close[0]!r}, an option of {owner}, under {under!r}?")
     if not hints:
         return error
     return ConfigError(f"{error} ({'; '.join(hints)})")

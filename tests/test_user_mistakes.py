@@ -56,3 +56,18 @@ def test_a_collection_or_flat_branches_instead_of_events_say_what_to_pass(
         plugins(_events(real_data / "pfnano.root", BaseSchema))
     assert "read without a NanoAOD schema (BaseSchema?); use NanoAODSchema" in str(e.value)
     assert len(plugins(events).FatJet.top_bdt.score) == len(events)  # the events: fine
+
+
+def test_a_misspelt_backend_option_under_options_gets_a_did_you_mean() -> None:
+    """``options: {batchsize: ...}`` on the torch plugin 'part' said only "known options: none":
+    the close key is the torch backend's ``batch_size``, which belongs under backend_options."""
+    with pytest.raises(ConfigError) as e:
+        Plugins([{"name": "part", "options": {"batchsize": 256}}])
+    assert str(e.value) == (
+        "plugin 'part': unknown option(s) 'batchsize'; known options: none (did you mean "
+        "'batch_size', an option of backend 'torch', under 'backend_options'?)"
+    )
+    with pytest.raises(ConfigError, match=r"did you mean 'url', an option of backend 'triton'"):
+        Plugins([{"name": "top_bdt", "backend": "triton", "options": {"ulr": "127.0.0.1:8001"}}])
+    right = Plugins([{"name": "part", "backend_options": {"batch_size": 256}}])
+    assert right.names == ["part"]
