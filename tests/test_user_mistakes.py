@@ -71,3 +71,27 @@ def test_a_misspelt_backend_option_under_options_gets_a_did_you_mean() -> None:
         Plugins([{"name": "top_bdt", "backend": "triton", "options": {"ulr": "127.0.0.1:8001"}}])
     right = Plugins([{"name": "part", "backend_options": {"batch_size": 256}}])
     assert right.names == ["part"]
+
+
+@pytest.mark.parametrize("url", ["grpc://127.0.0.1:8001", "http://127.0.0.1:8000"])
+def test_a_triton_url_with_a_scheme_is_refused_at_construction(url: str) -> None:
+    """The clients take host:port: with a scheme no request ever reached the server (gRPC
+    "Misformatted domain name"), and with ``fallback: local`` every row ran in-process,
+    silently but for report(). It now fails in the processor's __init__."""
+    entry = {
+        "name": "top_bdt",
+        "backend": "triton",
+        "backend_options": {"url": url, "fallback": "local"},
+    }
+    with pytest.raises(ConfigError) as e:
+        Plugins([entry])
+    host_port = url.split("://", 1)[1]
+    assert str(e.value) == (
+        f"plugin 'top_bdt': backend 'triton': option 'url': {url!r} has a scheme; write "
+        f"host:port ({host_port!r}): option 'protocol' (grpc or http) picks the protocol and "
+        "'tls' the encryption"
+    )
+    with pytest.raises(ConfigError, match="expected host:port or a list of them, got 8001"):
+        Plugins([{"name": "top_bdt", "backend": "triton", "backend_options": {"url": 8001}}])
+    ok = {"url": [host_port, "127.0.0.1:9001"], "fallback": "local"}
+    assert Plugins([{"name": "top_bdt", "backend": "triton", "backend_options": ok}]).names

@@ -61,7 +61,7 @@ from ..registry import BackendRegistry
 from ..spec import TRITON_DATATYPES, ModelSpec
 from .base import Backend
 from .triton_faults import Breaker, DownMemory, error_text, is_transient
-from .triton_identity import ServedModel, served_model
+from .triton_identity import ServedModel, parse_urls, served_model
 
 __all__ = ["ServerUnavailableError", "TritonBackend", "TritonMismatchError"]
 
@@ -129,11 +129,7 @@ class TritonBackend(Backend):
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         o = self.options
-        urls = o["url"]
-        self.urls = [urls] if isinstance(urls, str) else list(urls)
-        if not self.urls:
-            msg = "backend 'triton' needs at least one url"
-            raise BackendError(msg)
+        self.urls = parse_urls(o["url"])
         self.protocol = str(o["protocol"])
         self.in_flight = int(o["in_flight"])
         self.timeout_s = float(o["timeout_s"])

@@ -22,10 +22,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import TritonMismatchError
+from ..errors import ConfigError, TritonMismatchError
 from ..spec import TRITON_DATATYPES, ModelSpec, TensorSpec
 
-__all__ = ["ServedModel", "compare_tensors", "served_model"]
+__all__ = ["ServedModel", "compare_tensors", "parse_urls", "served_model"]
+
+_SCHEMES = ("http://", "https://", "grpc://", "grpcs://")
+
+
+def parse_urls(value: Any) -> list[str]:
+    """Backend option ``url``: ``host:port`` or a list of them, checked when the plugins are
+    built. A scheme (``grpc://``, ``http://``) is refused: the clients take ``host:port`` and
+    never reached such a server, so with ``fallback: local`` every row ran in-process."""
+    urls = [value] if isinstance(value, str) else value
+    if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):
+        msg = f"backend 'triton': option 'url': expected host:port or a list of them, got {value!r}"
+        raise ConfigError(msg)
+    if not urls:
+        msg = "backend 'triton': option 'url': needs at least one host:port"
+        raise ConfigError(msg)
+    for url in urls:
+        scheme = next((s for s in _SCHEMES if url.lower().startswith(s)), None)
+        if scheme is not None:
+            msg = (
+                f"backend 'triton': option 'url': {url!r} has a scheme; write host:port "
+                f"({url[len(scheme) :]!r}): option 'protocol' (grpc or http) picks the protocol"
+                " and 'tls' the encryption"
+            )
+            raise ConfigError(msg)
+    return list(urls)
+
 
 ARTIFACT_SHA256 = "jetplug_source_sha256"
 """``config.pbtxt`` parameter: sha256 of the plugin's artifact (the file it ships)."""
