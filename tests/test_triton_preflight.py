@@ -94,3 +94,36 @@ def test_the_right_served_model_runs_and_an_unreachable_one_is_left_to_the_fallb
         backend = json.loads((out / "provenance.json").read_text())["plugins"][1]["backend"]
         on_server = backend["rows_remote"] > 0
         assert (on_server, backend["rows_fallback"] > 0) == (name == "served", name == "dead")
+
+
+def test_a_grpc_client_on_the_http_port_is_refused_not_left_to_the_fallback(
+    server: TritonServer, real_data: Path, tmp_path: Path
+) -> None:
+    """gRPC on Triton's HTTP port fails with "UNAVAILABLE: Socket closed", which read as an
+    outage: with fallback: local every row ran in-process (jetplug run and a user's
+    processor alike). It is now refused as the reverse mistake was, naming the fix."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    from jetplug import Plugins
+    from jetplug.errors import TritonMismatchError
+
+    options = {"url": server.http_url, "protocol": "grpc", "fallback": "local"}
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", str(_config(tmp_path, real_data, options)), "-o", str(out), "--no-plots"]
+    )
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].endswith(
+        "(this port speaks HTTP: an HTTP port? set protocol: http)"
+    ), result.output
+    assert not (out / "provenance.json").exists()
+
+    path = str(real_data / "nano_tt_v15.root")
+    events = NanoEventsFactory.from_root(
+        {path: "Events"}, schemaclass=NanoAODSchema, mode="eager", metadata={"filename": path}
+    ).events()
+    plugins = Plugins([{"name": "top_mlp", "backend": "triton", "backend_options": options}])
+    with pytest.raises(TritonMismatchError, match=r"HTTP port\? set protocol: http\)"):
+        plugins(events)
+    assert plugins.report().get("top_mlp", {}).get("rows_fallback", 0) == 0

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["Breaker", "DownMemory", "error_text", "is_transient"]
+__all__ = ["Breaker", "DownMemory", "error_text", "is_transient", "speaks_http"]
 
 _TRANSIENT_GRPC = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED")
 _TRANSIENT_HTTP = ("502", "503", "504")
@@ -62,6 +62,27 @@ def is_transient(error: BaseException) -> bool:
             return True
         return any(text in message for text in _TRANSIENT_TEXT)
     return False
+
+
+def speaks_http(url: str, timeout_s: float) -> bool:
+    """Whether ``host:port`` answers a plain HTTP/1.1 request (any status).
+
+    A gRPC client connecting to a Triton HTTP port fails with ``UNAVAILABLE:
+    Socket closed``, which reads as an outage; asked once on that failure, this
+    tells a misconfigured ``protocol`` from a server that is down.
+    """
+    host, _, port = url.rpartition(":")
+    if not port.isdigit():
+        return False
+    conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout_s)
+    try:
+        conn.request("GET", "/v2/health/live")
+        conn.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+    return True
 
 
 def error_text(error: BaseException | None) -> str:
