@@ -63,6 +63,7 @@ def test_torch_model_loaded_once_and_batches_bounded(host: PluginHost) -> None:
     assert keys == [(spec.artifact.sha256, backend.device)]  # one load per process and device
     assert torch.get_num_threads() == 1
     assert backend.describe(spec)["device"] == backend.device
+    assert backend.describe(spec)["batch_size"] == 7  # in provenance: it sets the batches
 
 
 def test_xgboost_model_loaded_once(host: PluginHost) -> None:

@@ -225,7 +225,8 @@ class TorchBackend(Backend):
         return out
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
-        """Backend, torch version, device (with the CUDA device name), threads, runtime.
+        """Backend, torch version, device (with the CUDA device name), threads, batch size,
+        runtime.
 
         ``device`` is the one resolved here when the model ran in this
         process, else the requested one (the run replaces it with what the
@@ -236,6 +237,7 @@ class TorchBackend(Backend):
             "torch": package_version("torch"),
             "device": str(self.options["device"]),
             "threads": int(self.options["threads"]),
+            "batch_size": int(self.options["batch_size"]),
             "runtime": self.options["runtime"],
         }
         if self.options["runtime"] == "onnxruntime":
