@@ -14,7 +14,6 @@ worker's host loads entry points as the driver's does, whatever its own
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextvars
 import importlib.metadata
 import os
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import JetplugError, PluginMissingOnWorkerError, UnknownPluginError
 from .host import BLOCK_ENV, PluginHost
+from .perthread import NoAnswer, call_within
 
 if TYPE_CHECKING:
     from .plugins import Plugins
@@ -137,12 +137,13 @@ def check_dask_workers(client: Any, plugins: Plugins) -> None:
     run here, naming the worker, instead of failing every chunk it gets.
     Workers that join later build it with their first chunk, as before.
     """
-    pool = concurrent.futures.ThreadPoolExecutor(1)  # Client.run has no timeout of its own
-    try:
-        answers = pool.submit(client.run, _build_here, plugins, on_error="return").result(
-            timeout=WORKER_CHECK_TIMEOUT_S
+    try:  # Client.run has no timeout of its own
+        answers = call_within(
+            lambda: client.run(_build_here, plugins, on_error="return"),
+            WORKER_CHECK_TIMEOUT_S,
+            "jetplug-check-workers",
         )
-    except concurrent.futures.TimeoutError:
+    except NoAnswer:
         msg = (
             f"the Dask workers did not answer within {WORKER_CHECK_TIMEOUT_S:.0f} s when asked "
             "to build this config's plugins before the run (a worker's event loop blocked?)"
@@ -151,8 +152,6 @@ def check_dask_workers(client: Any, plugins: Plugins) -> None:
     except Exception as e:
         msg = f"checking the Dask workers before the run failed: {type(e).__name__}: {e}"
         raise JetplugError(msg) from e
-    finally:
-        pool.shutdown(wait=False)
     problems = {}
     for address, why in sorted(answers.items()):
         if isinstance(why, BaseException):  # could not run there (died, older jetplug, ...)

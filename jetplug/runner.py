@@ -40,6 +40,7 @@ from .outputs import (
     write_outputs,
     write_provenance,
 )
+from .perthread import NoAnswer, call_within
 from .plugins import Plugins
 from .preflight import RUN_SCHEMAS, FileInfo, preflight
 from .processor import PluginProcessor
@@ -102,32 +103,18 @@ class RunResult:
 
 def connect_scheduler(scheduler: str, timeout: float) -> Any:
     """A ``distributed.Client`` of ``scheduler``; one clear error if it is unreachable."""
-    import threading
-
     from distributed import Client
 
-    outcome: dict[str, Any] = {}
-
-    def connect() -> None:  # in a thread: Client's own timeout misses a silent listener
-        try:
-            outcome["client"] = Client(scheduler, timeout=timeout)
-        except BaseException as e:  # handed to the caller below
-            outcome["error"] = e
-
-    thread = threading.Thread(target=connect, name="jetplug-scheduler-connect", daemon=True)
-    thread.start()
-    thread.join(2 * timeout + 1)
-    if thread.is_alive():
+    wait = 2 * timeout + 1
+    try:  # in a thread: Client's own timeout misses a silent listener
+        return call_within(lambda: Client(scheduler, timeout=timeout), wait, "jetplug-connect")
+    except NoAnswer:
         msg = (
             f"the Dask scheduler at {scheduler} accepted the connection but did not answer "
-            f"within {2 * timeout + 1:g} s; is it a Dask scheduler, and is it alive? "
+            f"within {wait:g} s; is it a Dask scheduler, and is it alive? "
             "(--scheduler-timeout sets the wait)"
         )
-        raise JetplugError(msg)
-    try:
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["client"]
+        raise JetplugError(msg) from None
     except ValueError as e:
         msg = f"--scheduler {scheduler!r} is not a Dask scheduler address ({e})"
         raise JetplugError(msg) from None
