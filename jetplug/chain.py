@@ -404,14 +404,17 @@ class PluginChain:
             events = step.run(events, self.host, chunk)
         return events
 
+    def _per_step(
+        self, report: Callable[[Step], dict[str, Any]], keep: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, dict[str, Any]]:
+        """``{label: report(step)}`` for the steps whose report ``keep`` accepts (every step
+        is asked: asking resets the counters)."""
+        reports = {step.label: report(step) for step in self.steps}
+        return {label: r for label, r in reports.items() if keep(r)}
+
     def reports(self) -> dict[str, dict[str, int]]:
         """Backend counters per plugin since the last call (non-empty ones only)."""
-        out = {}
-        for step in self.steps:
-            report = step.backend.report()
-            if any(report.values()):
-                out[step.label] = report
-        return out
+        return self._per_step(lambda s: s.backend.report(), lambda r: any(r.values()))
 
     def nonfinite_reports(self) -> dict[str, dict[str, Any]]:
         """Objects with NaN or infinite inputs per plugin since the last call (non-empty only).
@@ -419,31 +422,16 @@ class PluginChain:
         ``{plugin: {"objects": n, "fields": {name: n}, "tensors": {name: n}}}``
         (:class:`~jetplug.nonfinite.NonFiniteCounts`); the counters are reset.
         """
-        out = {}
-        for step in self.steps:
-            report = step.nonfinite_report()
-            if report["objects"]:
-                out[step.label] = report
-        return out
+        return self._per_step(Step.nonfinite_report, lambda r: bool(r["objects"]))
 
     def overflow_reports(self) -> dict[str, dict[str, Any]]:
         """Objects whose float outputs did not fit their declared dtype, per plugin, since the
         last call (non-empty only): ``{plugin: {"objects": n, "outputs": {name: n}}}``."""
-        out = {}
-        for step in self.steps:
-            report = step.overflow_report()
-            if report["objects"]:
-                out[step.label] = report
-        return out
+        return self._per_step(Step.overflow_report, lambda r: bool(r["objects"]))
 
     def resolved(self) -> dict[str, dict[str, Any]]:
         """What each step's backend resolved in this process (its device), non-empty only."""
-        out = {}
-        for step in self.steps:
-            resolved = step.backend.resolved()
-            if resolved:
-                out[step.label] = resolved
-        return out
+        return self._per_step(lambda s: s.backend.resolved(), bool)
 
     def provenance(self) -> list[dict[str, Any]]:
         """Provenance of each step, in execution order."""
