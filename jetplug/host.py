@@ -44,6 +44,7 @@ __all__ = [
     "PluginHost",
     "PluginInfo",
     "UnknownBlockWarning",
+    "blocked_by_env",
 ]
 
 ENTRY_POINT_GROUP = "jetplug"
@@ -58,6 +59,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "jetplug.derivations",
 )
 """Core modules registered by every host, like pytest's ``default_plugins``."""
+
+
+def blocked_by_env() -> list[str]:
+    """The entry-point names ``JETPLUG_BLOCK_PLUGINS`` lists in this process, in order."""
+    return [b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()]
 
 
 class UnknownBlockWarning(UserWarning):
@@ -148,7 +154,7 @@ class PluginHost:
         self._pm.add_hookspecs(hookspecs)
         for modname in DEFAULT_PLUGINS:
             self._pm.register(importlib.import_module(modname), name=modname)
-        blocked = {b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()}
+        blocked = set(blocked_by_env())
         blocked.update(block)
         self._blocked = tuple(sorted(blocked))
         for name in blocked:
@@ -169,7 +175,7 @@ class PluginHost:
         blocks nothing; the warning lists the entry-point names it could
         take, with a "did you mean", and for a plugin's name its entry point.
         """
-        given = [b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()]
+        given = blocked_by_env()
         known = {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
         # registered names (blocked ones are listed with plugin None), hand-registered included
         known |= {n for n, p in self._pm.list_name_plugin() if p is not None}

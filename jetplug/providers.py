@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import JetplugError, PluginMissingOnWorkerError, UnknownPluginError
-from .host import BLOCK_ENV, PluginHost
+from .host import BLOCK_ENV, PluginHost, blocked_by_env
 from .perthread import NoAnswer, call_within
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def worker_name() -> str:
 
 def _why(provider: Provider, error: UnknownPluginError) -> str:
     ep = provider.entry_point
-    if ep in {b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",")}:
+    if ep in blocked_by_env():
         return f"the entry point is blocked there by {BLOCK_ENV} (unblock it)"
     for note in getattr(error, "__notes__", []):
         if note.startswith(f"entry point {ep!r} is not loaded: "):
