@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -231,9 +231,14 @@ def _root_cause(e: BaseException) -> BaseException:
 
 def _workers_ran(chunks: list[dict[str, Any]], driver: dict[str, str]) -> dict[str, Any]:
     """What the workers ran, checked against the driver: ``{"same": bool, "differing": [...]}``."""
-    seen = {json.dumps(c.get("ran", {}), sort_keys=True) for c in chunks}
-    differing = [json.loads(s) for s in sorted(seen) if json.loads(s) != driver]
+    differing = [ran for ran in _distinct(c.get("ran", {}) for c in chunks) if ran != driver]
     return {"same_as_driver": not differing, "differing": differing}
+
+
+def _distinct(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct JSON-like ``records``, in the order of their sorted JSON."""
+    seen = {json.dumps(r, sort_keys=True) for r in records}
+    return [json.loads(s) for s in sorted(seen)]
 
 
 def run(
@@ -430,15 +435,12 @@ def _record_resolved(entry: dict[str, Any], chunks: list[dict[str, Any]]) -> Non
     says what was requested (``auto``); one value is recorded as such, several
     (workers on different machines) as ``resolved_by_workers``.
     """
-    seen = {
-        json.dumps(c["resolved"][entry["label"]], sort_keys=True)
-        for c in chunks
-        if entry["label"] in c.get("resolved", {})
-    }
+    label = entry["label"]
+    seen = _distinct(c["resolved"][label] for c in chunks if label in c.get("resolved", {}))
     if len(seen) == 1:
-        entry["backend"] = merge_resolved(entry["backend"], json.loads(seen.pop()))
+        entry["backend"] = merge_resolved(entry["backend"], seen[0])
     elif seen:
-        entry["backend"]["resolved_by_workers"] = [json.loads(s) for s in sorted(seen)]
+        entry["backend"]["resolved_by_workers"] = seen
 
 
 def _write_outputs(
