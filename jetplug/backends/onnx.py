@@ -32,7 +32,7 @@ from ..hookspecs import hookimpl
 from ..options import Option
 from ..registry import BackendRegistry
 from ..spec import ModelSpec, TensorSpec
-from .base import Backend, assemble_outputs, package_version
+from .base import Backend, assemble_outputs, merge_resolved, package_version
 
 __all__ = ["ONNX_DTYPES", "OnnxBackend", "check_session", "load_session", "resolve_providers"]
 
@@ -233,14 +233,13 @@ class OnnxBackend(Backend):
         Device and providers are this process's when a session ran here, else
         the requested device (the run replaces it with the workers').
         """
-        threads = int(self.options["threads"])
         info: dict[str, Any] = {
             "backend": self.name,
             "onnxruntime": package_version("onnxruntime"),
-            "device": self._device or str(self.options["device"]),
-            "threads": threads,
+            "device": str(self.options["device"]),
+            "threads": int(self.options["threads"]),
         }
-        return {**info, **self.resolved()}
+        return merge_resolved(info, self.resolved())
 
 
 @hookimpl
