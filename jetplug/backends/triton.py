@@ -60,7 +60,7 @@ from ..perthread import PerThread
 from ..registry import BackendRegistry
 from ..spec import TRITON_DATATYPES, ModelSpec
 from .base import Backend
-from .triton_faults import Breaker, DownMemory, error_text, is_transient, speaks_http
+from .triton_faults import Breaker, DownMemory, error_text, is_transient, wrong_protocol
 from .triton_identity import ServedModel, parse_urls, served_model
 
 __all__ = ["ServerUnavailableError", "TritonBackend", "TritonMismatchError"]
@@ -291,17 +291,11 @@ class TritonBackend(Backend):
         try:
             meta, config = self._ask(url, name, version, fresh=fresh)
         except Exception as e:
-            text = error_text(e)
-            hint = ""
-            if is_transient(e):
-                if self.protocol != "grpc" or "Socket closed" not in text:
-                    raise
-                if not speaks_http(url, self.connect_timeout_s):
-                    raise
-                hint = " (this port speaks HTTP: an HTTP port? set protocol: http)"
-            if "Expected HTTP/" in text:  # an HTTP client answered by a gRPC port
-                hint = " (this port does not speak HTTP: a gRPC port? set protocol: grpc)"
-            msg = f"plugin {spec.name!r}: server {url} cannot serve model {name!r}: {text}{hint}"
+            hint = wrong_protocol(e, self.protocol, url, self.connect_timeout_s)
+            if is_transient(e) and not hint:
+                raise
+            text = f"{error_text(e)}{hint}"
+            msg = f"plugin {spec.name!r}: server {url} cannot serve model {name!r}: {text}"
             raise TritonMismatchError(msg) from e
         return served_model(
             spec,

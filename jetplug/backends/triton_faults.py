@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["Breaker", "DownMemory", "error_text", "is_transient", "speaks_http"]
+__all__ = ["Breaker", "DownMemory", "error_text", "is_transient", "speaks_http", "wrong_protocol"]
 
 _TRANSIENT_GRPC = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED")
 _TRANSIENT_HTTP = ("502", "503", "504")
@@ -83,6 +83,24 @@ def speaks_http(url: str, timeout_s: float) -> bool:
     finally:
         conn.close()
     return True
+
+
+def wrong_protocol(error: BaseException, protocol: str, url: str, timeout_s: float) -> str:
+    """A hint when ``error`` came from a client speaking the other protocol than ``url``'s
+    port, else ``""``.
+
+    A gRPC client on an HTTP port fails transiently (``UNAVAILABLE: Socket
+    closed``, read as an outage): the port is asked for HTTP once
+    (:func:`speaks_http`). An HTTP client on a gRPC port gets "Expected HTTP/".
+    """
+    text = error_text(error)
+    if is_transient(error):
+        if protocol == "grpc" and "Socket closed" in text and speaks_http(url, timeout_s):
+            return " (this port speaks HTTP: an HTTP port? set protocol: http)"
+        return ""
+    if "Expected HTTP/" in text:
+        return " (this port does not speak HTTP: a gRPC port? set protocol: grpc)"
+    return ""
 
 
 def error_text(error: BaseException | None) -> str:
