@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -107,3 +109,11 @@ def tagger_outputs(path: Path, plugin: str) -> tuple[ak.Array, ak.Array]:
     ).events()
     out = PluginChain([PluginConfig(plugin)], PluginHost()).apply(events).FatJet[plugin]
     return events, out
+
+
+def jetplug_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m jetplug ARGS`` in a fresh process (its exit status and output as a user
+    sees them)."""
+    return subprocess.run(
+        [sys.executable, "-m", "jetplug", *args], capture_output=True, text=True, check=False
+    )
