@@ -15,7 +15,7 @@ from .chunk import ChunkContext, ObjectRandom
 from .derivations import count_constituents
 from .errors import MissingInputError
 from .model import ModelInputs
-from .plan import ConstituentTables, Plan
+from .plan import ConstituentTables, Plan, charge_from_pdgid
 from .registry import Derivation, DerivationRegistry
 from .spec import ConstituentSpec, ModelSpec, TargetMode
 
@@ -27,6 +27,7 @@ __all__ = [
     "gather_inputs",
     "get_path",
     "has_path",
+    "incomplete_objects",
     "object_counts",
     "pad_constituents",
 ]
@@ -135,19 +136,40 @@ def get_path(array: ak.Array, path: str) -> ak.Array:
 
 
 def constituents_of(events: ak.Array, tables: ConstituentTables) -> ak.Array:
-    """PF candidates of each object, ``(events, objects, candidates)``, from the PFNano tables.
+    """PF candidates of each object, ``(events, objects, candidates)``, from ``tables``' layout.
 
-    Built from the index table (event-local ``jetIdx``, ``pFCandsIdx``) and
-    the candidate collection directly, so it works whether or not the file
+    Built from the index table (event-local ``jetIdx`` and the candidate index)
+    and the candidate collection directly, so it works whether or not the file
     stores ``<collection>_nConstituents`` (coffea's ``FatJet.constituents``
     needs it, CMS PFNano files do not always have it). Rows are grouped by
     object with a stable sort, so the tables need not be ordered jet by jet.
+    Fields the layout lacks are derived (``charge`` from ``pdgId`` in official
+    NanoAOD).
     """
     table = events[tables.table]
     table = table[ak.argsort(table["jetIdx"], axis=1, stable=True)]
-    cands = ak.flatten(events[tables.candidates][table["pFCandsIdx"]], axis=1)
-    per_object = count_constituents(events, tables.collection)
+    cands = ak.flatten(events[tables.candidates][table[tables.layout.index]], axis=1)
+    for name, source in tables.derived.items():
+        values = charge_from_pdgid(ak.to_numpy(cands[source])).astype(np.int32)
+        cands = ak.with_field(cands, values, name)
+    per_object = count_constituents(events, tables.collection, tables.table)
     return ak.unflatten(ak.unflatten(cands, ak.flatten(per_object)), ak.num(per_object, axis=1))
+
+
+def incomplete_objects(events: ak.Array, tables: ConstituentTables) -> np.ndarray | None:
+    """Per object (flat): whether the file stores fewer constituents than it has.
+
+    ``None`` for a layout that stores them all (PFNano), or without
+    ``<collection>_nConstituents`` to compare with. Official NanoAOD v15 stores
+    no candidates for some FatJets (those beyond the tracker in
+    ``nano_tt_v15.root``): a network would score them as empty jets.
+    """
+    objects = events[tables.collection]
+    if tables.layout.complete or "nConstituents" not in ak.fields(objects):
+        return None
+    stored = ak.flatten(count_constituents(events, tables.collection, tables.table))
+    has = ak.flatten(objects["nConstituents"])
+    return np.asarray(ak.to_numpy(stored) < ak.to_numpy(has), dtype=bool)
 
 
 def pad_constituents(
@@ -229,24 +251,28 @@ def gather_inputs(
                 available=ak.fields(objects),
             )
         fields[fs.name] = read_only(flat_values(values))
-    constituents = mask = None
+    constituents = mask = incomplete = None
     if plan.constituents is not None:
-        tables = plan.constituents
-        needed = (tables.table, tables.candidates)
-        if not all(name in ak.fields(events) for name in needed):
+        tables = plan.constituents.in_events(ak.fields(events))
+        if tables is None:
+            needed = [f"{t.table} and {t.candidates}" for t in plan.constituents.alternatives()]
             raise MissingInputError(
                 consumer=consumer,
-                field=f"{tables.table} / {tables.candidates}",
+                field=f"{collection} constituents",
                 path=source,
-                hint=f"(constituents need the PFNano tables {list(needed)})",
+                hint=f"(constituents need the tables {' or '.join(needed)})",
             )
         flat = ak.flatten(constituents_of(events, tables), axis=1)
         constituents, mask = pad_constituents(flat, tables.spec)
+        incomplete = incomplete_objects(events, tables)
     chunk = ChunkContext.of(events, chunk)
     random = ObjectRandom(
         seed, spec.name, chunk.file_key, chunk.entrystart, counts, chunk.entrystop
     )
-    return ModelInputs(fields, constituents, mask, chunk=chunk, random=random), counts
+    inputs = ModelInputs(
+        fields, constituents, mask, chunk=chunk, random=random, incomplete=incomplete
+    )
+    return inputs, counts
 
 
 def _not_events_hint(events: ak.Array, collection: str) -> str:

@@ -28,17 +28,19 @@ charged and neutral hadrons, electrons, photons, muons (CMS's HF candidates,
 __all__ = ["ENERGY_FRACTIONS", "count_constituents", "energy_fractions"]
 
 
-def count_constituents(events: ak.Array, collection: str) -> ak.Array:
+def count_constituents(events: ak.Array, collection: str, table: str | None = None) -> ak.Array:
     """Number of PF candidates per object, from the ``<collection>PFCands`` index table.
 
     Works on the PFNano layout (``FatJetPFCands_jetIdx`` holds event-local
-    object indices), whatever the schema, with one vectorised bincount.
+    object indices), whatever the schema, with one vectorised bincount;
+    ``table``: another index table of that form (official NanoAOD's
+    ``FatJetPFCand``).
     """
     objects = events[collection]
-    table = events[index_table(collection)]
+    rows = events[table or index_table(collection)]
     n_obj = ak.to_numpy(ak.num(objects, axis=1))
     offsets = np.concatenate([[0], np.cumsum(n_obj)[:-1]]).astype(np.int64)
-    local = table.jetIdx
+    local = rows.jetIdx
     global_idx = ak.flatten(local + offsets).to_numpy().astype(np.int64)
     counts = np.bincount(global_idx, minlength=int(n_obj.sum()))[: int(n_obj.sum())]
     return ak.unflatten(counts.astype(np.int32), n_obj)

@@ -48,6 +48,11 @@ class ModelInputs:
         Reproducible random numbers per object (:class:`~jetplug.chunk.ObjectRandom`),
         keyed by the plugin's seed, the file and each object's entry and index,
         so they do not depend on the executor or the chunk size.
+    incomplete
+        ``(n_objects,)`` bool, ``True`` for objects whose constituents the file
+        does not store in full (official NanoAOD stores none for some FatJets);
+        ``None`` when every object's are there. Such objects are handled as
+        objects with non-finite inputs (:mod:`jetplug.nonfinite`).
     """
 
     fields: Mapping[str, np.ndarray]
@@ -55,6 +60,7 @@ class ModelInputs:
     mask: np.ndarray | None = None
     chunk: ChunkContext | None = None
     random: ObjectRandom | None = None
+    incomplete: np.ndarray | None = None
 
     def __len__(self) -> int:
         for values in self.fields.values():

@@ -7,7 +7,10 @@ Every plugin's inputs are checked in the shared execution path
 * the real constituents (``mask`` true; padding is not checked), per
   constituent field, named ``<candidates>.<field>`` (``PFCands.pt``);
 * the float tensors ``prepare`` returned, per tensor, named ``tensor <name>``
-  (a ratio of finite fields can still be infinite).
+  (a ratio of finite fields can still be infinite);
+* objects whose constituents the file does not store (official NanoAOD v15
+  stores no PF candidates for some FatJets: :attr:`ModelInputs.incomplete`),
+  named ``constituents not stored``: a network would score them as empty jets.
 
 An object with a non-finite value in any of them is handled by the plugin's
 policy (:class:`~jetplug.spec.NonFinite`, declared in ``InputSpec.nonfinite``,
@@ -62,6 +65,9 @@ NONFINITE_OPTION = Option(
 Masks = dict[str, np.ndarray]
 """Input name -> ``(n_objects,)`` bool, true where the object has a non-finite value."""
 
+NOT_STORED = "constituents not stored"
+"""The :data:`Masks` entry of objects whose file lacks (some of) their constituents."""
+
 
 def _rows(values: np.ndarray, n: int) -> np.ndarray | None:
     """``(n,)`` bool of rows with a non-finite value; ``None`` for non-float arrays or none bad."""
@@ -84,12 +90,15 @@ def bad_fields(inputs: ModelInputs) -> Masks:
 
 
 def bad_constituents(inputs: ModelInputs, spec: InputSpec) -> Masks:
-    """The constituent fields with a non-finite value in a real (unpadded) constituent."""
+    """The constituent fields with a non-finite value in a real (unpadded) constituent,
+    and ``constituents not stored``: the objects whose file lacks some of them."""
     c, mask, declared = inputs.constituents, inputs.mask, spec.constituents
     if c is None or declared is None or c.size == 0:
         return {}
-    real = np.ones(c.shape[:2], bool) if mask is None else np.asarray(mask, bool)
     out: Masks = {}
+    if inputs.incomplete is not None and inputs.incomplete.any():
+        out[NOT_STORED] = np.asarray(inputs.incomplete, bool)
+    real = np.ones(c.shape[:2], bool) if mask is None else np.asarray(mask, bool)
     for i, name in enumerate(declared.fields):
         bad = (~np.isfinite(c[..., i]) & real).any(axis=1)
         if bad.any():

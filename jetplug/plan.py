@@ -5,7 +5,8 @@ chunk gatherer (:mod:`jetplug.columns`), preflight (which branches a file
 must have), training (which branches to read) and the chain (execution order
 from what plugins read and write). The PFNano layout of constituents (the
 ``<collection>PFCands`` index table and the candidate collection) is named
-here and nowhere else.
+here and nowhere else, with official NanoAOD's (v15) own layout of the
+same information (:data:`LAYOUTS`).
 """
 
 from __future__ import annotations
@@ -14,18 +15,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 from .errors import ConfigError, MissingInputError
 from .registry import DerivationRegistry
 from .spec import ConstituentSpec, ModelSpec, TargetMode
 
-__all__ = ["COLLECTION", "ConstituentTables", "Plan", "Provided", "branch_of", "index_table"]
+__all__ = [
+    "COLLECTION",
+    "LAYOUTS",
+    "CandidateLayout",
+    "ConstituentTables",
+    "Plan",
+    "Provided",
+    "branch_of",
+    "charge_from_pdgid",
+    "index_table",
+]
 
 COLLECTION = ""
 """Field name standing for "the collection itself" in read/write sets."""
-
-OFFICIAL_CANDIDATES = "PFCand"
-"""Official NanoAOD's (v15) PF candidate table, which is not the PFNano layout."""
-OFFICIAL_INDEX = "pfCandIdx"
 
 Ref = tuple[str, str]
 """``(collection, dotted field)``; ``(collection, COLLECTION)`` is the collection."""
@@ -42,26 +51,109 @@ def index_table(collection: str) -> str:
 
 
 @dataclass(frozen=True)
+class CandidateLayout:
+    """How files store the PF candidates of a collection's objects.
+
+    An index table ``<collection><table_suffix>`` with one row per
+    constituent (``jetIdx``: the object's index in its event; ``index``: the
+    candidate's) and a candidate collection. ``derived`` names candidate
+    fields this layout lacks and what they are computed from.
+    """
+
+    name: str
+    table_suffix: str
+    index: str
+    candidates: str | None
+    """The candidate collection; ``None``: the one the spec names (``PFCands``)."""
+    derived: tuple[tuple[str, str], ...] = ()
+    complete: bool = True
+    """Whether the table holds every constituent of every object (else checked per object
+    against ``<collection>_nConstituents``)."""
+
+
+PFNANO = CandidateLayout("PFNano", "PFCands", "pFCandsIdx", None)
+NANOAOD_V15 = CandidateLayout(
+    "official NanoAOD (v15)",
+    "PFCand",
+    "pfCandIdx",
+    "PFCand",
+    derived=(("charge", "pdgId"),),
+    complete=False,
+)
+LAYOUTS = (PFNANO, NANOAOD_V15)
+"""The layouts jetplug reads, in order of preference. Official NanoAOD v15 stores a
+slim ``PFCand`` table (``pt, eta, phi, mass, pdgId``: no ``charge``, which
+:func:`charge_from_pdgid` gives) linked by ``<collection>PFCand`` (``jetIdx``,
+``pfCandIdx``), and not every object's candidates (none for FatJets beyond the
+tracker in ``nano_tt_v15.root``)."""
+
+
+def charge_from_pdgid(pdgid: np.ndarray) -> np.ndarray:
+    """Electric charge of PF candidates from their ``pdgId`` (CMS's particle-flow convention).
+
+    Charged hadrons carry ``211 * charge``; electrons and muons ``-11 * charge`` and
+    ``-13 * charge`` (a negative muon is 13); photons (22), neutral hadrons (130)
+    and HF candidates (1, 2) are neutral.
+    """
+    pid = np.asarray(pdgid)
+    sign = np.sign(pid)
+    magnitude = np.abs(pid)
+    return np.where(magnitude == 211, sign, np.where(np.isin(magnitude, (11, 13)), -sign, 0))
+
+
+@dataclass(frozen=True)
 class ConstituentTables:
-    """Where the constituents of ``collection`` live in the PFNano layout."""
+    """Where the constituents of ``collection`` live in one :class:`CandidateLayout`."""
 
     collection: str
     spec: ConstituentSpec
+    layout: CandidateLayout = PFNANO
 
     @property
     def table(self) -> str:
         """The index table, e.g. ``FatJetPFCands`` (``jetIdx``, ``pFCandsIdx``)."""
-        return index_table(self.collection)
+        return f"{self.collection}{self.layout.table_suffix}"
 
     @property
     def candidates(self) -> str:
         """The candidate collection, e.g. ``PFCands``."""
-        return self.spec.candidates
+        return self.layout.candidates or self.spec.candidates
+
+    @property
+    def derived(self) -> dict[str, str]:
+        """Constituent fields computed here: ``field -> the candidate field it comes from``."""
+        return {f: source for f, source in self.layout.derived if f in self.spec.fields}
+
+    @property
+    def read_fields(self) -> tuple[str, ...]:
+        """Candidate fields read from the file (derived fields replaced by their sources)."""
+        derived = self.derived
+        return tuple(dict.fromkeys(derived.get(f, f) for f in self.spec.fields))
 
     def branches(self) -> tuple[str, ...]:
         """Branches the constituents are read from."""
-        index = (branch_of(self.table, "jetIdx"), branch_of(self.table, "pFCandsIdx"))
-        return index + tuple(branch_of(self.candidates, f) for f in self.spec.fields)
+        index = (branch_of(self.table, "jetIdx"), branch_of(self.table, self.layout.index))
+        count = () if self.layout.complete else (branch_of(self.collection, "nConstituents"),)
+        return index + count + tuple(branch_of(self.candidates, f) for f in self.read_fields)
+
+    def alternatives(self) -> tuple[ConstituentTables, ...]:
+        """These tables in every layout that can hold them (the spec's own candidates first)."""
+        if self.spec.candidates != PFNANO_CANDIDATES:  # a plugin's own candidate collection
+            return (self,)
+        return tuple(ConstituentTables(self.collection, self.spec, layout) for layout in LAYOUTS)
+
+    def in_branches(self, branches: Iterable[str]) -> ConstituentTables | None:
+        """The layout a file with ``branches`` holds these constituents in, if any."""
+        have = set(branches)
+        return next((t for t in self.alternatives() if set(t.branches()) <= have), None)
+
+    def in_events(self, fields: Iterable[str]) -> ConstituentTables | None:
+        """The layout of a chunk whose top-level ``fields`` these are, if any."""
+        have = set(fields)
+        return next((t for t in self.alternatives() if {t.table, t.candidates} <= have), None)
+
+
+PFNANO_CANDIDATES = ConstituentSpec().candidates
 
 
 class Plan:
@@ -169,7 +261,8 @@ class Plan:
             else:
                 wanted.update(derivations.get(fs.derive).required_branches(self.collection))
         if self.constituents is not None:
-            wanted.update(self.constituents.branches())
+            found = self.constituents.in_branches(have) or self.constituents
+            wanted.update(found.branches())
         return sorted(wanted)
 
     def check_file(
@@ -217,7 +310,7 @@ class Plan:
                 available=coll_fields + provided.fields_of(coll),
                 hint=hint,
             )
-        if self.constituents is not None:
+        if self.constituents is not None and self.constituents.in_branches(branches) is None:
             missing = [b for b in self.constituents.branches() if b not in branches]
             if missing:
                 raise MissingInputError(
@@ -229,24 +322,12 @@ class Plan:
 
 
 def _constituents_hint(tables: ConstituentTables, branches: set[str], missing: list[str]) -> str:
-    """Why the constituents cannot be read; names official NanoAOD's own PF candidates if present.
-
-    NanoAOD v15 stores a slim ``PFCand`` table (``pt, eta, phi, mass, pdgId``)
-    linked to the jets by ``FatJetPFCand_jetIdx/pfCandIdx``: another layout
-    with other content (no ``charge``), which jetplug does not substitute.
-    """
-    official = f"{tables.table.removesuffix('s')}_{OFFICIAL_INDEX}"
-    if f"{OFFICIAL_CANDIDATES}_pt" not in branches or official not in branches:
-        return f"(constituents need the PFNano layout: branches {missing} are missing)"
-    lacking = [f for f in tables.spec.fields if f"{OFFICIAL_CANDIDATES}_{f}" not in branches]
-    lacks = f", with no {OFFICIAL_CANDIDATES}_{'/'.join(lacking)}" if lacking else ""
-    return (
-        f"(the file is official NanoAOD: its PF candidates are the {OFFICIAL_CANDIDATES} table, "
-        f"linked to {tables.collection} by {official}{lacks}; this plugin reads the PFNano "
-        f"tables {tables.table} and {tables.candidates} (missing: {', '.join(missing)}), and "
-        "jetplug does not substitute one for the other: run it on PFNano files (made from "
-        "MiniAOD with the PFNano recipe), or leave constituent plugins out for this file)"
-    )
+    """What each layout the plugin could read lacks in a file with ``branches``."""
+    lacks = []
+    for t in tables.alternatives():
+        absent = [b for b in t.branches() if b not in branches]
+        lacks.append(f"{t.layout.name}: {', '.join(absent)}")
+    return f"(constituent branches missing for each layout jetplug reads: {'; '.join(lacks)})"
 
 
 class Provided:

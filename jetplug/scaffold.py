@@ -83,7 +83,8 @@ KINDS: dict[str, _Kind] = {
     ),
     "representation": _Kind(
         ("tau21", "FatJet.${name}.embedding_tau21", 0, 1.2),
-        "the PFNano tables FatJetPFCands and PFCands",
+        "PF candidates (the PFNano tables FatJetPFCands and PFCands, or NanoAOD v15's "
+        "FatJetPFCand and PFCand)",
         finalize=False,
     ),
 }

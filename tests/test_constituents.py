@@ -69,12 +69,14 @@ def test_padded_inputs_on_real_pfnano_without_nconstituents(real_data: Path) -> 
 
 
 def test_constituents_missing_on_nanoaod_is_named(real_data: Path) -> None:
-    events = _events(real_data / "nano_tt_v15.root", NanoAODSchema)
+    events = _events(real_data / "nano_dy.root", NanoAODSchema)  # no PF candidates at all
     with pytest.raises(
-        MissingInputError, match="plugin 'constituent_probe' needs field 'FatJetPFCands / PFCands'"
+        MissingInputError,
+        match=r"plugin 'constituent_probe' needs field 'FatJet constituents'.* in file "
+        r"nano_dy.root .*FatJetPFCands and PFCands or FatJetPFCand and PFCand",
     ):
         gather_inputs(
-            events, SPEC, PluginHost().derivations, chunk=ChunkContext(file="nano_tt_v15.root")
+            events, SPEC, PluginHost().derivations, chunk=ChunkContext(file="nano_dy.root")
         )
 
 

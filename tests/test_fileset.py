@@ -145,28 +145,146 @@ def _constituent_plugins() -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("plugin", _constituent_plugins())
-def test_constituent_plugins_on_official_nanoaod_v15_are_refused_clearly(
+def _as_official_nanoaod(src: Path, path: Path, *, drop_jet: tuple[int, int] | None = None) -> Path:
+    """``src`` (PFNano layout) rewritten with official NanoAOD v15's PF candidate tables.
+
+    ``FatJetPFCand`` (``jetIdx``, ``pfCandIdx``) and a slim ``PFCand`` (``pt, eta,
+    phi, mass, pdgId``: no charge); ``drop_jet=(event, jet)``: that FatJet's rows
+    left out of ``FatJetPFCand`` (its ``nConstituents`` kept), as v15 does for some.
+    """
+    events = uproot.open(src)["Events"]
+    arrays = events.arrays(
+        [k for k in events.keys() if k.startswith(("FatJet_", "FatJetPFCands_", "PFCands_"))]  # noqa: SIM118
+        + ["run", "luminosityBlock", "event", "genWeight"]
+    )
+    jet_idx, cand_idx = arrays["FatJetPFCands_jetIdx"], arrays["FatJetPFCands_pFCandsIdx"]
+    if drop_jet is not None:
+        event, jet = drop_jet
+        in_event = ak.local_index(jet_idx, axis=0) == event
+        keep = ~(in_event & (jet_idx == jet))
+        jet_idx, cand_idx = jet_idx[keep], cand_idx[keep]
+    data = {k: arrays[k] for k in ("run", "luminosityBlock", "event", "genWeight")}
+    data["FatJet"] = ak.zip({b[7:]: arrays[b] for b in arrays.fields if b.startswith("FatJet_")})
+    data["FatJetPFCand"] = ak.zip({"jetIdx": jet_idx, "pfCandIdx": cand_idx})
+    data["PFCand"] = ak.zip(
+        {f: arrays[f"PFCands_{f}"] for f in ("pt", "eta", "phi", "mass", "pdgId")}
+    )
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {k: v.type.content for k, v in data.items()}).extend(data)
+    return path
+
+
+def test_charge_from_pdgid_is_cms_pfnano_charge(real_data: Path) -> None:
+    from jetplug.plan import charge_from_pdgid
+
+    tree = uproot.open(real_data / "pfnano.root")["Events"]
+    pdgid = ak.to_numpy(ak.flatten(tree["PFCands_pdgId"].array()))
+    charge = ak.to_numpy(ak.flatten(tree["PFCands_charge"].array()))
+    assert {-211, -13, 1, 2, 11, 13, 22, 130, 211} <= set(pdgid.tolist())  # every kind there
+    np.testing.assert_array_equal(charge_from_pdgid(pdgid), charge)
+
+
+def test_constituent_plugins_read_official_nanoaod_tables_as_pfnano(
+    generated: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    """The same candidates in either layout give every constituent plugin the same outputs;
+    a FatJet whose candidates the file does not store gets NaN, counted, not an empty-jet score."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    from jetplug import Plugins
+
+    src = generated["ttbar"][0]
+    official = _as_official_nanoaod(src, tmp_path / "v15.root")
+    first = int(
+        np.flatnonzero(ak.to_numpy(ak.num(uproot.open(src)["Events"]["FatJet_pt"].array())))[0]
+    )
+    partial = _as_official_nanoaod(src, tmp_path / "v15_partial.root", drop_jet=(first, 0))
+
+    def events(path: Path) -> ak.Array:
+        return NanoEventsFactory.from_root(
+            {str(path): "Events"}, schemaclass=NanoAODSchema, mode="eager"
+        ).events()
+
+    plugins = _constituent_plugins()
+    assert {"part", "pfn", "calib_pfn", "top_cnn"} <= set(plugins)  # charge and no charge
+    dropped = int(ak.sum(ak.num(events(src).FatJet[:first])))  # the first jet of event `first`
+    for name in plugins:
+        chain = Plugins([name])
+        pfnano, v15, holes = (_outputs(chain, chain(events(p))) for p in (src, official, partial))
+        nan = []  # outputs the jet without candidates gets as NaN (a kept original value stays)
+        for path, want in pfnano.items():
+            np.testing.assert_array_equal(v15[path], want, err_msg=f"{name}: {path}")
+            got = holes[path]
+            np.testing.assert_array_equal(np.delete(got, dropped, 0), np.delete(want, dropped, 0))
+            assert np.isfinite(want[dropped]).all()
+            if np.isnan(got[dropped]).all():
+                nan.append(path)
+            else:
+                np.testing.assert_array_equal(got[dropped], want[dropped], err_msg=path)
+        assert nan, name
+        counts = chain.chain.steps[0].nonfinite_report()
+        assert counts["objects"] == 1 and counts["fields"] == {"constituents not stored": 1}
+
+
+def _outputs(chain: Any, events: ak.Array) -> dict[str, np.ndarray]:
+    """Every leaf output ``chain`` attached, flat per object."""
+    out = {}
+    for path in chain.outputs():
+        node = events
+        for part in path.split("."):
+            node = node[part]
+        leaves = {path: node} if not node.fields else {f"{path}.{f}": node[f] for f in node.fields}
+        out |= {k: ak.to_numpy(ak.flatten(v, axis=1)) for k, v in leaves.items()}
+    return out
+
+
+def test_constituent_plugins_run_on_official_nanoaod_v15(real_data: Path) -> None:
+    """CMS NanoAOD v15: PFCand without charge, none stored for 2 forward FatJets."""
+    path = real_data / "nano_tt_v15.root"
+    keys = set(uproot.open(path)["Events"].keys())
+    assert "PFCand_pt" in keys and "PFCands_pt" not in keys and "PFCand_charge" not in keys
+    cfg = parse_config(
+        {
+            "fileset": {"tt": [str(path)]},
+            "schema": "nanoaod",
+            "plugins": ["part", "top_cnn"],
+            "histograms": {
+                "part": {
+                    "axes": [{"field": "FatJet.part.top_vs_qcd", "bins": 10, "start": 0, "stop": 1}]
+                },
+                "cnn": {
+                    "axes": [{"field": "FatJet.top_cnn.score", "bins": 10, "start": 0, "stop": 1}]
+                },
+            },
+        },
+        base=real_data,
+    )
+    result = run(cfg)
+    fatjets = uproot.open(path)["Events"].arrays(["FatJet_eta", "FatJet_nConstituents"])
+    assert int(ak.sum(ak.num(fatjets["FatJet_eta"]))) == 64
+    for name in ("part", "top_cnn"):
+        record = result.provenance["nonfinite_objects"]
+        assert record[name] == 2  # the two FatJets beyond the tracker: no candidates stored
+    assert result.hists["tt"]["part"].sum(flow=False) == 62  # NaN goes to no bin
+    assert result.hists["tt"]["cnn"].sum(flow=False) == 62
+
+
+@pytest.mark.parametrize("plugin", ["part", "top_cnn"])
+def test_constituent_plugins_without_any_candidate_table_are_refused_clearly(
     real_data: Path, plugin: str
 ) -> None:
-    path = real_data / "nano_tt_v15.root"
-    assert "PFCand_pt" in set(uproot.open(path)["Events"].keys())  # v15 table, not PFNano
+    path = real_data / "nano_dy.root"  # NanoAOD without PF candidates
     cfg = parse_config(
-        {"fileset": {"tt": [str(path)]}, "schema": "nanoaod", "plugins": [plugin]},
+        {"fileset": {"dy": [str(path)]}, "schema": "nanoaod", "plugins": [plugin]},
         base=real_data,
     )
     with pytest.raises(MissingInputError) as err:
         run(cfg)
     msg = str(err.value)
     assert "\n" not in msg
-    assert f"plugin {plugin!r}" in msg
-    assert str(path) in msg
-    assert "official NanoAOD" in msg
-    assert "PFCand table" in msg
-    spec = PluginHost().spec(plugin).inputs.constituents
-    assert spec is not None
-    assert ("no PFCand_charge" in msg) == ("charge" in spec.fields)  # v15 stores no charge
-    assert "PFNano tables FatJetPFCands and PFCands" in msg
+    assert f"plugin {plugin!r}" in msg and str(path) in msg
+    assert "PFNano: FatJetPFCands_jetIdx, FatJetPFCands_pFCandsIdx" in msg
+    assert "official NanoAOD (v15): FatJetPFCand_jetIdx, FatJetPFCand_pfCandIdx" in msg
 
 
 # -- d. RNTuple input ------------------------------------------------------------------------
