@@ -159,13 +159,13 @@ def constituents_of(events: ak.Array, tables: ConstituentTables) -> ak.Array:
 def incomplete_objects(events: ak.Array, tables: ConstituentTables) -> np.ndarray | None:
     """Per object (flat): whether the file stores fewer constituents than it has.
 
-    ``None`` for a layout that stores them all (PFNano), or without
-    ``<collection>_nConstituents`` to compare with. Official NanoAOD v15 stores
+    ``None`` for a layout that stores them all (PFNano); the others are read
+    only with ``<collection>_nConstituents`` to compare with. Official NanoAOD v15 stores
     no candidates for some FatJets (those beyond the tracker in
     ``nano_tt_v15.root``): a network would score them as empty jets.
     """
     objects = events[tables.collection]
-    if tables.layout.complete or "nConstituents" not in ak.fields(objects):
+    if tables.layout.complete:
         return None
     stored = ak.flatten(count_constituents(events, tables.collection, tables.table))
     has = ak.flatten(objects["nConstituents"])
@@ -253,14 +253,13 @@ def gather_inputs(
         fields[fs.name] = read_only(flat_values(values))
     constituents = mask = incomplete = None
     if plan.constituents is not None:
-        tables = plan.constituents.in_events(ak.fields(events))
+        tables = plan.constituents.in_events(events)
         if tables is None:
-            needed = [f"{t.table} and {t.candidates}" for t in plan.constituents.alternatives()]
             raise MissingInputError(
                 consumer=consumer,
-                field=f"{collection} constituents",
+                field=f"{collection} constituents ({plan.constituents.candidates})",
                 path=source,
-                hint=f"(constituents need the tables {' or '.join(needed)})",
+                hint=plan.constituents.missing_hint(plan.constituents.present_in(events)),
             )
         flat = ak.flatten(constituents_of(events, tables), axis=1)
         constituents, mask = pad_constituents(flat, tables.spec)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -147,10 +148,25 @@ class ConstituentTables:
         have = set(branches)
         return next((t for t in self.alternatives() if set(t.branches()) <= have), None)
 
-    def in_events(self, fields: Iterable[str]) -> ConstituentTables | None:
-        """The layout of a chunk whose top-level ``fields`` these are, if any."""
-        have = set(fields)
-        return next((t for t in self.alternatives() if {t.table, t.candidates} <= have), None)
+    def present_in(self, events: Any) -> set[str]:
+        """The branches of :meth:`alternatives`' collections a chunk's ``events`` hold."""
+        names = {n for t in self.alternatives() for n in (t.table, t.candidates, t.collection)}
+        have = set(events.fields) & names
+        return {branch_of(n, f) for n in have for f in events[n].fields}
+
+    def in_events(self, events: Any) -> ConstituentTables | None:
+        """The layout a chunk's ``events`` hold these constituents in, if any (as preflight
+        decides for a file: :meth:`in_branches`)."""
+        return self.in_branches(self.present_in(events))
+
+    def missing_hint(self, branches: Iterable[str]) -> str:
+        """What each layout lacks in a file with ``branches`` (for an error message)."""
+        have = set(branches)
+        lacks = []
+        for t in self.alternatives():
+            absent = [b for b in t.branches() if b not in have]
+            lacks.append(f"{t.layout.name}: {', '.join(absent)}")
+        return f"(constituent branches missing for each layout jetplug reads: {'; '.join(lacks)})"
 
 
 PFNANO_CANDIDATES = ConstituentSpec().candidates
@@ -317,17 +333,8 @@ class Plan:
                     consumer=consumer,
                     field=f"{coll} constituents ({self.constituents.candidates})",
                     path=path,
-                    hint=_constituents_hint(self.constituents, branches, missing),
+                    hint=self.constituents.missing_hint(branches),
                 )
-
-
-def _constituents_hint(tables: ConstituentTables, branches: set[str], missing: list[str]) -> str:
-    """What each layout the plugin could read lacks in a file with ``branches``."""
-    lacks = []
-    for t in tables.alternatives():
-        absent = [b for b in t.branches() if b not in branches]
-        lacks.append(f"{t.layout.name}: {', '.join(absent)}")
-    return f"(constituent branches missing for each layout jetplug reads: {'; '.join(lacks)})"
 
 
 class Provided:

@@ -72,8 +72,9 @@ def test_constituents_missing_on_nanoaod_is_named(real_data: Path) -> None:
     events = _events(real_data / "nano_dy.root", NanoAODSchema)  # no PF candidates at all
     with pytest.raises(
         MissingInputError,
-        match=r"plugin 'constituent_probe' needs field 'FatJet constituents'.* in file "
-        r"nano_dy.root .*FatJetPFCands and PFCands or FatJetPFCand and PFCand",
+        match=r"plugin 'constituent_probe' needs field 'FatJet constituents \(PFCands\)'.* in "
+        r"file nano_dy.root .*PFNano: FatJetPFCands_jetIdx, .*; official NanoAOD \(v15\): "
+        r"FatJetPFCand_jetIdx",
     ):
         gather_inputs(
             events, SPEC, PluginHost().derivations, chunk=ChunkContext(file="nano_dy.root")

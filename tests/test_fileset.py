@@ -145,12 +145,19 @@ def _constituent_plugins() -> list[str]:
     ]
 
 
-def _as_official_nanoaod(src: Path, path: Path, *, drop_jet: tuple[int, int] | None = None) -> Path:
+def _as_official_nanoaod(
+    src: Path,
+    path: Path,
+    *,
+    drop_jet: tuple[int, int] | None = None,
+    drop_fields: tuple[str, ...] = (),
+) -> Path:
     """``src`` (PFNano layout) rewritten with official NanoAOD v15's PF candidate tables.
 
     ``FatJetPFCand`` (``jetIdx``, ``pfCandIdx``) and a slim ``PFCand`` (``pt, eta,
     phi, mass, pdgId``: no charge); ``drop_jet=(event, jet)``: that FatJet's rows
-    left out of ``FatJetPFCand`` (its ``nConstituents`` kept), as v15 does for some.
+    left out of ``FatJetPFCand`` (its ``nConstituents`` kept), as v15 does for some;
+    ``drop_fields``: FatJet fields left out.
     """
     events = uproot.open(src)["Events"]
     arrays = events.arrays(
@@ -164,7 +171,13 @@ def _as_official_nanoaod(src: Path, path: Path, *, drop_jet: tuple[int, int] | N
         keep = ~(in_event & (jet_idx == jet))
         jet_idx, cand_idx = jet_idx[keep], cand_idx[keep]
     data = {k: arrays[k] for k in ("run", "luminosityBlock", "event", "genWeight")}
-    data["FatJet"] = ak.zip({b[7:]: arrays[b] for b in arrays.fields if b.startswith("FatJet_")})
+    data["FatJet"] = ak.zip(
+        {
+            b[7:]: arrays[b]
+            for b in arrays.fields
+            if b.startswith("FatJet_") and b[7:] not in drop_fields
+        }
+    )
     data["FatJetPFCand"] = ak.zip({"jetIdx": jet_idx, "pfCandIdx": cand_idx})
     data["PFCand"] = ak.zip(
         {f: arrays[f"PFCands_{f}"] for f in ("pt", "eta", "phi", "mass", "pdgId")}
@@ -224,6 +237,18 @@ def test_constituent_plugins_read_official_nanoaod_tables_as_pfnano(
         assert nan, name
         counts = chain.chain.steps[0].nonfinite_report()
         assert counts["objects"] == 1 and counts["fields"] == {"constituents not stored": 1}
+
+    # training leaves such a jet out (it is no example of a jet)
+    from jetplug.training.inputs import training_inputs
+
+    part = PluginHost().spec("part")
+    assert len(training_inputs([partial], part)) == len(training_inputs([src], part)) - 1
+    # without FatJet_nConstituents nothing tells a jet without candidates from an empty one
+    blind = _as_official_nanoaod(src, tmp_path / "v15_blind.root", drop_fields=("nConstituents",))
+    with pytest.raises(
+        MissingInputError, match=r"official NanoAOD \(v15\): FatJet_nConstituents\)"
+    ):
+        Plugins(["part"])(events(blind))
 
 
 def _outputs(chain: Any, events: ak.Array) -> dict[str, np.ndarray]:

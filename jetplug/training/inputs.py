@@ -59,6 +59,7 @@ def select_inputs(inputs: ModelInputs, keep: np.ndarray) -> ModelInputs:
         {k: v[keep] for k, v in inputs.fields.items()},
         None if inputs.constituents is None else inputs.constituents[keep],
         None if inputs.mask is None else inputs.mask[keep],
+        incomplete=None if inputs.incomplete is None else inputs.incomplete[keep],
     )
 
 
@@ -105,11 +106,21 @@ class TrainingData:
             values = [getattr(p.inputs, get) for p in parts]
             return None if values[0] is None else cat(values)
 
+        incomplete = None
+        if any(p.inputs.incomplete is not None for p in parts):  # None: every object complete
+            incomplete = cat(
+                [
+                    np.zeros(len(p), bool) if p.inputs.incomplete is None else p.inputs.incomplete
+                    for p in parts
+                ]
+            )
+
         return TrainingData(
             inputs=ModelInputs(
                 {k: cat([p.inputs.fields[k] for p in parts]) for k in first.inputs.fields},
                 opt("constituents"),
                 opt("mask"),
+                incomplete=incomplete,
             ),
             truth=cat([p.truth for p in parts]),
             reco={k: cat([p.reco[k] for p in parts]) for k in first.reco},
@@ -181,7 +192,12 @@ def _gen_match(events: ak.Array, coll: str) -> tuple[dict[str, np.ndarray], np.n
 def training_inputs(
     files: Sequence[Path], spec: ModelSpec, derivations: DerivationRegistry | None = None
 ) -> TrainingData:
-    """Read ``files`` (``Events`` trees) into :class:`TrainingData` for ``spec``'s plugin."""
+    """Read ``files`` (``Events`` trees) into :class:`TrainingData` for ``spec``'s plugin.
+
+    Objects whose constituents a file does not store (official NanoAOD v15 has
+    none for some FatJets: :attr:`ModelInputs.incomplete`) are left out: they
+    are no example of a jet.
+    """
     from ..columns import gather_inputs
     from ..fileset import refuse_repeated
     from ..host import PluginHost
@@ -210,18 +226,19 @@ def training_inputs(
         gen, matched = _gen_match(events, coll)
         event = np.repeat(ak.to_numpy(events["event"]), counts)
         run = np.repeat(ak.to_numpy(events["run"]), counts)
-        parts.append(
-            TrainingData(
-                inputs=inputs,
-                truth=_flat(objects, "truthLabel", -1).astype(int),
-                reco={k: _flat(objects, k, np.nan) for k in KINEMATICS},
-                gen=gen,
-                matched=matched,
-                event=event,
-                run=run,
-                split=split_of(event, run),
-            )
+        part = TrainingData(
+            inputs=inputs,
+            truth=_flat(objects, "truthLabel", -1).astype(int),
+            reco={k: _flat(objects, k, np.nan) for k in KINEMATICS},
+            gen=gen,
+            matched=matched,
+            event=event,
+            run=run,
+            split=split_of(event, run),
         )
+        if inputs.incomplete is not None:
+            part = part.select(~inputs.incomplete)
+        parts.append(part)
     if not parts:
         msg = "no files to read training inputs from"
         raise JetplugError(msg)
