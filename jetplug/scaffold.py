@@ -83,8 +83,7 @@ KINDS: dict[str, _Kind] = {
     ),
     "representation": _Kind(
         ("tau21", "FatJet.${name}.embedding_tau21", 0, 1.2),
-        "PF candidates (the PFNano tables FatJetPFCands and PFCands, or NanoAOD v15's "
-        "FatJetPFCand and PFCand)",
+        "PF candidates (PFNano's FatJetPFCands and PFCands, or NanoAOD v15's)",
         finalize=False,
     ),
 }
