@@ -1,6 +1,7 @@
 """Fit the quantile refinement of the shipped fast simulation (fastsim_gan) on training pairs.
 
     python scripts/refine_fastsim.py [--pairs data/fastsim_pairs.npz] [--threads N]
+        [--msd-classes CLASS ...]
 
 Reads the gen/reco pairs written by ``scripts/train_fastsim.py --save-pairs``
 (the generator's own training jets: its train split), generates features for
@@ -30,19 +31,26 @@ from jetplug_fastsim.data import GenRecoPairs
 from jetplug_fastsim.gan import FEATURES, MODEL, N_NOISE, conditions, encode, load_generator
 from jetplug_fastsim.refine import QuantileRefinement, RefineSettings, fit_refinement
 
-VERSION = "2.1.0"
+VERSION = "2.2.0"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=Path, default=Path("data/fastsim_pairs.npz"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--msd-classes",
+        nargs="*",
+        default=list(RefineSettings().msd_classes),
+        metavar="CLASS",
+        help="truth classes whose bins also get m_SD itself mapped (default: %(default)s)",
+    )
     args = parser.parse_args()
     if not args.pairs.exists():
         sys.exit(f"no {args.pairs}: run scripts/train_fastsim.py DIR ... --save-pairs {args.pairs}")
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    settings = RefineSettings()
+    settings = RefineSettings(msd_classes=tuple(args.msd_classes))
     pairs, _ = GenRecoPairs.load(args.pairs)
     rows = np.flatnonzero((pairs.split == "train") & pairs.reconstructed.astype(bool))
     gen = {k: v[rows] for k, v in pairs.gen.items()}

@@ -244,7 +244,7 @@ def test_quantile_refinement_maps_each_bin_onto_the_full_simulation() -> None:
     from jetplug_fastsim.refine import QuantileRefinement, RefineSettings, fit_refinement
 
     names = ("a", "b", "c")
-    settings = RefineSettings(features=("a", "b"), min_jets=1000)
+    settings = RefineSettings(features=("a", "b"), msd_classes=(), min_jets=1000)
     rng = np.random.default_rng(0)
     # two bins with different targets (one gen-jet mass exactly on a bin edge), one too small
     groups = [
@@ -291,7 +291,53 @@ def test_quantile_refinement_maps_each_bin_onto_the_full_simulation() -> None:
     traced = torch.jit.trace(refine, (cond[:64], fresh[:64]))  # as the Triton export does
     torch.testing.assert_close(traced(cond, fresh), refine(cond, fresh))
     with pytest.raises(ValueError, match="not generated features"):
-        QuantileRefinement(RefineSettings(features=("z",)).record(), names)
+        QuantileRefinement(RefineSettings(features=("z",), msd_classes=()).record(), names)
+    with pytest.raises(ValueError, match=r"m_SD \(msd_classes\) needs the features"):
+        QuantileRefinement(RefineSettings(features=("a",)).record(), names)
+
+
+def test_quantile_refinement_maps_the_soft_drop_mass_of_resonance_bins() -> None:
+    """A generator whose m_SD peak is broader than full simulation's (its m and m_SD/m each
+    right on their own, their combination not): the m_SD stage narrows it to full
+    simulation's in the classes it is fitted for, keeps the mass, leaves QCD alone."""
+    import torch
+
+    from jetplug_fastsim.gan import FEATURES, decode
+    from jetplug_fastsim.refine import QuantileRefinement, RefineSettings, fit_refinement
+
+    rng = np.random.default_rng(2)
+    n = 30_000
+    raw = [_conditions(n, 1, 185.0, 500.0), _conditions(n, 0, 185.0, 500.0)]  # top, QCD
+    cond = torch.from_numpy(np.concatenate(raw))
+    i_mass, i_msd = FEATURES.index("log_mass_response"), FEATURES.index("msd_over_m")
+
+    def jets(spread: float, ratio_width: float) -> np.ndarray:
+        x = np.zeros((2 * n, len(FEATURES)), np.float32)
+        x[:, i_mass] = rng.normal(-0.05, spread, 2 * n)
+        x[:, i_msd] = np.clip(rng.normal(0.93, ratio_width, 2 * n), 0, 1)
+        return x
+
+    full = jets(0.05, 0.02)
+    generated = jets(0.05, 0.06)  # m right, m_SD/m too wide: m_SD's peak too broad
+    settings = RefineSettings(features=(), msd_classes=("top",), min_jets=1000)
+    refine = QuantileRefinement(settings.record(), FEATURES)
+    record = fit_refinement(
+        refine, cond, torch.from_numpy(generated), torch.from_numpy(full), settings
+    )
+    assert record["fitted"] == 2 and record["msd_fitted"] == 1
+    fresh = jets(0.05, 0.06)
+    out = refine(cond, torch.from_numpy(fresh)).numpy()
+    gen = {"pt": np.full(2 * n, 500.0), "eta": np.zeros(2 * n), "phi": np.zeros(2 * n),
+           "mass": np.full(2 * n, 185.0)}  # fmt: skip
+    msd_full = decode(gen, full)["msoftdrop"]
+    msd_out, msd_fresh = decode(gen, out)["msoftdrop"], decode(gen, fresh)["msoftdrop"]
+    top, qcd = slice(0, n), slice(n, 2 * n)
+    assert np.std(msd_fresh[top]) > 1.3 * np.std(msd_full[top])
+    assert np.std(msd_out[top]) == pytest.approx(np.std(msd_full[top]), rel=0.05)
+    np.testing.assert_array_equal(out[:, i_mass], fresh[:, i_mass])  # the mass is kept
+    np.testing.assert_array_equal(out[qcd], fresh[qcd])  # QCD bins: not fitted for m_SD
+    traced = torch.jit.trace(refine, (cond[:64], torch.from_numpy(fresh[:64])))
+    torch.testing.assert_close(traced(cond, torch.from_numpy(fresh)), torch.from_numpy(out))
 
 
 def test_shipped_generator_carries_its_refinement() -> None:
@@ -303,6 +349,8 @@ def test_shipped_generator_carries_its_refinement() -> None:
     assert model.refine is not None
     assert int(model.refine.fitted.sum()) == meta["refinement"]["fitted"] > 0
     assert "logit_tau32" not in meta["refinement"]["features"]
+    assert meta["refinement"]["msd_classes"] == ["top", "W", "Z", "H"]
+    assert int(model.refine.msd_fitted.sum()) == meta["refinement"]["msd_fitted"] > 0
 
 
 def test_fast_simulation_of_cms_nanoaod_gen_jets(real_data: Path) -> None:

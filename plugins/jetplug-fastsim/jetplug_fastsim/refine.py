@@ -17,6 +17,14 @@ the τ3/τ2 map is left out, because matching τ3/τ2 bin by bin moved QCD jets
 of top-like soft-drop mass further towards three prongs (chosen on the
 training files' test split, docs/fastsim.md). The tables are buffers of the
 state dict: one artifact, served by Triton as is, loaded without pickle.
+
+In the bins of the resonance classes (``RefineSettings.msd_classes``: top, W,
+Z, H) the soft-drop mass itself is mapped too, after the features' maps:
+its value log(1 + m_SD), not its response to the gen jet's (ungroomed) mass,
+since grooming brings m_SD to the resonance's mass whatever that was; then
+``msd_over_m`` is set to give it. With m and m_SD/m each right on their own,
+the top jets' m_SD peak was still broader than full simulation's (0.37 of
+them in 160–175 GeV instead of 0.42, docs/fastsim.md).
 """
 
 from __future__ import annotations
@@ -36,6 +44,10 @@ __all__ = ["QuantileRefinement", "RefineSettings", "fit_refinement"]
 _LOG_PT, _LOG_MASS = CONDITIONS.index("log_pt"), CONDITIONS.index("log_mass")
 _TRUTH = slice(CONDITIONS.index("truth_qcd"), CONDITIONS.index("truth_H") + 1)
 """The condition columns the bins read: log pT, log(1 + m) and the truth one-hot."""
+TRUTH_CLASSES = tuple(c.removeprefix("truth_") for c in CONDITIONS[_TRUTH])
+"""The gen jet's truth classes, in the order of the conditions' one-hot (and of the bins)."""
+_MSD_FEATURES = ("log_mass_response", "msd_over_m")
+"""The features the soft-drop mass is decoded from (:func:`~.gan.decode`)."""
 
 
 def _levels() -> list[float]:
@@ -58,6 +70,10 @@ class RefineSettings:
         "logit_tau21", "logit_tau43", "n2b1", "n3b1", "log_n_constituents",
     )  # fmt: skip
     """The features mapped (:data:`jetplug_fastsim.gan.FEATURES` less ``logit_tau32``)."""
+    msd_classes: Sequence[str] = ("top", "W", "Z", "H")
+    """Truth classes (:data:`TRUTH_CLASSES`) whose fitted bins also get the soft-drop mass
+    itself mapped, log(1 + m_SD), after the features' maps, with ``msd_over_m`` set to
+    match (see :class:`QuantileRefinement`)."""
     min_jets: int = 500
     seed: int = 11
     """Seed of the generator noise the fit draws."""
@@ -77,6 +93,9 @@ class QuantileRefinement(nn.Module):
     fast: torch.Tensor
     full: torch.Tensor
     fitted: torch.Tensor
+    fast_msd: torch.Tensor
+    full_msd: torch.Tensor
+    msd_fitted: torch.Tensor
 
     def __init__(self, settings: Mapping[str, Any], names: Sequence[str]) -> None:
         super().__init__()
@@ -100,6 +119,15 @@ class QuantileRefinement(nn.Module):
         self.register_buffer("fast", torch.zeros(shape))
         self.register_buffer("full", torch.zeros(shape))
         self.register_buffer("fitted", torch.zeros(n_bins, dtype=torch.bool))
+        self.msd_classes = [TRUTH_CLASSES.index(c) for c in settings.get("msd_classes") or ()]
+        if self.msd_classes:
+            if not set(_MSD_FEATURES) <= set(names):
+                msg = f"mapping m_SD (msd_classes) needs the features {list(_MSD_FEATURES)}"
+                raise ValueError(msg)
+            self.i_mass, self.i_msd = (list(names).index(n) for n in _MSD_FEATURES)
+            self.register_buffer("fast_msd", torch.zeros(n_bins, self.n_levels))
+            self.register_buffer("full_msd", torch.zeros(n_bins, self.n_levels))
+            self.register_buffer("msd_fitted", torch.zeros(n_bins, dtype=torch.bool))
 
     def bin_index(self, cond: torch.Tensor) -> torch.Tensor:
         """``(n,)`` bin of each gen jet: truth class × mass bin × pT bin."""
@@ -134,7 +162,28 @@ class QuantileRefinement(nn.Module):
         w = ((features - f0) / (f1 - f0).clamp_min(1e-12)).clamp(0.0, 1.0)
         mapped = full[base + lo] + w * (full[base + hi] - full[base + lo])
         keep = self.fitted[index].unsqueeze(-1) & self.mapped
-        return torch.where(keep, mapped.to(features.dtype), features)
+        out = torch.where(keep, mapped.to(features.dtype), features)
+        if not self.msd_classes:
+            return out
+        i_mass, i_msd = self.i_mass, self.i_msd
+        y = _log_msd(cond, out, i_mass, i_msd)
+        table = index * n_levels
+        lo = torch.zeros_like(index)
+        hi = torch.full_like(index, n_levels - 1)
+        fast_msd, full_msd = self.fast_msd.reshape(-1), self.full_msd.reshape(-1)
+        for _ in range(self.steps):
+            mid = (lo + hi) // 2
+            right = fast_msd[table + mid] <= y
+            lo = torch.where(right, mid, lo)
+            hi = torch.where(right, hi, mid)
+        f0, f1 = fast_msd[table + lo], fast_msd[table + hi]
+        w = ((y - f0) / (f1 - f0).clamp_min(1e-12)).clamp(0.0, 1.0)
+        y = full_msd[table + lo] + w * (full_msd[table + hi] - full_msd[table + lo])
+        mass = torch.expm1(cond[:, _LOG_MASS] + out[:, i_mass]).clamp_min(0.0)
+        msd = torch.expm1(y).clamp_min(0.0)
+        ratio = torch.where(mass > 0, msd / mass.clamp_min(1e-12), out[:, i_msd]).clamp(0.0, 1.0)
+        ratio = torch.where(self.msd_fitted[index], ratio.to(out.dtype), out[:, i_msd])
+        return torch.cat([out[:, :i_msd], ratio.unsqueeze(1), out[:, i_msd + 1 :]], dim=1)
 
     @torch.no_grad()
     def fit(
@@ -152,7 +201,30 @@ class QuantileRefinement(nn.Module):
                 q = torch.quantile(values[rows].double(), levels, dim=0).T  # (F, Q)
                 table[b] = torch.cummax(q, dim=1).values.float()
             self.fitted[b] = True
-        return {"bins": len(self.fitted), "fitted": int(self.fitted.sum())}
+        counts = {"bins": len(self.fitted), "fitted": int(self.fitted.sum())}
+        if self.msd_classes:  # after the features' maps: their m_SD onto full simulation's
+            classes = torch.div(index, self.n_mass * self.n_pt, rounding_mode="floor")
+            self.msd_fitted.zero_()
+            mapped_msd = _log_msd(cond, self(cond, generated), self.i_mass, self.i_msd)
+            full_msd = _log_msd(cond, full, self.i_mass, self.i_msd)
+            for b in torch.unique(index[self.fitted[index]]).tolist():
+                rows = index == b
+                if int(classes[rows][0]) not in self.msd_classes:
+                    continue
+                for table, values in ((self.fast_msd, mapped_msd), (self.full_msd, full_msd)):
+                    q = torch.quantile(values[rows].double(), levels)
+                    table[b] = torch.cummax(q, dim=0).values.float()
+                self.msd_fitted[b] = True
+            counts["msd_fitted"] = int(self.msd_fitted.sum())
+        return counts
+
+
+def _log_msd(cond: torch.Tensor, features: torch.Tensor, i_mass: int, i_msd: int) -> torch.Tensor:
+    """log(1 + m_SD) of encoded features, as :func:`~.gan.decode` gives m_SD (the mass from
+    its response to the gen jet's, column ``i_mass``, times ``msd_over_m``, column
+    ``i_msd``, clipped to [0, 1])."""
+    mass = torch.expm1(cond[:, _LOG_MASS] + features[:, i_mass]).clamp_min(0.0)
+    return torch.log1p(mass * features[:, i_msd].clamp(0.0, 1.0))
 
 
 def fit_refinement(
