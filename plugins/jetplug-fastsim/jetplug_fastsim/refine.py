@@ -148,42 +148,38 @@ class QuantileRefinement(nn.Module):
         """
         index = self.bin_index(cond)
         n_features, n_levels = features.shape[1], self.n_levels
-        fast, full = self.fast.reshape(-1), self.full.reshape(-1)
         columns = torch.arange(n_features, device=features.device)
         base = (index.unsqueeze(1) * n_features + columns) * n_levels  # (n, F)
-        lo = torch.zeros_like(base)
-        hi = torch.full_like(base, n_levels - 1)
-        for _ in range(self.steps):  # fast[lo] <= x < fast[hi]
-            mid = (lo + hi) // 2
-            right = fast[base + mid] <= features
-            lo = torch.where(right, mid, lo)
-            hi = torch.where(right, hi, mid)
-        f0, f1 = fast[base + lo], fast[base + hi]
-        w = ((features - f0) / (f1 - f0).clamp_min(1e-12)).clamp(0.0, 1.0)
-        mapped = full[base + lo] + w * (full[base + hi] - full[base + lo])
+        mapped = self._map(self.fast, self.full, base, features)
         keep = self.fitted[index].unsqueeze(-1) & self.mapped
         out = torch.where(keep, mapped.to(features.dtype), features)
         if not self.msd_classes:
             return out
         i_mass, i_msd = self.i_mass, self.i_msd
-        y = _log_msd(cond, out, i_mass, i_msd)
-        table = index * n_levels
-        lo = torch.zeros_like(index)
-        hi = torch.full_like(index, n_levels - 1)
-        fast_msd, full_msd = self.fast_msd.reshape(-1), self.full_msd.reshape(-1)
-        for _ in range(self.steps):
-            mid = (lo + hi) // 2
-            right = fast_msd[table + mid] <= y
-            lo = torch.where(right, mid, lo)
-            hi = torch.where(right, hi, mid)
-        f0, f1 = fast_msd[table + lo], fast_msd[table + hi]
-        w = ((y - f0) / (f1 - f0).clamp_min(1e-12)).clamp(0.0, 1.0)
-        y = full_msd[table + lo] + w * (full_msd[table + hi] - full_msd[table + lo])
+        y = self._map(
+            self.fast_msd, self.full_msd, index * n_levels, _log_msd(cond, out, i_mass, i_msd)
+        )
         mass = torch.expm1(cond[:, _LOG_MASS] + out[:, i_mass]).clamp_min(0.0)
         msd = torch.expm1(y).clamp_min(0.0)
         ratio = torch.where(mass > 0, msd / mass.clamp_min(1e-12), out[:, i_msd]).clamp(0.0, 1.0)
         ratio = torch.where(self.msd_fitted[index], ratio.to(out.dtype), out[:, i_msd])
         return torch.cat([out[:, :i_msd], ratio.unsqueeze(1), out[:, i_msd + 1 :]], dim=1)
+
+    def _map(
+        self, fast: torch.Tensor, full: torch.Tensor, base: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:
+        """``x`` through the tables' monotone maps; ``base``: each value's table offset."""
+        fast, full = fast.reshape(-1), full.reshape(-1)
+        lo = torch.zeros_like(base)
+        hi = torch.full_like(base, self.n_levels - 1)
+        for _ in range(self.steps):  # fast[lo] <= x < fast[hi]
+            mid = (lo + hi) // 2
+            right = fast[base + mid] <= x
+            lo = torch.where(right, mid, lo)
+            hi = torch.where(right, hi, mid)
+        f0, f1 = fast[base + lo], fast[base + hi]
+        w = ((x - f0) / (f1 - f0).clamp_min(1e-12)).clamp(0.0, 1.0)
+        return full[base + lo] + w * (full[base + hi] - full[base + lo])
 
     @torch.no_grad()
     def fit(
