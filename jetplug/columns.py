@@ -15,7 +15,7 @@ from .chunk import ChunkContext, ObjectRandom
 from .derivations import count_constituents
 from .errors import MissingInputError
 from .model import ModelInputs
-from .plan import ConstituentTables, Plan, charge_from_pdgid
+from .plan import ConstituentTables, Plan
 from .registry import Derivation, DerivationRegistry
 from .spec import ConstituentSpec, ModelSpec, TargetMode
 
@@ -149,27 +149,27 @@ def constituents_of(events: ak.Array, tables: ConstituentTables) -> ak.Array:
     table = events[tables.table]
     table = table[ak.argsort(table["jetIdx"], axis=1, stable=True)]
     cands = ak.flatten(events[tables.candidates][table[tables.layout.index]], axis=1)
-    for name, source in tables.derived.items():
-        values = charge_from_pdgid(ak.to_numpy(cands[source])).astype(np.int32)
-        cands = ak.with_field(cands, values, name)
+    for name, (source, derive) in tables.derived.items():
+        cands = ak.with_field(cands, derive(ak.to_numpy(cands[source])), name)
     per_object = count_constituents(events, tables.collection, tables.table)
     return ak.unflatten(ak.unflatten(cands, ak.flatten(per_object)), ak.num(per_object, axis=1))
 
 
-def incomplete_objects(events: ak.Array, tables: ConstituentTables) -> np.ndarray | None:
-    """Per object (flat): whether the file stores fewer constituents than it has.
+def incomplete_objects(
+    objects: ak.Array, tables: ConstituentTables, constituents: ak.Array
+) -> np.ndarray | None:
+    """Per object (flat): whether the file stores fewer ``constituents`` (one list per
+    object, from :func:`constituents_of`) than the object has.
 
     ``None`` for a layout that stores them all (PFNano); the others are read
     only with ``<collection>_nConstituents`` to compare with. Official NanoAOD v15 stores
     no candidates for some FatJets (those beyond the tracker in
     ``nano_tt_v15.root``): a network would score them as empty jets.
     """
-    objects = events[tables.collection]
     if tables.layout.complete:
         return None
-    stored = ak.flatten(count_constituents(events, tables.collection, tables.table))
-    has = ak.flatten(objects["nConstituents"])
-    return np.asarray(ak.to_numpy(stored) < ak.to_numpy(has), dtype=bool)
+    stored = ak.to_numpy(ak.num(constituents, axis=1))
+    return np.asarray(stored < ak.to_numpy(ak.flatten(objects["nConstituents"])), dtype=bool)
 
 
 def pad_constituents(
@@ -263,7 +263,7 @@ def gather_inputs(
             )
         flat = ak.flatten(constituents_of(events, tables), axis=1)
         constituents, mask = pad_constituents(flat, tables.spec)
-        incomplete = incomplete_objects(events, tables)
+        incomplete = incomplete_objects(objects, tables, flat)
     chunk = ChunkContext.of(events, chunk)
     random = ObjectRandom(
         seed, spec.name, chunk.file_key, chunk.entrystart, counts, chunk.entrystop

@@ -11,7 +11,7 @@ same information (:data:`LAYOUTS`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -46,19 +46,13 @@ def branch_of(collection: str, field: str) -> str:
     return f"{collection}_{field}"
 
 
-def index_table(collection: str) -> str:
-    """The PFNano table indexing the constituents of ``collection``: ``FatJetPFCands``."""
-    return f"{collection}PFCands"
-
-
 @dataclass(frozen=True)
 class CandidateLayout:
     """How files store the PF candidates of a collection's objects.
 
     An index table ``<collection><table_suffix>`` with one row per
     constituent (``jetIdx``: the object's index in its event; ``index``: the
-    candidate's) and a candidate collection. ``derived`` names candidate
-    fields this layout lacks and what they are computed from.
+    candidate's) and a candidate collection.
     """
 
     name: str
@@ -66,27 +60,11 @@ class CandidateLayout:
     index: str
     candidates: str | None
     """The candidate collection; ``None``: the one the spec names (``PFCands``)."""
-    derived: tuple[tuple[str, str], ...] = ()
+    derived: tuple[tuple[str, str, Callable[[np.ndarray], np.ndarray]], ...] = ()
+    """``(field, candidate field it is computed from, how)`` for fields this layout lacks."""
     complete: bool = True
     """Whether the table holds every constituent of every object (else checked per object
     against ``<collection>_nConstituents``)."""
-
-
-PFNANO = CandidateLayout("PFNano", "PFCands", "pFCandsIdx", None)
-NANOAOD_V15 = CandidateLayout(
-    "official NanoAOD (v15)",
-    "PFCand",
-    "pfCandIdx",
-    "PFCand",
-    derived=(("charge", "pdgId"),),
-    complete=False,
-)
-LAYOUTS = (PFNANO, NANOAOD_V15)
-"""The layouts jetplug reads, in order of preference. Official NanoAOD v15 stores a
-slim ``PFCand`` table (``pt, eta, phi, mass, pdgId``: no ``charge``, which
-:func:`charge_from_pdgid` gives) linked by ``<collection>PFCand`` (``jetIdx``,
-``pfCandIdx``), and not every object's candidates (none for FatJets beyond the
-tracker in ``nano_tt_v15.root``)."""
 
 
 def charge_from_pdgid(pdgid: np.ndarray) -> np.ndarray:
@@ -99,7 +77,30 @@ def charge_from_pdgid(pdgid: np.ndarray) -> np.ndarray:
     pid = np.asarray(pdgid)
     sign = np.sign(pid)
     magnitude = np.abs(pid)
-    return np.where(magnitude == 211, sign, np.where(np.isin(magnitude, (11, 13)), -sign, 0))
+    charge = np.where(magnitude == 211, sign, np.where(np.isin(magnitude, (11, 13)), -sign, 0))
+    return charge.astype(np.int32)
+
+
+PFNANO = CandidateLayout("PFNano", "PFCands", "pFCandsIdx", None)
+NANOAOD_V15 = CandidateLayout(
+    "official NanoAOD (v15)",
+    "PFCand",
+    "pfCandIdx",
+    "PFCand",
+    derived=(("charge", "pdgId", charge_from_pdgid),),
+    complete=False,
+)
+LAYOUTS = (PFNANO, NANOAOD_V15)
+"""The layouts jetplug reads, in order of preference. Official NanoAOD v15 stores a
+slim ``PFCand`` table (``pt, eta, phi, mass, pdgId``: no ``charge``, which
+:func:`charge_from_pdgid` gives) linked by ``<collection>PFCand`` (``jetIdx``,
+``pfCandIdx``), and not every object's candidates (none for FatJets beyond the
+tracker in ``nano_tt_v15.root``)."""
+
+
+def index_table(collection: str, layout: CandidateLayout = PFNANO) -> str:
+    """The table indexing the constituents of ``collection``: ``FatJetPFCands`` (PFNano)."""
+    return f"{collection}{layout.table_suffix}"
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class ConstituentTables:
     @property
     def table(self) -> str:
         """The index table, e.g. ``FatJetPFCands`` (``jetIdx``, ``pFCandsIdx``)."""
-        return f"{self.collection}{self.layout.table_suffix}"
+        return index_table(self.collection, self.layout)
 
     @property
     def candidates(self) -> str:
@@ -121,15 +122,15 @@ class ConstituentTables:
         return self.layout.candidates or self.spec.candidates
 
     @property
-    def derived(self) -> dict[str, str]:
-        """Constituent fields computed here: ``field -> the candidate field it comes from``."""
-        return {f: source for f, source in self.layout.derived if f in self.spec.fields}
+    def derived(self) -> dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]:
+        """Constituent fields computed here: ``field -> (candidate field, function)``."""
+        return {f: (src, how) for f, src, how in self.layout.derived if f in self.spec.fields}
 
     @property
     def read_fields(self) -> tuple[str, ...]:
         """Candidate fields read from the file (derived fields replaced by their sources)."""
         derived = self.derived
-        return tuple(dict.fromkeys(derived.get(f, f) for f in self.spec.fields))
+        return tuple(dict.fromkeys(derived[f][0] if f in derived else f for f in self.spec.fields))
 
     def branches(self) -> tuple[str, ...]:
         """Branches the constituents are read from."""
@@ -327,14 +328,12 @@ class Plan:
                 hint=hint,
             )
         if self.constituents is not None and self.constituents.in_branches(branches) is None:
-            missing = [b for b in self.constituents.branches() if b not in branches]
-            if missing:
-                raise MissingInputError(
-                    consumer=consumer,
-                    field=f"{coll} constituents ({self.constituents.candidates})",
-                    path=path,
-                    hint=self.constituents.missing_hint(branches),
-                )
+            raise MissingInputError(
+                consumer=consumer,
+                field=f"{coll} constituents ({self.constituents.candidates})",
+                path=path,
+                hint=self.constituents.missing_hint(branches),
+            )
 
 
 class Provided:
