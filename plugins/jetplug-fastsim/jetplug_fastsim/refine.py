@@ -155,11 +155,9 @@ class QuantileRefinement(nn.Module):
         out = torch.where(keep, mapped.to(features.dtype), features)
         if not self.msd_classes:
             return out
-        i_mass, i_msd = self.i_mass, self.i_msd
-        y = self._map(
-            self.fast_msd, self.full_msd, index * n_levels, _log_msd(cond, out, i_mass, i_msd)
-        )
-        mass = torch.expm1(cond[:, _LOG_MASS] + out[:, i_mass]).clamp_min(0.0)
+        i_msd = self.i_msd
+        mass = _mass(cond, out, self.i_mass)
+        y = self._map(self.fast_msd, self.full_msd, index * n_levels, _log_msd(mass, out[:, i_msd]))
         msd = torch.expm1(y).clamp_min(0.0)
         ratio = torch.where(mass > 0, msd / mass.clamp_min(1e-12), out[:, i_msd]).clamp(0.0, 1.0)
         ratio = torch.where(self.msd_fitted[index], ratio.to(out.dtype), out[:, i_msd])
@@ -194,33 +192,40 @@ class QuantileRefinement(nn.Module):
             if int(rows.sum()) < min_jets:
                 continue
             for table, values in ((self.fast, generated), (self.full, full)):
-                q = torch.quantile(values[rows].double(), levels, dim=0).T  # (F, Q)
-                table[b] = torch.cummax(q, dim=1).values.float()
+                table[b] = _quantiles(values[rows], levels)  # (F, Q)
             self.fitted[b] = True
         counts = {"bins": len(self.fitted), "fitted": int(self.fitted.sum())}
         if self.msd_classes:  # after the features' maps: their m_SD onto full simulation's
-            classes = torch.div(index, self.n_mass * self.n_pt, rounding_mode="floor")
             self.msd_fitted.zero_()
-            mapped_msd = _log_msd(cond, self(cond, generated), self.i_mass, self.i_msd)
-            full_msd = _log_msd(cond, full, self.i_mass, self.i_msd)
+            mapped = self(cond, generated)
+            mapped_msd = _log_msd(_mass(cond, mapped, self.i_mass), mapped[:, self.i_msd])
+            full_msd = _log_msd(_mass(cond, full, self.i_mass), full[:, self.i_msd])
             for b in torch.unique(index[self.fitted[index]]).tolist():
-                rows = index == b
-                if int(classes[rows][0]) not in self.msd_classes:
+                if b // (self.n_mass * self.n_pt) not in self.msd_classes:  # the bin's class
                     continue
+                rows = index == b
                 for table, values in ((self.fast_msd, mapped_msd), (self.full_msd, full_msd)):
-                    q = torch.quantile(values[rows].double(), levels)
-                    table[b] = torch.cummax(q, dim=0).values.float()
+                    table[b] = _quantiles(values[rows], levels)  # (Q,)
                 self.msd_fitted[b] = True
             counts["msd_fitted"] = int(self.msd_fitted.sum())
         return counts
 
 
-def _log_msd(cond: torch.Tensor, features: torch.Tensor, i_mass: int, i_msd: int) -> torch.Tensor:
-    """log(1 + m_SD) of encoded features, as :func:`~.gan.decode` gives m_SD (the mass from
-    its response to the gen jet's, column ``i_mass``, times ``msd_over_m``, column
-    ``i_msd``, clipped to [0, 1])."""
-    mass = torch.expm1(cond[:, _LOG_MASS] + features[:, i_mass]).clamp_min(0.0)
-    return torch.log1p(mass * features[:, i_msd].clamp(0.0, 1.0))
+def _quantiles(values: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """``values``' quantiles at ``levels`` along the rows, last axis levels, non-decreasing."""
+    q = torch.quantile(values.double(), levels, dim=0).movedim(0, -1)
+    return torch.cummax(q, dim=-1).values.float()
+
+
+def _mass(cond: torch.Tensor, features: torch.Tensor, i_mass: int) -> torch.Tensor:
+    """The jet mass of encoded features, from its response (column ``i_mass``) to the gen
+    jet's, as :func:`~.gan.decode` gives it."""
+    return torch.expm1(cond[:, _LOG_MASS] + features[:, i_mass]).clamp_min(0.0)
+
+
+def _log_msd(mass: torch.Tensor, msd_over_m: torch.Tensor) -> torch.Tensor:
+    """log(1 + m_SD), m_SD as :func:`~.gan.decode` gives it (``msd_over_m`` clipped to [0, 1])."""
+    return torch.log1p(mass * msd_over_m.clamp(0.0, 1.0))
 
 
 def fit_refinement(
