@@ -29,12 +29,13 @@ from typing import Any
 import numpy as np
 
 from jetplug.artifacts import relative_path
-from jetplug.validation.fastsim import FastSimSample, collect_fastsim
+from jetplug.validation.fastsim import FastSimSample, at_full_cut, collect_fastsim
 
 SAMPLES = (("ttbar", 20_000, 972), ("qcd", 60_000, 971))
 MSD_EDGES = (0, 100, 130, 140, 150, 155, 160, 165, 170, 175, 180, 190, 210, 300, 1000)
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 WINDOW = (140.0, 210.0)
+PT_WINDOW = (500.0, 700.0)
 
 
 def _ensure(data: Path) -> list[Path]:
@@ -52,7 +53,7 @@ def _ensure(data: Path) -> list[Path]:
 
 def _jets(sample: FastSimSample) -> dict[str, np.ndarray]:
     f = dict(sample.features)
-    sel = (f["pt"] > 500) & (f["pt"] < 700) & (np.abs(f["eta"]) < 2)
+    sel = sample.in_window(PT_WINDOW)
     with np.errstate(divide="ignore", invalid="ignore"):
         f["tau21"] = f["tau2"] / f["tau1"]
         f["tau32"] = f["tau3"] / f["tau2"]
@@ -62,17 +63,18 @@ def _jets(sample: FastSimSample) -> dict[str, np.ndarray]:
     return out
 
 
-def study(full: dict[str, np.ndarray], fast: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The numbers of the module doc, from the selected jets of both simulations."""
+def study(full_sample: FastSimSample, fast_sample: FastSimSample) -> dict[str, Any]:
+    """The numbers of the module doc, from the jets of both simulations in the window."""
+    full, fast = _jets(full_sample), _jets(fast_sample)
     cut = float(np.median(full["score"][full["truth"] == 1]))
+    at_cut = at_full_cut(full_sample, fast_sample, 1, PT_WINDOW)
     result: dict[str, Any] = {"cut": cut, "efficiency": {}, "msd_bins": [], "window": {}}
     for name, jets in (("full", full), ("fast", fast)):
-        top, qcd = jets["truth"] == 1, jets["truth"] == 0
         result["efficiency"][name] = {
-            "top": float((jets["score"][top] > cut).mean()),
-            "qcd": float((jets["score"][qcd] > cut).mean()),
-            "top_jets": int(top.sum()),
-            "qcd_jets": int(qcd.sum()),
+            "top": at_cut[f"signal_{name}"],
+            "qcd": at_cut[f"background_{name}"],
+            "top_jets": int((jets["truth"] == 1).sum()),
+            "qcd_jets": int((jets["truth"] == 0).sum()),
         }
     for lo, hi in itertools.pairwise(MSD_EDGES):
         row: dict[str, Any] = {"msd": [lo, hi]}
@@ -143,7 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     files = _ensure(args.data)
     full, fast, _ = collect_fastsim(files, "fastsim_gan", "top_bdt")
-    result = study(_jets(full), _jets(fast))
+    result = study(full, fast)
     result["files"] = len(files)
     result["data"] = relative_path(args.data)
     command = " ".join(["python", "scripts/study_fastsim_top.py", *sys.argv[1:]])

@@ -168,7 +168,7 @@ def test_validate_fastsim_section(generated: dict[str, list[Path]], tmp_path: Pa
 def test_downstream_check_tells_signal_from_background_modelling() -> None:
     """At full simulation's cut: a fast sim whose signal is less signal-like keeps fewer
     signal jets and as many background jets, which R50 alone does not say."""
-    from jetplug.validation.fastsim import FastSimSample, _at_full_cut
+    from jetplug.validation.fastsim import FastSimSample, at_full_cut
 
     rng = np.random.default_rng(3)
     n = 20_000
@@ -176,11 +176,11 @@ def test_downstream_check_tells_signal_from_background_modelling() -> None:
     score = np.concatenate([rng.normal(0.0, 1.0, n), rng.normal(3.0, 1.0, n)])
     features = {"pt": np.full(2 * n, 600.0), "eta": np.zeros(2 * n)}
     full = FastSimSample(features, truth, score)
-    same = _at_full_cut(full, full, 1, (500.0, 700.0))
+    same = at_full_cut(full, full, 1, (500.0, 700.0))
     assert same["signal_full"] == same["signal_fast"] == pytest.approx(0.5, abs=1e-3)
     assert same["background_fast"] == same["background_full"] > 0
     worse = FastSimSample(features, truth, np.where(truth == 1, score - 0.25, score))
-    shifted = _at_full_cut(full, worse, 1, (500.0, 700.0))
+    shifted = at_full_cut(full, worse, 1, (500.0, 700.0))
     assert shifted["signal_fast"] == pytest.approx(0.401, abs=0.01)  # Φ(-0.25)
     assert shifted["background_fast"] == same["background_full"]
 

@@ -42,7 +42,7 @@ from ..spec import Kind, TargetMode
 from .collect import CLASS_NAMES, read_events, require_fields
 from .distances import classifier_auc, fpd, kpd, w1
 
-__all__ = ["FastSimSample", "collect_fastsim", "fastsim_report", "write_fastsim"]
+__all__ = ["FastSimSample", "at_full_cut", "collect_fastsim", "fastsim_report", "write_fastsim"]
 
 REFERENCE = "FatJet"
 
@@ -57,6 +57,12 @@ class FastSimSample:
     odd: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     events: int = 0
     odd_events: int = 0
+
+    def in_window(self, window: tuple[float, float], eta_max: float = 2.0) -> np.ndarray:
+        """The jets with ``window[0] < pT < window[1]`` and ``|eta| < eta_max`` (the
+        downstream check's selection)."""
+        pt, eta = self.features["pt"], self.features["eta"]
+        return np.asarray((pt > window[0]) & (pt < window[1]) & (np.abs(eta) < eta_max))
 
     def matrix(self, names: Sequence[str]) -> np.ndarray:
         """``(n, len(names))`` float64 feature matrix."""
@@ -156,30 +162,26 @@ def collect_fastsim(
 
 
 def _r50(sample: FastSimSample, signal: int, window: tuple[float, float]) -> dict[str, float]:
-    pt = sample.features["pt"]
-    sel = (pt > window[0]) & (pt < window[1]) & (np.abs(sample.features["eta"]) < 2.0)
-    sel &= np.isin(sample.truth, [0, signal])
+    sel = sample.in_window(window) & np.isin(sample.truth, [0, signal])
     m = tagging_metrics(
         (sample.truth[sel] == signal).astype(np.int32), sample.score[sel], n_bootstrap=100
     )
     return {"r50": m.rejection, "r50_err": m.rejection_err, "auc": m.auc}
 
 
-def _at_full_cut(
+def at_full_cut(
     full: FastSimSample, fast: FastSimSample, signal: int, window: tuple[float, float]
 ) -> dict[str, float]:
     """At the score cut keeping half of full simulation's signal: each sample's signal and
-    background efficiencies (which of the two a fast / full R50 difference comes from)."""
+    background efficiencies (which of the two a fast / full R50 difference comes from), as
+    ``{signal,background}_{full,fast}``."""
+    cut = float(np.median(full.score[full.in_window(window) & (full.truth == signal)]))
     out = {}
-    cut = None
     for name, sample in (("full", full), ("fast", fast)):
-        pt, score, truth = sample.features["pt"], sample.score, sample.truth
-        sel = (pt > window[0]) & (pt < window[1]) & (np.abs(sample.features["eta"]) < 2.0)
-        if cut is None:
-            cut = float(np.median(score[sel & (truth == signal)]))
+        sel = sample.in_window(window)
         for kind, label in (("signal", signal), ("background", 0)):
-            jets = sel & (truth == label)
-            out[f"{kind}_{name}"] = float((score[jets] > cut).mean()) if jets.any() else 0.0
+            jets = sel & (sample.truth == label)
+            out[f"{kind}_{name}"] = float((sample.score[jets] > cut).mean()) if jets.any() else 0.0
     return out
 
 
@@ -210,7 +212,7 @@ def fastsim_report(
         downstream[CLASS_NAMES.get(int(signal), str(signal))] = {
             "full": _r50(full, int(signal), window),
             "fast": _r50(fast, int(signal), window),
-            "at_full_cut": _at_full_cut(full, fast, int(signal), window),
+            "at_full_cut": at_full_cut(full, fast, int(signal), window),
         }
     score_w1 = {
         CLASS_NAMES.get(int(t), str(t)): w1(
